@@ -1,0 +1,1 @@
+"""Command-line programs; `tools/*.py` and the console scripts call their `main`."""

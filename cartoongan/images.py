@@ -1,0 +1,86 @@
+"""Reading any common image file as uint8 RGB, resizing, and writing results atomically."""
+
+import os
+import tempfile
+
+import numpy as np
+from PIL import Image, ImageOps
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif")
+# Formats that can carry an alpha channel: the input's transparency is kept there.
+_ALPHA_EXTENSIONS = (".png", ".webp", ".tif", ".tiff")
+
+
+class ImageReadError(ValueError):
+    """An image file is unreadable or corrupt; the message names it."""
+
+
+def read_image(path):
+    """-> (uint8 RGB HxWx3, uint8 alpha HxW or None), EXIF orientation applied.
+
+    Greyscale, palette, 16-bit and float images are converted to 8-bit RGB; an alpha
+    channel is returned separately (the RGB is composited on white)."""
+    try:
+        with Image.open(path) as image:
+            image.load()
+            image = ImageOps.exif_transpose(image)
+            return _to_rgb_and_alpha(image)
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
+        raise ImageReadError(f"{path}: cannot read image ({error})") from error
+
+
+def _to_rgb_and_alpha(image):
+    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        # 16-bit / 32-bit single channel: scale the full range down to 8 bits.
+        array = np.asarray(image, dtype=np.float64)
+        peak = 65535.0 if image.mode.startswith("I;16") or array.max() > 255 else 255.0
+        grey = np.clip(np.round(array / peak * 255.0), 0, 255).astype(np.uint8)
+        return np.repeat(grey[..., None], 3, axis=-1), None
+    if image.mode == "P":
+        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+    alpha = None
+    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = np.asarray(image.convert("RGBA"))
+        alpha = rgba[..., 3].copy()
+        weight = alpha[..., None].astype(np.float32) / 255.0
+        rgb = rgba[..., :3].astype(np.float32) * weight + 255.0 * (1.0 - weight)
+        rgb = np.round(rgb).astype(np.uint8)
+        if alpha.min() == 255:
+            alpha = None
+        return rgb, alpha
+    return np.asarray(image.convert("RGB")), alpha
+
+
+def resize_to_max(rgb, max_size, alpha=None):
+    """Shrinks so that the long side is at most `max_size` (0: no limit); never enlarges."""
+    height, width = rgb.shape[:2]
+    if not max_size or max(height, width) <= max_size:
+        return rgb, alpha
+    scale = max_size / max(height, width)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    rgb = np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.LANCZOS))
+    if alpha is not None:
+        alpha = np.asarray(Image.fromarray(alpha).resize(size, Image.Resampling.LANCZOS))
+    return rgb, alpha
+
+
+def write_image(path, rgb, alpha=None, quality=95):
+    """Writes atomically: a killed run leaves no half-written file under `path`."""
+    extension = os.path.splitext(path)[1].lower()
+    image = Image.fromarray(rgb)
+    if alpha is not None and extension in _ALPHA_EXTENSIONS:
+        image = Image.fromarray(np.dstack([rgb, alpha]))
+    image_format = Image.registered_extensions().get(extension)
+    if image_format is None:
+        raise ValueError(f"{path}: unknown image format {extension!r}")
+    options = {"quality": quality} if image_format in ("JPEG", "WEBP") else {}
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, partial = tempfile.mkstemp(prefix=".partial-", suffix=extension, dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            image.save(f, format=image_format, **options)
+        os.replace(partial, path)
+    finally:
+        if os.path.exists(partial):
+            os.remove(partial)

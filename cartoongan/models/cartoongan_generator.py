@@ -1,0 +1,83 @@
+"""The CartoonGAN generator of Chen et al., CVPR 2018, as a Keras functional model."""
+
+import keras
+
+from cartoongan.models.layers import CropTopLeft, InstanceNormalization, ReflectionPadding2D
+
+
+# `dtype` is the dtype policy of the convolutions ("float32", "mixed_bfloat16", ...).
+# Instance norms and residual sums stay float32 whatever it is: low-precision statistics
+# and a low-precision residual stream are what ruin reduced-precision CartoonGAN outputs.
+
+
+def apply_conv_norm_block(x, filters, name, strides=1, dtype=None):
+    """3x3 conv (stride `strides`, reflection padding 1) -> 3x3 conv -> instance norm -> ReLU."""
+    x = ReflectionPadding2D(1, name=f"{name}_pad1", dtype=dtype)(x)
+    x = keras.layers.Conv2D(filters, 3, strides=strides, name=f"{name}_conv1", dtype=dtype)(x)
+    x = ReflectionPadding2D(1, name=f"{name}_pad2", dtype=dtype)(x)
+    x = keras.layers.Conv2D(filters, 3, name=f"{name}_conv2", dtype=dtype)(x)
+    x = InstanceNormalization(name=f"{name}_norm")(x)
+    return keras.layers.ReLU(name=f"{name}_relu", dtype=dtype)(x)
+
+
+def apply_residual_block(x, filters, name, dtype=None):
+    shortcut = x
+    for i in (1, 2):
+        x = ReflectionPadding2D(1, name=f"{name}_pad{i}", dtype=dtype)(x)
+        x = keras.layers.Conv2D(filters, 3, name=f"{name}_conv{i}", dtype=dtype)(x)
+        x = InstanceNormalization(name=f"{name}_norm{i}")(x)
+        if i == 1:
+            x = keras.layers.ReLU(name=f"{name}_relu", dtype=dtype)(x)
+    return keras.layers.Add(name=f"{name}_add", dtype="float32")([shortcut, x])
+
+
+def apply_upsample_block(x, filters, name, dtype=None):
+    """Stride-2 3x3 transposed conv (first row/column dropped) -> 3x3 conv -> norm -> ReLU."""
+    x = keras.layers.Conv2DTranspose(filters, 3, strides=2, name=f"{name}_deconv", dtype=dtype)(x)
+    x = CropTopLeft(name=f"{name}_crop", dtype=dtype)(x)
+    x = ReflectionPadding2D(1, name=f"{name}_pad", dtype=dtype)(x)
+    x = keras.layers.Conv2D(filters, 3, name=f"{name}_conv", dtype=dtype)(x)
+    x = InstanceNormalization(name=f"{name}_norm")(x)
+    return keras.layers.ReLU(name=f"{name}_relu", dtype=dtype)(x)
+
+
+@keras.saving.register_keras_serializable(package="cartoongan")
+class CartoonGanGenerator(keras.Model):
+    """Encoder (7x7 conv, two stride-2 blocks), residual blocks, decoder (two stride-2
+    transposed-conv blocks, 7x7 conv, tanh).
+
+    Takes float NHWC of any size; sizes that are not multiples of 4 come out rounded up,
+    exactly like the original network. The value convention (BGR or RGB, [-1, 1]) belongs
+    to the weights and travels in the preset, not here.
+    """
+
+    def __init__(self, filters=64, num_residual_blocks=8, dtype=None, **kwargs):
+        # === Functional Model ===
+        inputs = keras.Input(shape=(None, None, 3), name="image")
+        x = ReflectionPadding2D(3, name="stem_pad", dtype=dtype)(inputs)
+        x = keras.layers.Conv2D(filters, 7, name="stem_conv", dtype=dtype)(x)
+        x = InstanceNormalization(name="stem_norm")(x)
+        x = keras.layers.ReLU(name="stem_relu", dtype=dtype)(x)
+        x = apply_conv_norm_block(x, filters * 2, "down1", strides=2, dtype=dtype)
+        x = apply_conv_norm_block(x, filters * 4, "down2", strides=2, dtype=dtype)
+        for i in range(num_residual_blocks):
+            x = apply_residual_block(x, filters * 4, f"res{i + 1}", dtype=dtype)
+        x = apply_upsample_block(x, filters * 2, "up1", dtype=dtype)
+        x = apply_upsample_block(x, filters, "up2", dtype=dtype)
+        x = ReflectionPadding2D(3, name="head_pad", dtype=dtype)(x)
+        x = keras.layers.Conv2D(3, 7, name="head_conv", dtype=dtype)(x)
+        outputs = keras.layers.Activation("tanh", name="head_tanh", dtype="float32")(x)
+        super().__init__(inputs=inputs, outputs=outputs, **kwargs)
+
+        # === Config ===
+        self.filters = filters
+        self.num_residual_blocks = num_residual_blocks
+        self.conv_dtype = dtype
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "filters": self.filters,
+            "num_residual_blocks": self.num_residual_blocks,
+        }

@@ -1,0 +1,43 @@
+"""Choosing the arithmetic precision of the generator's convolutions."""
+
+import functools
+
+PRECISIONS = ("auto", "float32", "bfloat16", "float16")
+_POLICIES = {"float32": None, "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
+
+
+@functools.lru_cache(maxsize=None)
+def cpu_flags():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return frozenset(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return frozenset()
+
+
+def has_gpu():
+    import tensorflow as tf
+
+    return bool(tf.config.list_physical_devices("GPU"))
+
+
+def resolve(precision):
+    """'auto' -> the fastest precision this machine runs natively; others are validated."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, not {precision!r}")
+    if precision != "auto":
+        return precision
+    if has_gpu():
+        return "float16"
+    # oneDNN runs bfloat16 convolutions natively with AVX512-BF16 or AMX; elsewhere
+    # bfloat16 is emulated and slower than float32.
+    if {"avx512_bf16", "amx_bf16"} & cpu_flags():
+        return "bfloat16"
+    return "float32"
+
+
+def dtype_policy(precision):
+    return _POLICIES[precision]

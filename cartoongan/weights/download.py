@@ -1,0 +1,90 @@
+"""Fetching files from a base URL (http(s)://, file:// or a plain directory) with sha256 checks.
+
+Every file is streamed into a temporary name beside its destination, hashed while it is
+written, and only renamed into place when the hash matches: an interrupted or corrupted
+download never leaves a file that a later run would trust.
+"""
+
+import hashlib
+import os
+import shutil
+import tempfile
+import urllib.error
+import urllib.parse
+import urllib.request
+
+_CHUNK = 1 << 20
+_TIMEOUT_S = 60
+
+
+class DownloadError(RuntimeError):
+    """A file could not be fetched or failed its checksum; the message names it."""
+
+
+def join_url(base, relative_path):
+    """Joins a base URL or directory with a relative path of `/`-separated parts."""
+    if "://" in base:
+        return base.rstrip("/") + "/" + urllib.parse.quote(relative_path)
+    return os.path.join(base, *relative_path.split("/"))
+
+
+def open_source(location):
+    """Opens an http(s)://, file:// URL or a local path for binary reading."""
+    scheme = urllib.parse.urlparse(location).scheme if "://" in location else ""
+    if scheme in ("http", "https", "file"):
+        return urllib.request.urlopen(location, timeout=_TIMEOUT_S)
+    if scheme:
+        raise DownloadError(f"unsupported URL scheme {scheme!r} in {location}")
+    return open(location, "rb")
+
+
+def fetch_verified(location, destination, sha256):
+    """Copies `location` to `destination` if and only if its sha256 equals `sha256`."""
+    directory = os.path.dirname(os.path.abspath(destination))
+    os.makedirs(directory, exist_ok=True)
+    fd, partial = tempfile.mkstemp(prefix=".partial-", dir=directory)
+    try:
+        digest = hashlib.sha256()
+        try:
+            with open_source(location) as source, os.fdopen(fd, "wb") as sink:
+                while chunk := source.read(_CHUNK):
+                    digest.update(chunk)
+                    sink.write(chunk)
+        except (OSError, urllib.error.URLError, ValueError) as error:
+            raise DownloadError(f"cannot fetch {location}: {error}") from error
+        if digest.hexdigest() != sha256:
+            raise DownloadError(
+                f"checksum mismatch for {location}: expected sha256 {sha256}, got "
+                f"{digest.hexdigest()} (truncated or corrupted file?)"
+            )
+        os.replace(partial, destination)
+    finally:
+        if os.path.exists(partial):
+            os.remove(partial)
+
+
+def atomic_directory(final_path):
+    """A context manager yielding a temporary directory that replaces `final_path` on success.
+
+    On any exception the temporary directory is removed and `final_path` is untouched."""
+    return _AtomicDirectory(final_path)
+
+
+class _AtomicDirectory:
+    def __init__(self, final_path):
+        self.final_path = os.path.abspath(final_path)
+
+    def __enter__(self):
+        parent = os.path.dirname(self.final_path)
+        os.makedirs(parent, exist_ok=True)
+        self.tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(self.final_path)}.partial-", dir=parent)
+        return self.tmp
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            if os.path.isdir(self.final_path):
+                shutil.rmtree(self.final_path)
+            os.replace(self.tmp, self.final_path)
+        else:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+        return False
