@@ -11,5 +11,4 @@ def build_generator(class_name, config, dtype=None):
     """Instantiates a generator from its preset entry; `dtype` is the convolutions' policy."""
     if class_name not in GENERATORS:
         raise ValueError(f"unknown generator class {class_name!r}; known: {sorted(GENERATORS)}")
-    config = {k: v for k, v in config.items() if k not in ("name", "trainable")}
     return GENERATORS[class_name](dtype=dtype, **config)

@@ -1,0 +1,90 @@
+"""Shared fixtures: the ../shared data (skip or fail), a loopback weights server, a cache."""
+
+import functools
+import http.server
+import os
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def shared_path(*parts):
+    """A path inside ../shared; skips when it is absent, fails when CARTOONGAN_SHARED is set."""
+    configured = os.environ.get("CARTOONGAN_SHARED")
+    root = Path(configured) if configured and os.path.isdir(configured) else PROJECT_ROOT.parent / "shared"
+    path = root.joinpath(*parts)
+    if not path.exists():
+        message = f"{path} is absent (third-party data from ../shared; see README 'Tests')"
+        if configured:
+            pytest.fail(message + " but CARTOONGAN_SHARED is set")
+        pytest.skip(message)
+    return path
+
+
+def psnr(a, b):
+    mse = np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2)
+    return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="session")
+def http_server():
+    """serve(directory) -> base URL of a real HTTP server on 127.0.0.1 for that directory."""
+    servers = []
+
+    def serve(directory):
+        handler = functools.partial(_QuietHandler, directory=str(directory))
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_address[1]}"
+
+    yield serve
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture(scope="session")
+def session_home(tmp_path_factory, http_server):
+    """CARTOONGAN_HOME for the session, with the upstream weights served from loopback."""
+    home = tmp_path_factory.mktemp("cartoongan_home")
+    weights = shared_path("weights", "cartoongan")
+    saved = {k: os.environ.get(k) for k in ("CARTOONGAN_HOME", "CARTOONGAN_WEIGHTS_URL")}
+    os.environ["CARTOONGAN_HOME"] = str(home)
+    os.environ["CARTOONGAN_WEIGHTS_URL"] = http_server(weights)
+    yield home
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+@pytest.fixture(scope="session")
+def hayao_preset(session_home):
+    """The hayao preset, downloaded over HTTP from loopback and converted once a session."""
+    from cartoongan.presets import resolve_preset
+
+    return resolve_preset("hayao")
+
+
+@pytest.fixture(scope="session")
+def tiny_preset(tmp_path_factory):
+    """A small random CartoonGAN preset (4 base filters): fast CLI and contract tests."""
+    import keras
+
+    from cartoongan.models import CartoonGanGenerator
+    from cartoongan.presets import Preprocessing, save_preset
+
+    keras.utils.set_random_seed(0)
+    generator = CartoonGanGenerator(filters=4, num_residual_blocks=1)
+    return save_preset(generator, tmp_path_factory.mktemp("presets") / "tiny", Preprocessing("BGR"), name="tiny")

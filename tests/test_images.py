@@ -1,0 +1,78 @@
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from cartoongan.images import ImageReadError, read_image, resize_to_max, write_image
+
+
+def _photo(h=12, w=20):
+    return np.random.default_rng(0).integers(0, 256, (h, w, 3), dtype=np.uint8)
+
+
+def test_greyscale_palette_and_rgb(tmp_path):
+    rgb = _photo()
+    Image.fromarray(rgb).convert("L").save(tmp_path / "grey.png")
+    Image.fromarray(rgb).convert("P").save(tmp_path / "palette.gif")
+    grey, alpha = read_image(tmp_path / "grey.png")
+    assert grey.shape == (12, 20, 3) and alpha is None
+    assert (grey[..., 0] == grey[..., 1]).all()
+    palette, _ = read_image(tmp_path / "palette.gif")
+    assert palette.shape == (12, 20, 3) and palette.dtype == np.uint8
+
+
+def test_sixteen_bit_is_scaled_not_clipped(tmp_path):
+    ramp = np.linspace(0, 65535, 12 * 20).reshape(12, 20).astype(np.uint16)
+    Image.fromarray(ramp).save(tmp_path / "deep.png")
+    rgb, _ = read_image(tmp_path / "deep.png")
+    assert rgb.min() == 0 and rgb.max() == 255
+    assert abs(int(rgb[6, 10, 0]) - round(ramp[6, 10] / 257)) <= 1
+
+
+def test_rgba_is_composited_and_alpha_kept(tmp_path):
+    rgba = np.dstack([_photo(), np.full((12, 20), 0, np.uint8)])
+    rgba[:6, :, 3] = 255
+    Image.fromarray(rgba).save(tmp_path / "a.png")
+    rgb, alpha = read_image(tmp_path / "a.png")
+    assert (rgb[6:] == 255).all()  # fully transparent -> white
+    np.testing.assert_array_equal(rgb[:6], rgba[:6, :, :3])
+    np.testing.assert_array_equal(alpha, rgba[..., 3])
+
+
+def test_exif_orientation_is_applied(tmp_path):
+    image = Image.fromarray(_photo(10, 30))
+    exif = image.getexif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise on display
+    image.save(tmp_path / "rotated.jpg", exif=exif)
+    rgb, _ = read_image(tmp_path / "rotated.jpg")
+    assert rgb.shape == (30, 10, 3)
+
+
+def test_corrupt_file_error_names_it(tmp_path):
+    (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    with pytest.raises(ImageReadError, match="broken.jpg"):
+        read_image(tmp_path / "broken.jpg")
+
+
+def test_resize_caps_long_side_and_never_enlarges():
+    rgb = _photo(100, 300)
+    small, _ = resize_to_max(rgb, 150)
+    assert small.shape == (50, 150, 3)
+    same, _ = resize_to_max(rgb, 0)
+    assert same is rgb
+    assert resize_to_max(rgb, 1000)[0] is rgb
+
+
+def test_write_is_atomic_and_leaves_no_partial_file(tmp_path, monkeypatch):
+    write_image(tmp_path / "ok.png", _photo())
+    assert os.listdir(tmp_path) == ["ok.png"]
+
+    def explode(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(Image.Image, "save", explode)
+    with pytest.raises(OSError):
+        write_image(tmp_path / "ok.png", _photo(4, 4))
+    assert os.listdir(tmp_path) == ["ok.png"]
+    assert Image.open(tmp_path / "ok.png").size == (20, 12)  # the earlier file is intact

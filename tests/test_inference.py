@@ -1,0 +1,67 @@
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+from cartoongan import Cartoonizer, load_generator
+from cartoongan.presets import load_preset
+from tests.conftest import psnr, shared_path
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_preset):
+    return Cartoonizer.from_pretrained(str(tiny_preset), precision="float32")
+
+
+@pytest.mark.parametrize("size", [(1, 1), (5, 7), (135, 134), (64, 96), (33, 200)])
+def test_output_is_uint8_rgb_of_the_input_size(tiny, size):
+    image = np.random.default_rng(0).integers(0, 256, (*size, 3), dtype=np.uint8)
+    output = tiny(image)
+    assert output.dtype == np.uint8 and output.shape == (*size, 3)
+
+
+def test_contract_is_bgr_scaled_generator_output(tiny_preset):
+    """The uint8 path equals the raw generator on the BGR [-1, 1] image, flipped back to RGB."""
+    generator, preprocessing, _ = load_preset(str(tiny_preset))
+    assert preprocessing.channel_order == "BGR"
+    image = np.random.default_rng(1).integers(0, 256, (32, 40, 3), dtype=np.uint8)
+    raw = generator.predict(image[None, ..., ::-1].astype("float32") / 127.5 - 1, verbose=0)[0]
+    expected = np.clip(np.round((raw[..., ::-1] + 1) * 127.5), 0, 255)
+    output = Cartoonizer(generator, preprocessing)(image)
+    assert np.abs(output.astype(int) - expected).max() <= 1
+
+
+def test_batch_groups_sizes_and_matches_single_calls(tiny):
+    rng = np.random.default_rng(2)
+    images = [rng.integers(0, 256, s, dtype=np.uint8) for s in [(20, 24, 3), (17, 9, 3), (20, 24, 3)]]
+    for single, batched in zip([tiny(i) for i in images], tiny.cartoonize_batch(images)):
+        assert np.abs(single.astype(int) - batched).max() <= 1
+
+
+def test_rejects_non_uint8_rgb(tiny):
+    with pytest.raises(ValueError, match="uint8 RGB"):
+        tiny(np.zeros((8, 8), np.uint8))
+    with pytest.raises(ValueError, match="uint8 RGB"):
+        tiny(np.zeros((8, 8, 3), np.float32))
+
+
+def test_hayao_reproduces_published_cartoongan_outputs(hayao_preset):
+    """External reference: the CartoonGAN-Hayao outputs published with the AnimeGAN paper."""
+    photos = sorted(shared_path("data", "eval", "animegan_comparison", "photos").glob("*.jpg"))
+    published = shared_path("data", "eval", "animegan_comparison", "cartoongan_hayao_outputs")
+    cartoonizer = Cartoonizer.from_pretrained("hayao", precision="float32")
+    scores = []
+    for photo in photos:
+        (reference,) = published.glob(photo.stem + "_*.jpg")
+        image = np.asarray(Image.open(photo).convert("RGB").resize((300, 300), Image.Resampling.BICUBIC))
+        scores.append(psnr(cartoonizer(image), np.asarray(Image.open(reference).convert("RGB"))))
+    assert len(scores) == 22
+    assert np.mean(scores) >= 24.0, scores
+
+
+def test_auto_precision_stays_faithful_to_float32(hayao_preset):
+    photo = shared_path("data", "eval", "animegan_comparison", "photos", "105.jpg")
+    image = np.asarray(Image.open(photo).convert("RGB").resize((256, 256)))
+    fast = Cartoonizer.from_pretrained("hayao", precision="auto")
+    exact = Cartoonizer.from_pretrained("hayao", precision="float32")
+    assert psnr(fast(image), exact(image)) >= 45.0
