@@ -1,9 +1,11 @@
 """Network definitions. `GENERATORS` maps the class names stored in presets to classes."""
 
 from cartoongan.models.cartoongan_generator import CartoonGanGenerator
+from cartoongan.models.light_generator import LightGenerator
 
 GENERATORS = {
     "CartoonGanGenerator": CartoonGanGenerator,
+    "LightGenerator": LightGenerator,
 }
 
 

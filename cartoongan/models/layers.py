@@ -72,3 +72,80 @@ class CropTopLeft(keras.layers.Layer):
     def compute_output_shape(self, input_shape):
         n, h, w, c = input_shape
         return (n, None if h is None else h - 1, None if w is None else w - 1, c)
+
+
+@keras.saving.register_keras_serializable(package="cartoongan")
+class LegacyBilinearUpsampling2D(keras.layers.Layer):
+    """x2 bilinear upsampling of H and W with TF1's legacy rule (`resize_bilinear` with
+    align_corners=False, half_pixel_centers=False), which CartoonGan-tensorflow trained with:
+    out[2i] = in[i], out[2i + 1] = (in[i] + in[i + 1]) / 2, the last row repeated.
+
+    Built from slices, concat and reshape only, so TFLite and ONNX export it as plain ops
+    (the half-pixel `keras.layers.UpSampling2D(interpolation="bilinear")` differs).
+    """
+
+    def call(self, x):
+        return self._upsample_axis(self._upsample_axis(x, 1), 2)
+
+    @staticmethod
+    def _upsample_axis(x, axis):
+        # x[i + 1] with the last element repeated, then interleave x and the midpoints.
+        if axis == 1:
+            following = ops.concatenate([x[:, 1:], x[:, -1:]], axis=1)
+        else:
+            following = ops.concatenate([x[:, :, 1:], x[:, :, -1:]], axis=2)
+        midpoints = (x + following) * 0.5
+        interleaved = ops.stack([x, midpoints], axis=axis + 1)
+        shape = ops.shape(x)
+        new_shape = [-1, shape[1], shape[2], shape[3]]
+        new_shape[axis] = shape[axis] * 2
+        return ops.reshape(interleaved, new_shape)
+
+    def compute_output_shape(self, input_shape):
+        n, h, w, c = input_shape
+        double = lambda d: None if d is None else 2 * d
+        return (n, double(h), double(w), c)
+
+
+@keras.saving.register_keras_serializable(package="cartoongan")
+class ChannelShuffle(keras.layers.Layer):
+    """ShuffleNet channel shuffle: reshape C to (groups, C / groups), transpose, flatten.
+
+    With 2 groups, out[2i] = in[i] and out[2i + 1] = in[C/2 + i]."""
+
+    def __init__(self, groups=2, **kwargs):
+        super().__init__(**kwargs)
+        self.groups = int(groups)
+
+    def call(self, x):
+        shape = ops.shape(x)
+        channels = x.shape[-1]
+        x = ops.reshape(x, [-1, shape[1], shape[2], self.groups, channels // self.groups])
+        x = ops.transpose(x, [0, 1, 2, 4, 3])
+        return ops.reshape(x, [-1, shape[1], shape[2], channels])
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "groups": self.groups}
+
+
+@keras.saving.register_keras_serializable(package="cartoongan")
+class ChannelSplit(keras.layers.Layer):
+    """Splits the channels into `num_splits` equal parts (a list of tensors)."""
+
+    def __init__(self, num_splits=2, **kwargs):
+        super().__init__(**kwargs)
+        self.num_splits = int(num_splits)
+
+    def call(self, x):
+        return ops.split(x, self.num_splits, axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        *rest, c = input_shape
+        part = None if c is None else c // self.num_splits
+        return [(*rest, part)] * self.num_splits
+
+    def get_config(self):
+        return {**super().get_config(), "num_splits": self.num_splits}

@@ -1,0 +1,13 @@
+#!/usr/bin/env python3
+"""Convert a CartoonGan-tensorflow light checkpoint into a preset: see
+`python tools/convert_light_checkpoint.py --help`."""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+from cartoongan.cli.convert_light_checkpoint import main  # noqa: E402
+
+if __name__ == "__main__":
+    sys.exit(main())
