@@ -1,0 +1,195 @@
+"""Exporting a preset for deployment: SavedModel, TFLite and ONNX.
+
+Every format carries the whole contract of the in-memory `Cartoonizer`: a uint8 RGB batch
+`[N, H, W, 3]` of any height and width in, uint8 RGB of the same shape out. Channel order,
+scaling, padding to the generator's stride and cropping back all happen inside the graph,
+because every format is traced from the same `cartoongan.inference.uint8_cartoonize_fn`
+that the Cartoonizer runs. A deployment only has to hand over pixels.
+
+    from cartoongan.export import export_preset
+    export_preset("hayao", "exported/", formats=("savedmodel", "tflite", "onnx"))
+
+Files and folders appear atomically: each is written under a temporary name beside its
+destination and renamed into place once complete.
+"""
+
+import contextlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+FORMATS = ("savedmodel", "tflite", "onnx")
+QUANTIZATIONS = ("float16", "int8-weights")
+SAVED_MODEL_DIR = "saved_model"
+TFLITE_FILE = "model.tflite"
+ONNX_FILE = "model.onnx"
+INPUT_NAME = "images"
+OUTPUT_NAME = "cartoons"
+# 17: the opset every current onnxruntime supports, and recent enough for the ops used here.
+ONNX_OPSET = 17
+
+
+def tflite_file(quantize=None):
+    """`model.tflite`, or `model_float16.tflite` / `model_int8_weights.tflite`."""
+    return TFLITE_FILE if quantize is None else f"model_{quantize.replace('-', '_')}.tflite"
+
+
+def serving_function(generator, preprocessing):
+    """The tf.function uint8 RGB [None, None, None, 3] -> {OUTPUT_NAME: uint8 RGB} to export."""
+    import tensorflow as tf
+
+    from cartoongan.inference import uint8_cartoonize_fn
+
+    cartoonize = uint8_cartoonize_fn(generator, preprocessing)
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8, name=INPUT_NAME)])
+    def serve(images):
+        return {OUTPUT_NAME: cartoonize(images)}
+
+    return serve
+
+
+def _serving_module(generator, preprocessing):
+    import tensorflow as tf
+
+    module = tf.Module()
+    module.generator = generator  # tracks the variables
+    module.serve = serving_function(generator, preprocessing)
+    return module
+
+
+def export_saved_model(generator, preprocessing, directory):
+    """Writes a SavedModel whose `serving_default` signature is the uint8 contract.
+
+    Returns the directory written (it replaces any previous one, atomically)."""
+    import tensorflow as tf
+
+    from cartoongan.weights.download import atomic_directory
+
+    module = _serving_module(generator, preprocessing)
+    with atomic_directory(directory) as tmp:
+        tf.saved_model.save(module, tmp, signatures={"serving_default": module.serve.get_concrete_function()})
+    return Path(directory)
+
+
+def tflite_bytes(generator, preprocessing, quantize=None):
+    """The TFLite flatbuffer of the uint8 contract, TFLite builtin ops only.
+
+    `quantize`: None (float32), "float16" (float16 weights) or "int8-weights" (dynamic-range:
+    int8 weights, float activations)."""
+    import tensorflow as tf
+
+    if quantize not in (None, *QUANTIZATIONS):
+        raise ValueError(f"quantize must be one of {QUANTIZATIONS} or None, not {quantize!r}")
+    # The weights are frozen into constants first. Converting the variable-tracking function
+    # keeps them as resource variables (VAR_HANDLE/READ_VARIABLE with no initializer, so the
+    # interpreter runs on garbage) and leaves them out of weight quantization.
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    frozen = convert_variables_to_constants_v2(serving_function(generator, preprocessing).get_concrete_function())
+    module = tf.Module()
+    module.serve = tf.function(
+        lambda images: {OUTPUT_NAME: frozen(images)[0]},
+        input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8, name=INPUT_NAME)],
+    )
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([module.serve.get_concrete_function()], module)
+    # Builtins only: a model needing Flex (SELECT_TF_OPS) would not run in a plain interpreter.
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    if quantize is not None:
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if quantize == "float16":
+        converter.target_spec.supported_types = [tf.float16]
+    return converter.convert()
+
+
+def export_tflite(generator, preprocessing, path, quantize=None):
+    """Writes the TFLite model to `path` (atomically); returns `path`. See `tflite_bytes`."""
+    content = tflite_bytes(generator, preprocessing, quantize)
+    with _atomic_file(path) as tmp:
+        with open(tmp, "wb") as f:
+            f.write(content)
+    return Path(path)
+
+
+def export_onnx(saved_model_dir, path, opset=ONNX_OPSET):
+    """Converts a SavedModel written by `export_saved_model` to ONNX with tf2onnx; returns `path`.
+
+    The input `images` and output `cartoons` keep dynamic batch, height and width."""
+    import tensorflow as tf
+    from tf2onnx import convert, tf_loader
+
+    graph_def, inputs, outputs, tables, renames = tf_loader.from_saved_model(
+        str(saved_model_dir), None, None, tag="serve", signatures=["serving_default"],
+        return_initialized_tables=True, return_tensors_to_rename=True,
+    )
+    with _atomic_file(path) as tmp:
+        with tf.device("/cpu:0"):
+            convert._convert_common(
+                graph_def, name="cartoongan", opset=opset, input_names=inputs, output_names=outputs,
+                tensors_to_rename=renames, initialized_tables=tables, output_path=tmp,
+            )
+    return Path(path)
+
+
+def check_formats(formats, quantize=()):
+    """Raises ValueError naming the alternatives for an unknown format or quantization."""
+    for name in formats:
+        if name not in FORMATS:
+            raise ValueError(f"unknown format {name!r}; choose from {', '.join(FORMATS)}")
+    for name in quantize:
+        if name not in QUANTIZATIONS:
+            raise ValueError(f"unknown quantization {name!r}; choose from {', '.join(QUANTIZATIONS)}")
+    if quantize and "tflite" not in formats:
+        raise ValueError("quantization applies to the tflite format, which was not asked for")
+
+
+def export_preset(name_or_path, output_dir, formats=FORMATS, quantize=(), log=None):
+    """Exports a preset (style name or preset directory) in float32 to `output_dir`:
+    `saved_model/`, `model.tflite` (+ one `model_<quantize>.tflite` per quantization) and
+    `model.onnx`, for the formats asked. Returns {label: path written}."""
+    from cartoongan.presets import load_preset
+
+    formats, quantize = tuple(formats), tuple(quantize)
+    check_formats(formats, quantize)
+    log = log or (lambda message: None)
+    generator, preprocessing, _ = load_preset(name_or_path)
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    written = {}
+    if "savedmodel" in formats:
+        written["savedmodel"] = export_saved_model(generator, preprocessing, output_dir / SAVED_MODEL_DIR)
+        log(f"wrote {written['savedmodel']}")
+    if "tflite" in formats:
+        for variant in (None, *quantize):
+            label = "tflite" if variant is None else f"tflite-{variant}"
+            written[label] = export_tflite(generator, preprocessing, output_dir / tflite_file(variant), variant)
+            log(f"wrote {written[label]}")
+    if "onnx" in formats:
+        with contextlib.ExitStack() as stack:
+            saved_model = written.get("savedmodel")
+            if saved_model is None:
+                scratch = stack.enter_context(tempfile.TemporaryDirectory(prefix=".onnx-", dir=output_dir))
+                saved_model = export_saved_model(generator, preprocessing, Path(scratch) / SAVED_MODEL_DIR)
+            written["onnx"] = export_onnx(saved_model, output_dir / ONNX_FILE)
+        log(f"wrote {written['onnx']}")
+    return written
+
+
+@contextlib.contextmanager
+def _atomic_file(path):
+    """Yields a temporary path beside `path`, renamed onto `path` if the block succeeds."""
+    path = os.path.abspath(path)
+    directory = os.path.dirname(path)
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.partial-", dir=directory)
+    os.close(fd)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            if os.path.isdir(tmp):
+                shutil.rmtree(tmp, ignore_errors=True)
+            else:
+                os.remove(tmp)
