@@ -1,0 +1,302 @@
+"""The CartoonGAN training loop: initialization phase, GAN phase, checkpoints, resume.
+
+One `tf.train.Checkpoint` holds the step, both networks and both optimizers; a
+`CheckpointManager` restores the latest one when the workdir has it, and otherwise the
+generator starts from `init_from` (fine-tuning) or from scratch: resume and fine-tuning are
+the same mechanism. Step functions are `tf.function`s whose gradient computation is XLA
+compiled when asked (`jit_compile`, a switch, not a fork of the code); optimizer updates
+stay outside XLA so that `tf.distribute` can aggregate gradients across replicas.
+"""
+
+import json
+import math
+import os
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from cartoongan import losses
+from cartoongan.presets import Preprocessing, load_preset, save_preset
+
+CHECKPOINT_DIR = "checkpoints"
+PRESET_DIR = "preset"
+METRICS_FILE = "metrics.jsonl"
+CONFIG_FILE = "config.json"
+TENSORBOARD_DIR = "tensorboard"
+GENERATOR_CLASSES = {"full": "CartoonGanGenerator", "light": "LightGenerator"}
+_POLICIES = {"float32": None, "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
+
+
+class TrainingDiverged(RuntimeError):
+    """A loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+def make_strategy(kind):
+    """auto: multi-worker when TF_CONFIG names several workers, mirrored with several GPUs,
+    else the default strategy."""
+    if kind == "auto":
+        cluster = json.loads(os.environ.get("TF_CONFIG", "{}")).get("cluster", {})
+        if sum(len(v) for v in cluster.values()) > 1:
+            kind = "multi_worker"
+        elif len(tf.config.list_logical_devices("GPU")) > 1:
+            kind = "mirrored"
+        else:
+            kind = "default"
+    if kind == "multi_worker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    if kind == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def _is_chief(strategy):
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.task_type:
+        return True
+    return resolver.task_type == "chief" or (resolver.task_type == "worker" and resolver.task_id == 0 and "chief" not in resolver.cluster_spec().as_dict())
+
+
+def use_xla(setting):
+    return setting == "on" or (setting == "auto" and bool(tf.config.list_physical_devices("GPU")))
+
+
+class Trainer:
+    def __init__(self, config, dataset_fn=None):
+        """`dataset_fn(input_context, seed)` -> tf.data.Dataset of dicts (photo, anime,
+        anime_smooth: RGB in [-1, 1]); default: the TFRecords in `config.data`."""
+        from cartoongan.models import build_generator
+        from cartoongan.models.discriminator import CartoonGanDiscriminator
+
+        self.config = config
+        self.strategy = make_strategy(config.distribute)
+        self.is_chief = _is_chief(self.strategy)
+        self.workdir = config.workdir if self.is_chief else os.path.join(config.workdir, f"worker-{self.strategy.cluster_resolver.task_id}")
+        self.dataset_fn = dataset_fn or self._tfrecord_dataset
+        policy = _POLICIES[config.precision]
+        with self.strategy.scope():
+            if config.init_from:
+                self.generator, self.preprocessing, _ = load_preset(config.init_from, dtype=policy)
+            else:
+                self.generator = build_generator(GENERATOR_CLASSES[config.generator], config.generator_config, dtype=policy)
+                self.preprocessing = Preprocessing("RGB")
+            self.discriminator = CartoonGanDiscriminator(filters=config.discriminator_filters, dtype=policy)
+            self.vgg = losses.VggFeatures(config.vgg_weights, channel_order=self.preprocessing.channel_order)
+            self.generator_optimizer = self._optimizer(config.generator_lr)
+            self.discriminator_optimizer = self._optimizer(config.discriminator_lr)
+            # Optimizer slots exist before a restore, so a checkpoint is matched in full.
+            self.generator_optimizer.build(self.generator.trainable_variables)
+            self.discriminator_optimizer.build(self.discriminator.trainable_variables)
+        self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+        # Keras 3 models are not trackable children of a tf.train.Checkpoint: their
+        # variables are listed explicitly (otherwise only the optimizers' references to the
+        # trainable ones would be saved, and non-trainable state would be lost).
+        self.checkpoint = tf.train.Checkpoint(
+            step=self.step,
+            generator=tf.train.Checkpoint(variables=list(self.generator.weights)),
+            discriminator=tf.train.Checkpoint(variables=list(self.discriminator.weights)),
+            generator_optimizer=self.generator_optimizer,
+            discriminator_optimizer=self.discriminator_optimizer,
+        )
+        self.manager = tf.train.CheckpointManager(
+            self.checkpoint, os.path.join(self.workdir, CHECKPOINT_DIR), max_to_keep=config.keep_checkpoints
+        )
+        self.generator_loss_fn, self.discriminator_loss_fn = losses.ADVERSARIAL_LOSSES[config.adversarial_loss]
+        jit = use_xla(config.xla)
+        self._init_gradients = tf.function(self._init_gradients_fn, jit_compile=jit)
+        self._gan_gradients = tf.function(self._gan_gradients_fn, jit_compile=jit)
+        self._init_step = tf.function(lambda batch: self._distributed(self._init_replica_step, batch))
+        self._gan_step = tf.function(lambda batch: self._distributed(self._gan_replica_step, batch))
+
+    def _optimizer(self, learning_rate):
+        optimizer = keras.optimizers.Adam(learning_rate, beta_1=self.config.beta_1, beta_2=self.config.beta_2)
+        if self.config.precision == "float16":
+            optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+        return optimizer
+
+    # === Data ===
+
+    def _tfrecord_dataset(self, input_context, seed):
+        from cartoongan.data.pipeline import training_dataset
+
+        return training_dataset(
+            self.config.data, self.config.batch_size, self.config.image_size, seed=seed, input_context=input_context
+        )
+
+    def _to_generator_convention(self, rgb):
+        return rgb[..., ::-1] if self.preprocessing.channel_order == "BGR" else rgb
+
+    # === Steps ===
+
+    def _scaled(self, optimizer, loss):
+        # Per-replica losses are local means: dividing by the replica count makes the
+        # all-reduced (summed) gradient the gradient of the global mean.
+        loss = loss / self.strategy.num_replicas_in_sync
+        return optimizer.scale_loss(loss) if self.config.precision == "float16" else loss
+
+    def _init_gradients_fn(self, batch):
+        photo = self._to_generator_convention(batch["photo"])
+        with tf.GradientTape() as tape:
+            generated = self.generator(photo, training=True)
+            content = losses.content_loss(self.vgg(photo), self.vgg(generated))
+            generator_loss = self.config.content_weight * content
+            scaled = self._scaled(self.generator_optimizer, generator_loss)
+        gradients = tape.gradient(scaled, self.generator.trainable_variables)
+        return {"generator_loss": generator_loss, "content_loss": content}, gradients
+
+    def _init_replica_step(self, batch):
+        metrics, gradients = self._init_gradients(batch)
+        self.generator_optimizer.apply_gradients(zip(gradients, self.generator.trainable_variables))
+        return metrics
+
+    def _gan_gradients_fn(self, batch):
+        photo = self._to_generator_convention(batch["photo"])
+        anime = self._to_generator_convention(batch["anime"])
+        smooth = self._to_generator_convention(batch["anime_smooth"])
+        with tf.GradientTape() as generator_tape, tf.GradientTape() as discriminator_tape:
+            generated = self.generator(photo, training=True)
+            real_logits = self.discriminator(anime, training=True)
+            fake_logits = self.discriminator(generated, training=True)
+            smooth_logits = self.discriminator(smooth, training=True)
+            discriminator_loss = self.discriminator_loss_fn(real_logits, fake_logits, smooth_logits)
+            adversarial = self.generator_loss_fn(fake_logits)
+            content = losses.content_loss(self.vgg(photo), self.vgg(generated))
+            generator_loss = adversarial + self.config.content_weight * content
+            generator_scaled = self._scaled(self.generator_optimizer, generator_loss)
+            discriminator_scaled = self._scaled(self.discriminator_optimizer, discriminator_loss)
+        generator_gradients = generator_tape.gradient(generator_scaled, self.generator.trainable_variables)
+        discriminator_gradients = discriminator_tape.gradient(discriminator_scaled, self.discriminator.trainable_variables)
+        metrics = {
+            "generator_loss": generator_loss,
+            "adversarial_loss": adversarial,
+            "content_loss": content,
+            "discriminator_loss": discriminator_loss,
+        }
+        return metrics, generator_gradients, discriminator_gradients
+
+    def _gan_replica_step(self, batch):
+        metrics, generator_gradients, discriminator_gradients = self._gan_gradients(batch)
+        self.generator_optimizer.apply_gradients(zip(generator_gradients, self.generator.trainable_variables))
+        self.discriminator_optimizer.apply_gradients(zip(discriminator_gradients, self.discriminator.trainable_variables))
+        return metrics
+
+    def _distributed(self, replica_step, batch):
+        per_replica = self.strategy.run(replica_step, args=(batch,))
+        return {
+            name: self.strategy.reduce(tf.distribute.ReduceOp.MEAN, value, axis=None)
+            for name, value in per_replica.items()
+        }
+
+    # === The loop ===
+
+    def restore(self):
+        """Restores the latest checkpoint if there is one; returns the step to continue after."""
+        latest = self.manager.latest_checkpoint
+        if latest:
+            self.checkpoint.restore(latest).assert_existing_objects_matched()
+        step = int(self.step.numpy())
+        if self.is_chief:
+            _truncate_metrics(os.path.join(self.workdir, METRICS_FILE), step)
+        return step
+
+    def fit(self, progress=True):
+        """Runs until `config.steps`; returns the number of steps run now."""
+        from tqdm.auto import tqdm
+
+        config = self.config
+        start = self.restore()
+        if start >= config.steps:
+            return 0
+        if self.is_chief:
+            os.makedirs(self.workdir, exist_ok=True)
+            with open(os.path.join(self.workdir, CONFIG_FILE), "w") as f:
+                f.write(config.to_json())
+        # A resumed run draws new crops instead of replaying the first ones.
+        dataset = self.strategy.distribute_datasets_from_function(
+            lambda context: self.dataset_fn(context, config.seed + start)
+        )
+        batches = iter(dataset)
+        samples = None
+        writer = tf.summary.create_file_writer(os.path.join(self.workdir, TENSORBOARD_DIR)) if self.is_chief else None
+        metrics_file = open(os.path.join(self.workdir, METRICS_FILE), "a") if self.is_chief else None
+        bar = tqdm(total=config.steps, initial=start, unit="step", disable=not (progress and self.is_chief))
+        try:
+            for step in range(start + 1, config.steps + 1):
+                batch = next(batches)
+                if samples is None:
+                    samples = self._local_photos(batch)
+                began = time.perf_counter()
+                step_fn = self._init_step if step <= config.init_steps else self._gan_step
+                metrics = {name: float(value) for name, value in step_fn(batch).items()}
+                seconds = time.perf_counter() - began
+                bad = [name for name, value in metrics.items() if not math.isfinite(value)]
+                if bad:
+                    raise TrainingDiverged(
+                        f"{', '.join(bad)} became {metrics[bad[0]]} at step {step}; stopped. The last good "
+                        f"checkpoint (step {int(self.step.numpy())}) is kept in {self.manager.directory}: "
+                        "lower the learning rates or use float32 and resume."
+                    )
+                self.step.assign(step)
+                if self.is_chief:
+                    metrics_file.write(json.dumps({"step": step, **metrics}) + "\n")
+                    metrics_file.flush()
+                    with writer.as_default(step=step):
+                        for name, value in metrics.items():
+                            tf.summary.scalar(name, value)
+                        tf.summary.scalar("images_per_second", config.batch_size / seconds)
+                        if step % config.sample_every == 0 or step == config.steps:
+                            tf.summary.image("generated", self._sample_images(samples), max_outputs=4)
+                if step % config.checkpoint_every == 0 or step == config.steps:
+                    self.save()
+                bar.set_postfix({k.replace("_loss", ""): f"{v:.3g}" for k, v in metrics.items()})
+                bar.update()
+        finally:
+            bar.close()
+            if metrics_file:
+                metrics_file.close()
+            if writer:
+                writer.close()
+        return config.steps - start
+
+    def save(self):
+        """Checkpoint (every worker takes part) and, on the chief, the preset."""
+        step = int(self.step.numpy())
+        self.manager.save(checkpoint_number=step)
+        if self.is_chief:
+            save_preset(
+                self.generator,
+                os.path.join(self.workdir, PRESET_DIR),
+                self.preprocessing,
+                name=os.path.basename(os.path.normpath(self.workdir)),
+                source=f"trained by cartoongan for {step} steps",
+                trained_steps=step,
+                init_from=self.config.init_from,
+            )
+
+    def _local_photos(self, batch):
+        photos = self.strategy.experimental_local_results(batch["photo"])[0]
+        return self._to_generator_convention(photos[:4])
+
+    def _sample_images(self, photos):
+        generated = tf.cast(self.generator(photos, training=False), tf.float32)
+        pair = tf.concat([photos, generated], axis=2)
+        return (self._to_generator_convention(pair) + 1.0) / 2.0
+
+
+def _truncate_metrics(path, last_step):
+    """Drops lines of steps after the restored checkpoint: they are about to run again."""
+    if not os.path.exists(path):
+        return
+    lines = []
+    with open(path) as f:
+        for line in f:
+            try:
+                if json.loads(line)["step"] <= last_step:
+                    lines.append(line)
+            except (ValueError, KeyError):  # a line cut short by a killed run
+                pass
+    tmp = path + ".partial"
+    with open(tmp, "w") as f:
+        f.writelines(lines)
+    os.replace(tmp, path)
