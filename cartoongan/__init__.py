@@ -1,7 +1,18 @@
 """cartoongan: photos into anime-style images with CartoonGAN-family generators."""
 
-from cartoongan.inference import Cartoonizer
-from cartoongan.presets import load_generator
-
 __all__ = ["Cartoonizer", "load_generator"]
 __version__ = "0.1.0"
+
+
+def __getattr__(name):
+    # Imported on first use: TensorFlow takes seconds to load, and the command-line tools
+    # must be able to print --help and reject wrong flags before that.
+    if name == "Cartoonizer":
+        from cartoongan.inference import Cartoonizer
+
+        return Cartoonizer
+    if name == "load_generator":
+        from cartoongan.presets import load_generator
+
+        return load_generator
+    raise AttributeError(f"module 'cartoongan' has no attribute {name!r}")

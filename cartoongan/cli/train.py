@@ -12,6 +12,11 @@ import json
 import os
 import sys
 
+# Adam's first steps move every weight by about the learning rate whatever the gradient:
+# at 2e-4 one step takes Hayao to 14 dB PSNR from itself, at 1e-5 to 46 dB (measured).
+# A pretrained generator is fine-tuned gently; the new discriminator keeps its own rate.
+FINE_TUNE_GENERATOR_LR = 1e-5
+
 
 def build_parser():
     from cartoongan.training.config import TrainConfig
@@ -37,7 +42,8 @@ def build_parser():
                         help="VGG19 weights of the content loss (random: smoke tests only)")
     parser.add_argument("--adversarial-loss", choices=("lsgan", "bce"), default=defaults.adversarial_loss)
     parser.add_argument("--content-weight", type=float, default=defaults.content_weight)
-    parser.add_argument("--generator-lr", type=float, default=defaults.generator_lr)
+    parser.add_argument("--generator-lr", type=float, default=None,
+                        help=f"default {defaults.generator_lr:g}, or {FINE_TUNE_GENERATOR_LR:g} with --init-from")
     parser.add_argument("--discriminator-lr", type=float, default=defaults.discriminator_lr)
     parser.add_argument("--precision", choices=("float32", "bfloat16", "float16"), default=defaults.precision,
                         help="mixed precision of the convolutions")
@@ -71,11 +77,17 @@ def resolve_config(args):
         options["generator"] = kind
     else:
         options["generator"] = args.generator or "full"
+    if args.generator_lr is None:
+        options.pop("generator_lr")
+        if args.init_from:
+            options["generator_lr"] = FINE_TUNE_GENERATOR_LR
     return TrainConfig(**options)
 
 
 def main(argv=None):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from cartoongan.weights.download import DownloadError
+
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -86,6 +98,9 @@ def main(argv=None):
                 config.check_resumable_from(json.load(f))
     except ValueError as error:
         parser.error(str(error))
+    except DownloadError as error:
+        print(f"error: --init-from {args.init_from}: {error}", file=sys.stderr)
+        return 1
     if args.dry_run:
         print(config.to_json(), end="")
         return 0

@@ -1,0 +1,95 @@
+"""Where training images come from, and how one becomes an example's encoded images.
+
+The `prepare_*` functions run in worker processes: they take a file path or encoded bytes
+and return encoded images, or raise ImageReadError naming the source. This module does not
+import TensorFlow (only `open_tfds` / `tfds_images`, in the main process, do).
+"""
+
+import io
+import os
+
+import numpy as np
+from PIL import Image
+
+from cartoongan.data.edge_smoothing import edge_smooth
+from cartoongan.data.encoding import encode_image
+from cartoongan.images import IMAGE_EXTENSIONS, ImageReadError, read_image
+
+TFDS_PREFIX = "tfds:"
+
+
+def list_images(folder):
+    """Every image file below `folder` (recursive, hidden entries left out), sorted."""
+    paths = []
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        paths += [os.path.join(root, name) for name in sorted(files)
+                  if not name.startswith(".") and name.lower().endswith(IMAGE_EXTENSIONS)]
+    return paths
+
+
+def resize_short_side(rgb, max_short_side):
+    """Shrinks so that the short side is at most `max_short_side`; never enlarges."""
+    height, width = rgb.shape[:2]
+    if min(height, width) <= max_short_side:
+        return rgb
+    scale = max_short_side / min(height, width)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.LANCZOS))
+
+
+def load(name, source):
+    """`source`: a path or encoded bytes -> uint8 RGB; ImageReadError names `name`."""
+    if isinstance(source, (bytes, bytearray)):
+        try:
+            return read_image(io.BytesIO(source))[0]
+        except ImageReadError as error:
+            raise ImageReadError(f"{name}: cannot read image ({error.__cause__})") from error
+    return read_image(source)[0]
+
+
+def prepare_photo(name, source, image_size, image_format):
+    """-> (encoded photo, height, width)."""
+    rgb = resize_short_side(load(name, source), image_size)
+    return encode_image(rgb, image_format), rgb.shape[0], rgb.shape[1]
+
+
+def prepare_anime(name, source, image_size):
+    """-> (encoded anime PNG, encoded edge-smoothed PNG, height, width); smoothed after the
+    resize, so that the blurred band has the width it will have in training."""
+    rgb = resize_short_side(load(name, source), image_size)
+    return encode_image(rgb, "png"), encode_image(edge_smooth(rgb), "png"), rgb.shape[0], rgb.shape[1]
+
+
+def open_tfds(name, data_dir, split, image_key):
+    """The prepared tensorflow-datasets builder `name` in `data_dir` (never downloads) ->
+    (builder, number of examples in `split`); ValueError says what is missing."""
+    try:
+        import tensorflow_datasets as tfds
+    except ImportError as error:
+        raise ValueError(f"--photos {TFDS_PREFIX}{name} needs tensorflow-datasets: pip install tensorflow-datasets") from error
+    try:
+        builder = tfds.builder(name, data_dir=data_dir)
+    except Exception as error:  # DatasetNotFoundError and friends: the message says why
+        reason = str(error).splitlines()[0]  # the rest lists every dataset tfds knows
+        raise ValueError(f"--photos {TFDS_PREFIX}{name}: not found in {data_dir} ({reason})") from error
+    if not builder.is_prepared():
+        raise ValueError(f"--photos {TFDS_PREFIX}{name}: not prepared in {data_dir} "
+                         f"(prepare it there first, e.g. `tfds build`; nothing is downloaded here)")
+    if split not in builder.info.splits:
+        raise ValueError(f"--tfds-split {split}: {name} has splits {sorted(builder.info.splits)}")
+    if image_key not in builder.info.features:
+        raise ValueError(f"--tfds-image-key {image_key}: {name} has features {sorted(builder.info.features)}")
+    return builder, builder.info.splits[split].num_examples
+
+
+def tfds_images(builder, split, image_key):
+    """Yields (name, encoded image bytes) of every example of `split`, in order; the images
+    are not decoded here (the workers do it)."""
+    import tensorflow_datasets as tfds
+
+    dataset = builder.as_dataset(split=split, shuffle_files=False,
+                                 decoders={image_key: tfds.decode.SkipDecoding()})
+    label = f"{TFDS_PREFIX}{builder.info.full_name}[{split}]"
+    for index, example in enumerate(dataset.as_numpy_iterator()):
+        yield f"{label}#{index}", example[image_key]

@@ -1,0 +1,1 @@
+"""photo2anime: local photo and anime folders as a tensorflow-datasets dataset."""

@@ -1,0 +1,96 @@
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+from cartoongan.cli.build_tfrecords import main
+from cartoongan.data import edge_smooth
+from cartoongan.data.tfrecords import family_files, parse_anime, parse_photo
+from tests.data.test_edge_smoothing import synthetic_anime
+
+
+@pytest.fixture
+def sources(tmp_path):
+    """photos/: nested, one large (shrunk), one greyscale, a corrupt file, a non-image;
+    anime/: synthetic cel-shaded images with edges to smooth."""
+    rng = np.random.default_rng(0)
+    photos, anime = tmp_path / "photos", tmp_path / "anime"
+    (photos / "sub").mkdir(parents=True)
+    anime.mkdir()
+    Image.fromarray(rng.integers(0, 256, (30, 50, 3), dtype=np.uint8)).save(photos / "big.png")
+    Image.fromarray(rng.integers(0, 256, (12, 9, 3), dtype=np.uint8)).save(photos / "sub" / "small.jpg")
+    Image.fromarray(rng.integers(0, 256, (14, 15), dtype=np.uint8)).save(photos / "sub" / "grey.png")
+    (photos / "sub" / "corrupt.jpg").write_bytes(b"\xff\xd8\xff garbage")
+    (photos / "notes.txt").write_text("not an image")
+    for i, shape in enumerate([(40, 60), (24, 24), (20, 31)]):
+        Image.fromarray(synthetic_anime(*shape, seed=i)).save(anime / f"a{i}.png")
+    return photos, anime
+
+
+def read(paths, parse):
+    return list(tf.data.TFRecordDataset(paths).map(parse).as_numpy_iterator())
+
+
+def build(sources, out, *extra):
+    photos, anime = sources
+    return main(["--photos", str(photos), "--anime", str(anime), "--output", str(out), "--image-size", "20",
+                 "--num-shards", "2", *extra])
+
+
+def test_builds_shards_and_reports_the_corrupt_file(sources, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert build(sources, out, "--workers", "1") == 1
+    assert "corrupt.jpg" in capsys.readouterr().err
+    info = json.loads((out / "dataset.json").read_text())
+    assert info["photo"]["examples"] == 3 and info["anime"]["examples"] == 3
+    assert info["skipped"] == [str(sources[0] / "sub" / "corrupt.jpg")]
+    assert info["options"]["image_size"] == 20
+    assert sorted(os.listdir(out)) == sorted(["dataset.json"] + info["photo"]["files"] + info["anime"]["files"])
+    assert info["photo"]["files"] == ["photo-00000-of-00002.tfrecord", "photo-00001-of-00002.tfrecord"]
+    # round robin over the sorted files: big, sub/grey, sub/small; the short side shrunk to <= 20
+    shapes = [image.shape for image in read(family_files(out, "photo"), parse_photo)]
+    assert shapes == [(20, 33, 3), (12, 9, 3), (14, 15, 3)]
+    animes = read(family_files(out, "anime"), parse_anime)
+    assert [a.shape for a, _ in animes] == [(20, 30, 3), (20, 31, 3), (20, 20, 3)]
+    for anime, smooth in animes:
+        np.testing.assert_array_equal(smooth, edge_smooth(anime))  # smoothed after the resize
+        assert not np.array_equal(smooth, anime)
+
+
+def test_parallel_workers_write_the_same_records(sources, tmp_path):
+    (sources[0] / "sub" / "corrupt.jpg").unlink()
+    assert build(sources, tmp_path / "one", "--workers", "1") == 0
+    assert build(sources, tmp_path / "two", "--workers", "2") == 0
+    for family in ("photo", "anime"):
+        for a, b in zip(family_files(tmp_path / "one", family), family_files(tmp_path / "two", family), strict=True):
+            assert open(a, "rb").read() == open(b, "rb").read()
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--image-size", "0"], "--image-size must be >= 1"),
+    (["--num-shards", "0"], "--num-shards must be >= 1"),
+    (["--photos", "missing/"], "no such folder"),
+    (["--photos", "tfds:photo2anime"], "needs --tfds-data-dir"),
+])
+def test_bad_flags_fail_with_status_2_before_any_work(sources, tmp_path, capsys, flags, message):
+    photos, anime = sources
+    args = ["--photos", str(photos), "--anime", str(anime), "--output", str(tmp_path / "out"), *flags]
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_existing_dataset_needs_overwrite_and_is_replaced_whole(sources, tmp_path, capsys):
+    (sources[0] / "sub" / "corrupt.jpg").unlink()
+    out = tmp_path / "out"
+    assert build(sources, out, "--workers", "1", "--num-shards", "3") == 0
+    with pytest.raises(SystemExit) as exit_info:
+        build(sources, out, "--workers", "1")
+    assert exit_info.value.code == 2 and "--overwrite" in capsys.readouterr().err
+    assert build(sources, out, "--workers", "1", "--num-shards", "1", "--overwrite") == 0
+    assert sorted(os.listdir(out)) == ["anime-00000-of-00001.tfrecord", "dataset.json", "photo-00000-of-00001.tfrecord"]
