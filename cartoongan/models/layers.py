@@ -40,6 +40,8 @@ class InstanceNormalization(keras.layers.Layer):
 
     def __init__(self, epsilon=1e-9, per_channel=True, **kwargs):
         kwargs["dtype"] = "float32"
+        # Low-precision inputs arrive as they are (no cast to float32 on the way in): see call.
+        kwargs["autocast"] = False
         super().__init__(**kwargs)
         self.epsilon = float(epsilon)
         self.per_channel = bool(per_channel)
@@ -51,9 +53,18 @@ class InstanceNormalization(keras.layers.Layer):
 
     def call(self, x):
         axes = [1, 2] if self.per_channel else [1, 2, 3]
+        if keras.backend.standardize_dtype(x.dtype) == "float32":
+            mean, variance = ops.moments(x, axes=axes, keepdims=True)
+            std = ops.sqrt(variance)
+            return (x - mean) / (std + self.epsilon) * self.scale + self.shift
+        # Low-precision input (a bfloat16/float16 convolution's output): the statistics and
+        # the per-channel affine map are computed in float32, then applied as one
+        # multiply-add in float32 on the upcast input, which saves a pass over the
+        # feature map and several elementwise ops.
+        x = ops.cast(x, "float32")
         mean, variance = ops.moments(x, axes=axes, keepdims=True)
-        std = ops.sqrt(variance)
-        return (x - mean) / (std + self.epsilon) * self.scale + self.shift
+        multiplier = self.scale / (ops.sqrt(variance) + self.epsilon)
+        return x * multiplier + (self.shift - mean * multiplier)
 
     def get_config(self):
         config = super().get_config()
