@@ -43,6 +43,7 @@ from PIL import Image  # noqa: E402
 
 from cartoongan import Cartoonizer  # noqa: E402
 from cartoongan import precision as precision_lib  # noqa: E402
+from cartoongan.images import psnr  # noqa: E402
 from cartoongan.models import LightGenerator  # noqa: E402
 from cartoongan.presets import Preprocessing  # noqa: E402
 from plain_tf_generator import make_plain_generator  # noqa: E402
@@ -119,11 +120,6 @@ def conv_gflop(model, size):
         else:
             macs += ho * wo * kh * kw * (ci // layer.groups) * co
     return 2 * macs / 1e9
-
-
-def psnr(a, b):
-    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
-    return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
 
 
 def photos(size, count=3):

@@ -11,6 +11,12 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", "
 _ALPHA_EXTENSIONS = (".png", ".webp", ".tif", ".tiff")
 
 
+def psnr(a, b):
+    """Peak signal-to-noise ratio of two uint8-range images, in dB."""
+    mse = np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2)
+    return float("inf") if mse == 0 else float(10 * np.log10(255.0**2 / mse))
+
+
 class ImageReadError(ValueError):
     """An image file is unreadable or corrupt; the message names it."""
 

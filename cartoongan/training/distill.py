@@ -1,0 +1,329 @@
+"""Distilling a pretrained style into a small, fast generator.
+
+Three steps, each resumable and cheap enough for a laptop CPU:
+
+1. `precompute_teacher_targets`: random square crops of photos, each run once through the
+   teacher `Cartoonizer`; (photo, target) uint8 RGB pairs stored as compressed `.npz` shards.
+2. `train_student`: the student generator (RGB in/out, [-1, 1]) learns to reproduce the
+   targets with an L1 pixel loss (optionally plus an L1 loss on image gradients), Adam,
+   checkpointed so an interrupted run resumes where it stopped; the result is a preset.
+3. `evaluate_against_teacher`: mean PSNR of the student's uint8 output against the
+   teacher's (float32) uint8 output on held-out photos.
+"""
+
+import glob
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from cartoongan.images import IMAGE_EXTENSIONS, psnr  # noqa: F401  (psnr: part of this API)
+
+SHARD_PATTERN = "shard_{:05d}.npz"
+
+
+def list_photos(folders):
+    """Every image file below `folders` (searched recursively), sorted for reproducibility."""
+    paths = []
+    for folder in folders:
+        for root, _, files in os.walk(folder):
+            paths += [os.path.join(root, f) for f in files if f.lower().endswith(IMAGE_EXTENSIONS)]
+    return sorted(paths)
+
+
+def random_crops(rgb, crop_size, count, rng, min_scale=1.0, max_scale=1.5):
+    """`count` random crop_size^2 crops of `rgb` after a random downscale so that its short
+    side is between min_scale and max_scale times crop_size (never upscaled)."""
+    from PIL import Image
+
+    height, width = rgb.shape[:2]
+    crops = []
+    for _ in range(count):
+        target_short = crop_size * rng.uniform(min_scale, max_scale)
+        scale = min(1.0, target_short / min(height, width))
+        h, w = max(crop_size, round(height * scale)), max(crop_size, round(width * scale))
+        image = rgb if (h, w) == (height, width) else np.asarray(Image.fromarray(rgb).resize((w, h), Image.LANCZOS))
+        top, left = rng.integers(0, h - crop_size + 1), rng.integers(0, w - crop_size + 1)
+        crops.append(image[top : top + crop_size, left : left + crop_size])
+    return crops
+
+
+def precompute_teacher_targets(teacher, photo_folders, out_dir, crop_size=192, crops_per_image=2,
+                               shard_size=64, batch_size=8, precision="auto", seed=0, progress=True):
+    """Writes `out_dir/shard_*.npz` with uint8 RGB `photos` and `targets` [N, S, S, 3].
+
+    `teacher`: a style name, preset directory or `Cartoonizer`. Shards already present are
+    kept (a run resumes); crops are a deterministic function of `seed` and the photo list."""
+    from cartoongan.images import read_image
+    from cartoongan.inference import Cartoonizer
+
+    os.makedirs(out_dir, exist_ok=True)
+    paths = list_photos(photo_folders)
+    if not paths:
+        raise ValueError(f"no photos found in {photo_folders}")
+    order = np.random.default_rng(seed).permutation(len(paths))
+    paths = [paths[i] for i in order]
+    images_per_shard = max(1, shard_size // crops_per_image)
+    num_shards = (len(paths) + images_per_shard - 1) // images_per_shard
+    cartoonizer = None
+    for shard in range(num_shards):
+        shard_path = os.path.join(out_dir, SHARD_PATTERN.format(shard))
+        if os.path.exists(shard_path):
+            continue
+        if cartoonizer is None:
+            cartoonizer = teacher if isinstance(teacher, Cartoonizer) else Cartoonizer.from_pretrained(teacher, precision)
+        rng = np.random.default_rng([seed, shard])
+        photos = []
+        for path in paths[shard * images_per_shard : (shard + 1) * images_per_shard]:
+            rgb = _read_rgb(path, read_image)
+            photos += random_crops(rgb, crop_size, crops_per_image, rng)
+        photos = np.stack(photos)
+        targets = np.concatenate([
+            cartoonizer._fn(photos[i : i + batch_size]).numpy() for i in range(0, len(photos), batch_size)
+        ])
+        tmp = shard_path + ".tmp.npz"
+        np.savez_compressed(tmp, photos=photos, targets=targets)
+        os.replace(tmp, shard_path)
+        if progress:
+            print(f"shard {shard + 1}/{num_shards}: {len(photos)} crops", flush=True)
+    return sorted(glob.glob(os.path.join(out_dir, "shard_*.npz")))
+
+
+def load_shards(data_dir):
+    """(photos, targets) uint8 arrays of every shard in `data_dir`."""
+    shards = sorted(glob.glob(os.path.join(data_dir, "shard_*.npz")))
+    if not shards:
+        raise ValueError(f"no shards in {data_dir}: run precompute_teacher_targets first")
+    photos, targets = [], []
+    for path in shards:
+        with np.load(path) as data:
+            photos.append(data["photos"])
+            targets.append(data["targets"])
+    return np.concatenate(photos), np.concatenate(targets)
+
+
+def init_from_teacher(student, teacher_generator, teacher_channel_order="BGR"):
+    """Copies every student weight from the teacher layer of the same name, sliced to the
+    student's shape (the first channels of each axis): a shrunk CartoonGAN then starts from
+    the teacher's own stem filters instead of noise. Channel orders are reconciled (a BGR
+    teacher's stem input and head output channels are reversed for an RGB student).
+    Returns the number of weights copied."""
+    teacher_layers = {layer.name: layer for layer in teacher_generator.layers}
+    copied = 0
+    for layer in student.layers:
+        source = teacher_layers.get(layer.name)
+        if source is None or not layer.weights or len(source.weights) != len(layer.weights):
+            continue
+        for target_weight, source_weight in zip(layer.weights, source.weights):
+            value = np.asarray(source_weight.numpy(), np.float32)
+            if teacher_channel_order == "BGR" and layer.name == "stem_conv" and value.ndim == 4:
+                value = value[:, :, ::-1, :]
+            if teacher_channel_order == "BGR" and layer.name == "head_conv":
+                value = value[..., ::-1]
+            value = value[tuple(slice(0, n) for n in target_weight.shape)]
+            if value.shape != tuple(target_weight.shape):
+                break
+            target_weight.assign(value)
+            copied += 1
+    return copied
+
+
+def _to_unit(images):
+    import tensorflow as tf
+
+    return tf.cast(images, tf.float32) / 127.5 - 1.0
+
+
+def make_loss_fn(gradient_weight=0.0):
+    """L1 between student output and target in [-1, 1], plus `gradient_weight` times the L1
+    of the difference of their horizontal and vertical image gradients (keeps edges crisp)."""
+    import tensorflow as tf
+
+    def loss_fn(outputs, targets):
+        loss = tf.reduce_mean(tf.abs(outputs - targets))
+        if gradient_weight:
+            d = outputs - targets
+            loss += gradient_weight * (
+                tf.reduce_mean(tf.abs(d[:, 1:] - d[:, :-1])) + tf.reduce_mean(tf.abs(d[:, :, 1:] - d[:, :, :-1]))
+            )
+        return loss
+
+    return loss_fn
+
+
+def build_student(generator_class="CartoonGanGenerator", generator_config=None, seed=0, dtype=None):
+    """`dtype`: the convolutions' dtype policy while training (e.g. "mixed_bfloat16"); the
+    weights stay float32 and the preset does not record it."""
+    import keras
+
+    from cartoongan.models import build_generator
+
+    keras.utils.set_random_seed(seed)
+    return build_generator(generator_class, dict(generator_config or {}), dtype=dtype)
+
+
+def make_train_step(student, optimizer, loss_fn, jit_compile=False):
+    import tensorflow as tf
+
+    variables = student.trainable_variables
+
+    @tf.function(jit_compile=jit_compile, reduce_retracing=True)
+    def train_step(photos, targets):
+        x, y = _to_unit(photos), _to_unit(targets)
+        with tf.GradientTape() as tape:
+            loss = loss_fn(tf.cast(student(x, training=True), tf.float32), y)
+        grads = tape.gradient(loss, variables)
+        optimizer.apply_gradients(zip(grads, variables))
+        return loss
+
+    return train_step
+
+
+def train_student(data_dir, out_dir, generator_class="CartoonGanGenerator", generator_config=None,
+                  steps=1000, batch_size=8, learning_rate=2e-4, final_learning_rate=None,
+                  gradient_weight=0.0, teacher=None, eval_photos=None, eval_every=500,
+                  checkpoint_every_s=180, jit_compile=False, dtype=None, seed=0, preset_name="student",
+                  preset_metadata=None, log=print):
+    """Trains the student on the shards of `data_dir`; returns the path of the preset written
+    to `out_dir/preset` (RGB in/out). Resumes from `out_dir/ckpt` when present.
+
+    `teacher`: a style name or preset whose weights initialise a CartoonGanGenerator student
+    (`init_from_teacher`; None: random init). `eval_photos`: (photos, teacher uint8 outputs)
+    evaluated every `eval_every` steps. `dtype`: the convolutions' policy while training
+    (None: float32; "mixed_bfloat16" is about twice as fast on CPUs with AVX512-BF16). The learning rate decays from `learning_rate` to
+    `final_learning_rate` (default: a tenth of it) with a cosine schedule.
+    Metrics go to `out_dir/metrics.jsonl`."""
+    import keras
+    import tensorflow as tf
+
+    from cartoongan.presets import Preprocessing, load_preset, save_preset
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    photos, targets = load_shards(data_dir)
+    log(f"{len(photos)} training pairs of {photos.shape[1]}x{photos.shape[2]}")
+    generator_config = dict(generator_config or {})
+    student = build_student(generator_class, generator_config, seed, dtype)
+    if teacher is not None:
+        teacher_generator, teacher_pre, _ = load_preset(teacher)
+        copied = init_from_teacher(student, teacher_generator, teacher_pre.channel_order)
+        log(f"initialised {copied} of {len(student.weights)} weights from the teacher")
+        del teacher_generator
+
+    final_learning_rate = learning_rate / 10 if final_learning_rate is None else final_learning_rate
+    schedule = keras.optimizers.schedules.CosineDecay(learning_rate, steps, alpha=final_learning_rate / learning_rate)
+    optimizer = keras.optimizers.Adam(schedule)
+    optimizer.build(student.trainable_variables)
+    step = tf.Variable(0, dtype=tf.int64, trainable=False)
+    checkpoint = tf.train.Checkpoint(step=step, variables=list(student.weights), optimizer_variables=list(optimizer.variables))
+    manager = tf.train.CheckpointManager(checkpoint, str(out_dir / "ckpt"), max_to_keep=2)
+    if manager.latest_checkpoint:
+        checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+        log(f"resumed from {manager.latest_checkpoint} at step {int(step)}")
+
+    train_step = make_train_step(student, optimizer, make_loss_fn(gradient_weight), jit_compile)
+    rng = np.random.default_rng([seed, int(step)])
+    metrics = open(out_dir / "metrics.jsonl", "a")
+    last_save, started, losses = time.time(), time.time(), []
+    start_step = int(step)
+    while int(step) < steps:
+        index = rng.integers(0, len(photos), batch_size)
+        loss = float(train_step(tf.constant(photos[index]), tf.constant(targets[index])))
+        step.assign_add(1)
+        losses.append(loss)
+        current = int(step)
+        record = None
+        if current % 50 == 0 or current == steps:
+            rate = (current - start_step) / (time.time() - started)
+            record = {"step": current, "loss": float(np.mean(losses)), "steps_per_s": round(rate, 3)}
+            losses = []
+        if eval_photos is not None and (current % eval_every == 0 or current == steps):
+            record = {**(record or {"step": current}), "eval_psnr": evaluate_generator(student, *eval_photos)}
+        if record:
+            metrics.write(json.dumps(record) + "\n")
+            metrics.flush()
+            log(json.dumps(record))
+        if time.time() - last_save > checkpoint_every_s or current == steps:
+            manager.save(checkpoint_number=current)
+            last_save = time.time()
+    metrics.close()
+    return save_preset(student, out_dir / "preset", Preprocessing("RGB"), name=preset_name,
+                       training={"steps": steps, "batch_size": batch_size, "learning_rate": learning_rate,
+                                 "gradient_weight": gradient_weight, "crop_size": int(photos.shape[1]),
+                                 "training_pairs": int(len(photos))},
+                       **(preset_metadata or {}))
+
+
+def evaluate_generator(generator, photos, references, preprocessing=None):
+    """Mean PSNR of a raw generator's uint8 output (through the Cartoonizer contract) against
+    `references` (uint8, same sizes as `photos`)."""
+    import tensorflow as tf
+
+    from cartoongan.inference import uint8_cartoonize_fn
+    from cartoongan.presets import Preprocessing
+
+    fn = tf.function(uint8_cartoonize_fn(generator, preprocessing or Preprocessing("RGB")), reduce_retracing=True)
+    return float(np.mean([psnr(fn(p[None]).numpy()[0], r) for p, r in zip(photos, references)]))
+
+
+def teacher_references(photo_paths, teacher="hayao", cache=None):
+    """(photos, teacher float32 uint8 outputs) for `photo_paths`; cached in `cache` (.npz)."""
+    from cartoongan.images import read_image
+    from cartoongan.inference import Cartoonizer
+
+    names = [os.path.basename(p) for p in photo_paths]
+    if cache and os.path.exists(cache):
+        with np.load(cache, allow_pickle=False) as data:
+            if list(data["names"]) == names:
+                return list(data[f"photo_{i}"] for i in range(len(names))), list(
+                    data[f"reference_{i}"] for i in range(len(names)))
+    photos = [_read_rgb(p, read_image) for p in photo_paths]
+    cartoonizer = Cartoonizer.from_pretrained(teacher, precision="float32")
+    references = [cartoonizer(p) for p in photos]
+    if cache:
+        arrays = {f"photo_{i}": p for i, p in enumerate(photos)}
+        arrays.update({f"reference_{i}": r for i, r in enumerate(references)})
+        np.savez_compressed(cache, names=np.array(names), **arrays)
+    return photos, references
+
+
+def _read_rgb(path, read_image):
+    result = read_image(path)
+    return result[0] if isinstance(result, tuple) else result
+
+
+def evaluate_against_teacher(student, photo_folder, teacher="hayao", precision="auto", cache=None):
+    """{"mean_psnr", "per_photo"} of the student's Cartoonizer output (`precision`) against
+    the teacher's float32 output on every photo of `photo_folder`."""
+    from cartoongan.inference import Cartoonizer
+
+    paths = list_photos([photo_folder])
+    photos, references = teacher_references(paths, teacher, cache)
+    cartoonizer = student if isinstance(student, Cartoonizer) else Cartoonizer.from_pretrained(student, precision)
+    per_photo = {os.path.basename(p): psnr(cartoonizer(x), r) for p, x, r in zip(paths, photos, references)}
+    return {"mean_psnr": float(np.mean(list(per_photo.values()))), "per_photo": per_photo}
+
+
+def compare_speed(student, teacher="hayao", size=512, runs=7, precision="auto", image=None):
+    """Median seconds of one `size`x`size` image through each Cartoonizer (both loaded in this
+    process, two warm-up calls each, then `runs` alternating timed calls) and their ratio."""
+    from cartoongan.inference import Cartoonizer
+
+    if image is None:
+        image = np.random.default_rng(0).integers(0, 256, (size, size, 3), dtype=np.uint8)
+    models = {"teacher": Cartoonizer.from_pretrained(teacher, precision),
+              "student": Cartoonizer.from_pretrained(student, precision)}
+    for model in models.values():
+        model(image)
+        model(image)
+    times = {name: [] for name in models}
+    for _ in range(runs):
+        for name, model in models.items():
+            started = time.perf_counter()
+            model(image)
+            times[name].append(time.perf_counter() - started)
+    median = {name: float(np.median(t)) for name, t in times.items()}
+    return {"teacher_s": median["teacher"], "student_s": median["student"],
+            "speedup": median["teacher"] / median["student"], "precision": models["student"].precision}
