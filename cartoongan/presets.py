@@ -10,6 +10,7 @@ appears atomically (rename of a complete directory), so its presence means it is
 import dataclasses
 import json
 import os
+import warnings
 from pathlib import Path
 
 CONFIG_FILE = "config.json"
@@ -54,8 +55,10 @@ STYLES = {
         ("shinkai", "Makoto Shinkai style"),
     )
 }
-# Replaced by the embedded default model once one is shipped in pretrained/.
+# The default style, and what stands in for it when it is neither cached nor downloadable
+# (offline, on a fresh clone): the small model distilled from it, shipped in pretrained/.
 DEFAULT_STYLE = "hayao"
+OFFLINE_DEFAULT = "hayao_lite"
 
 
 def home_dir():
@@ -101,9 +104,32 @@ def check_preset_name(name_or_path):
     raise ValueError(f"unknown style {name_or_path!r}: not a preset directory; available styles: {known}")
 
 
+def resolve_default_preset():
+    """The default style's preset; offline without a cached copy, the embedded stand-in
+    (with a warning that names the reason), so a fresh clone works without a network."""
+    from cartoongan.weights.download import DownloadError
+
+    try:
+        return resolve_preset(DEFAULT_STYLE)
+    except DownloadError as error:
+        if OFFLINE_DEFAULT not in embedded_presets():
+            raise
+        warnings.warn(
+            f"the default style {DEFAULT_STYLE!r} is not cached and cannot be downloaded ({error}); "
+            f"using the embedded {OFFLINE_DEFAULT!r} distilled from it (faster, less faithful). "
+            f"Set CARTOONGAN_WEIGHTS_URL or pass a style to change this.",
+            stacklevel=2,
+        )
+        return PRETRAINED_DIR / OFFLINE_DEFAULT
+
+
 def resolve_preset(name_or_path=None):
-    """Returns the directory of a preset, fetching and converting an upstream style if needed."""
-    name_or_path = str(name_or_path or DEFAULT_STYLE)
+    """Returns the directory of a preset, fetching and converting an upstream style if needed.
+
+    None: the default style (see `resolve_default_preset`)."""
+    if name_or_path is None:
+        return resolve_default_preset()
+    name_or_path = str(name_or_path)
     check_preset_name(name_or_path)
     if name_or_path in embedded_presets():
         return PRETRAINED_DIR / name_or_path

@@ -134,17 +134,40 @@ def main(argv=None):
     if not args.input:
         parser.error("--input is required")
 
-    from cartoongan.presets import DEFAULT_STYLE
-
-    styles = args.style or [DEFAULT_STYLE]
     try:
         jobs = collect_jobs(args.input)
-        check_plan(args, jobs, styles)
+        if not jobs:
+            raise ValueError(f"--input {' '.join(args.input)}: no images found")
+        check_plan(args, jobs, args.style or [])
     except ValueError as error:
         parser.error(str(error))
-    if not jobs:
-        parser.error(f"--input {' '.join(args.input)}: no images found")
+    styles = args.style or [default_style()]
+    if not styles[0]:
+        return 1
+    try:
+        check_plan(args, jobs, styles)  # again: the default style's output folder is known now
+    except ValueError as error:
+        parser.error(str(error))
     return run(args, jobs, styles)
+
+
+def default_style():
+    """The preset directory of the default style (fetched if needed); '' after an error."""
+    import warnings
+
+    from cartoongan.presets import resolve_default_preset
+    from cartoongan.weights.download import DownloadError
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            directory = resolve_default_preset()
+        except DownloadError as error:
+            print(f"error: default style: {error}", file=sys.stderr)
+            return ""
+    for warning in caught:
+        print(f"warning: {warning.message}", file=sys.stderr)
+    return str(directory)
 
 
 def run(args, jobs, styles):
