@@ -14,10 +14,10 @@ destination and renamed into place once complete.
 """
 
 import contextlib
-import os
-import shutil
 import tempfile
 from pathlib import Path
+
+from cartoongan.atomic import atomic_file
 
 FORMATS = ("savedmodel", "tflite", "onnx")
 QUANTIZATIONS = ("float16", "int8-weights")
@@ -65,7 +65,7 @@ def export_saved_model(generator, preprocessing, directory):
     Returns the directory written (it replaces any previous one, atomically)."""
     import tensorflow as tf
 
-    from cartoongan.weights.download import atomic_directory
+    from cartoongan.atomic import atomic_directory
 
     module = _serving_module(generator, preprocessing)
     with atomic_directory(directory) as tmp:
@@ -106,7 +106,7 @@ def tflite_bytes(generator, preprocessing, quantize=None):
 def export_tflite(generator, preprocessing, path, quantize=None):
     """Writes the TFLite model to `path` (atomically); returns `path`. See `tflite_bytes`."""
     content = tflite_bytes(generator, preprocessing, quantize)
-    with _atomic_file(path) as tmp:
+    with atomic_file(path) as tmp:
         with open(tmp, "wb") as f:
             f.write(content)
     return Path(path)
@@ -123,7 +123,7 @@ def export_onnx(saved_model_dir, path, opset=ONNX_OPSET):
         str(saved_model_dir), None, None, tag="serve", signatures=["serving_default"],
         return_initialized_tables=True, return_tensors_to_rename=True,
     )
-    with _atomic_file(path) as tmp:
+    with atomic_file(path) as tmp:
         with tf.device("/cpu:0"):
             convert._convert_common(
                 graph_def, name="cartoongan", opset=opset, input_names=inputs, output_names=outputs,
@@ -174,22 +174,3 @@ def export_preset(name_or_path, output_dir, formats=FORMATS, quantize=(), log=No
             written["onnx"] = export_onnx(saved_model, output_dir / ONNX_FILE)
         log(f"wrote {written['onnx']}")
     return written
-
-
-@contextlib.contextmanager
-def _atomic_file(path):
-    """Yields a temporary path beside `path`, renamed onto `path` if the block succeeds."""
-    path = os.path.abspath(path)
-    directory = os.path.dirname(path)
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.partial-", dir=directory)
-    os.close(fd)
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            if os.path.isdir(tmp):
-                shutil.rmtree(tmp, ignore_errors=True)
-            else:
-                os.remove(tmp)

@@ -1,10 +1,11 @@
 """Reading any common image file as uint8 RGB, resizing, and writing results atomically."""
 
 import os
-import tempfile
 
 import numpy as np
 from PIL import Image, ImageOps
+
+from cartoongan.atomic import atomic_file
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif")
 # Formats that can carry an alpha channel: the input's transparency is kept there.
@@ -80,13 +81,5 @@ def write_image(path, rgb, alpha=None, quality=95):
     if image_format is None:
         raise ValueError(f"{path}: unknown image format {extension!r}")
     options = {"quality": quality} if image_format in ("JPEG", "WEBP") else {}
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, partial = tempfile.mkstemp(prefix=".partial-", suffix=extension, dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            image.save(f, format=image_format, **options)
-        os.replace(partial, path)
-    finally:
-        if os.path.exists(partial):
-            os.remove(partial)
+    with atomic_file(path, suffix=extension) as partial:
+        image.save(partial, format=image_format, **options)

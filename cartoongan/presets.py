@@ -175,7 +175,7 @@ def load_preset(name_or_path=None, dtype=None):
 
 def save_preset(generator, directory, preprocessing, **metadata):
     """Writes `generator` as a preset; the directory appears whole or not at all."""
-    from cartoongan.weights.download import atomic_directory
+    from cartoongan.atomic import atomic_directory
 
     config = {
         "generator": {"class_name": type(generator).__name__, "config": generator.get_config()},

@@ -1,9 +1,8 @@
 import numpy as np
 import pytest
-import tensorflow as tf
 from PIL import Image
 
-from cartoongan import Cartoonizer, load_generator
+from cartoongan import Cartoonizer
 from cartoongan.presets import load_preset
 from tests.conftest import psnr, shared_path
 

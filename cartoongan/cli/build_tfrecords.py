@@ -236,15 +236,11 @@ def run(args, plan):
 
 
 def _write_json(path, value):
-    fd, partial = tempfile.mkstemp(prefix=".partial-", suffix=".json", dir=os.path.dirname(path))
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(value, f, indent=2)
-            f.write("\n")
-        os.replace(partial, path)
-    finally:
-        if os.path.exists(partial):
-            os.remove(partial)
+    from cartoongan.atomic import atomic_file
+
+    with atomic_file(path) as partial, open(partial, "w") as f:
+        json.dump(value, f, indent=2)
+        f.write("\n")
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cartoongan.atomic import atomic_file
 from cartoongan.images import IMAGE_EXTENSIONS, psnr  # noqa: F401  (psnr: part of this API)
 
 SHARD_PATTERN = "shard_{:05d}.npz"
@@ -83,9 +84,8 @@ def precompute_teacher_targets(teacher, photo_folders, out_dir, crop_size=192, c
         targets = np.concatenate([
             cartoonizer._fn(photos[i : i + batch_size]).numpy() for i in range(0, len(photos), batch_size)
         ])
-        tmp = shard_path + ".tmp.npz"
-        np.savez_compressed(tmp, photos=photos, targets=targets)
-        os.replace(tmp, shard_path)
+        with atomic_file(shard_path, suffix=".npz") as partial:
+            np.savez_compressed(partial, photos=photos, targets=targets)
         if progress:
             print(f"shard {shard + 1}/{num_shards}: {len(photos)} crops", flush=True)
     return sorted(glob.glob(os.path.join(out_dir, "shard_*.npz")))

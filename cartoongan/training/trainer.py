@@ -14,10 +14,10 @@ import os
 import time
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from cartoongan import losses
+from cartoongan.atomic import atomic_file
 from cartoongan.presets import Preprocessing, load_preset, save_preset
 
 CHECKPOINT_DIR = "checkpoints"
@@ -296,7 +296,5 @@ def _truncate_metrics(path, last_step):
                     lines.append(line)
             except (ValueError, KeyError):  # a line cut short by a killed run
                 pass
-    tmp = path + ".partial"
-    with open(tmp, "w") as f:
+    with atomic_file(path) as partial, open(partial, "w") as f:
         f.writelines(lines)
-    os.replace(tmp, path)

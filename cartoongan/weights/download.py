@@ -7,11 +7,11 @@ download never leaves a file that a later run would trust.
 
 import hashlib
 import os
-import shutil
-import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
+
+from cartoongan.atomic import atomic_file
 
 _CHUNK = 1 << 20
 _TIMEOUT_S = 60
@@ -40,13 +40,10 @@ def open_source(location):
 
 def fetch_verified(location, destination, sha256):
     """Copies `location` to `destination` if and only if its sha256 equals `sha256`."""
-    directory = os.path.dirname(os.path.abspath(destination))
-    os.makedirs(directory, exist_ok=True)
-    fd, partial = tempfile.mkstemp(prefix=".partial-", dir=directory)
-    try:
+    with atomic_file(destination) as partial:
         digest = hashlib.sha256()
         try:
-            with open_source(location) as source, os.fdopen(fd, "wb") as sink:
+            with open_source(location) as source, open(partial, "wb") as sink:
                 while chunk := source.read(_CHUNK):
                     digest.update(chunk)
                     sink.write(chunk)
@@ -57,34 +54,3 @@ def fetch_verified(location, destination, sha256):
                 f"checksum mismatch for {location}: expected sha256 {sha256}, got "
                 f"{digest.hexdigest()} (truncated or corrupted file?)"
             )
-        os.replace(partial, destination)
-    finally:
-        if os.path.exists(partial):
-            os.remove(partial)
-
-
-def atomic_directory(final_path):
-    """A context manager yielding a temporary directory that replaces `final_path` on success.
-
-    On any exception the temporary directory is removed and `final_path` is untouched."""
-    return _AtomicDirectory(final_path)
-
-
-class _AtomicDirectory:
-    def __init__(self, final_path):
-        self.final_path = os.path.abspath(final_path)
-
-    def __enter__(self):
-        parent = os.path.dirname(self.final_path)
-        os.makedirs(parent, exist_ok=True)
-        self.tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(self.final_path)}.partial-", dir=parent)
-        return self.tmp
-
-    def __exit__(self, exc_type, exc, tb):
-        if exc_type is None:
-            if os.path.isdir(self.final_path):
-                shutil.rmtree(self.final_path)
-            os.replace(self.tmp, self.final_path)
-        else:
-            shutil.rmtree(self.tmp, ignore_errors=True)
-        return False
