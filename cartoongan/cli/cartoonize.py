@@ -185,7 +185,7 @@ def run(args, jobs, styles):
             bar.update(len(jobs) - len(todo))
             if not todo:
                 continue
-            bar.set_postfix_str(style)
+            bar.set_postfix_str(style_folder(style))
             try:
                 cartoonizer = Cartoonizer.from_pretrained(style, precision=args.precision)
             except (DownloadError, OSError, ValueError) as error:
