@@ -10,6 +10,12 @@ import shutil
 import tempfile
 
 
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_file(path, suffix=""):
     """Yields a temporary file path beside `path`; it replaces `path` if the block succeeds.
@@ -22,6 +28,7 @@ def atomic_file(path, suffix=""):
     os.close(fd)
     try:
         yield tmp
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; give it the usual mode
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -35,11 +42,18 @@ def atomic_directory(path):
     parent = os.path.dirname(path)
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.partial-", dir=parent)
+    old = None
     try:
         yield tmp
+        os.chmod(tmp, 0o777 & ~_umask())
         if os.path.isdir(path):
-            shutil.rmtree(path)
+            # Moved aside, not deleted in place: a kill mid-delete must not leave a
+            # partial folder under the trusted name.
+            old = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.old-", dir=parent)
+            os.replace(path, os.path.join(old, "previous"))
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             shutil.rmtree(tmp, ignore_errors=True)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)

@@ -40,7 +40,12 @@ def _to_rgb_and_alpha(image):
     if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         # 16-bit / 32-bit single channel: scale the full range down to 8 bits.
         array = np.asarray(image, dtype=np.float64)
-        peak = 65535.0 if image.mode.startswith("I;16") or array.max() > 255 else 255.0
+        if image.mode.startswith("I;16") or array.max() > 255:
+            peak = 65535.0
+        elif image.mode == "F" and array.max() <= 1.0:
+            peak = 1.0  # float images in [0, 1]
+        else:
+            peak = 255.0
         grey = np.clip(np.round(array / peak * 255.0), 0, 255).astype(np.uint8)
         return np.repeat(grey[..., None], 3, axis=-1), None
     if image.mode == "P":

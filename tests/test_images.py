@@ -41,12 +41,21 @@ def test_rgba_is_composited_and_alpha_kept(tmp_path):
 
 
 def test_exif_orientation_is_applied(tmp_path):
-    image = Image.fromarray(_photo(10, 30))
+    pixels = np.zeros((10, 30, 3), np.uint8)
+    pixels[:, :5] = 255  # a white band on the stored image's left edge
+    image = Image.fromarray(pixels)
     exif = image.getexif()
-    exif[0x0112] = 6  # rotate 90 degrees clockwise on display
-    image.save(tmp_path / "rotated.jpg", exif=exif)
-    rgb, _ = read_image(tmp_path / "rotated.jpg")
+    exif[0x0112] = 6  # display rotated 90 degrees clockwise: the left edge becomes the top
+    image.save(tmp_path / "rotated.png", exif=exif)
+    rgb, _ = read_image(tmp_path / "rotated.png")
     assert rgb.shape == (30, 10, 3)
+    assert rgb[:5].min() == 255 and rgb[5:].max() == 0
+
+
+def test_float_images_in_unit_range(tmp_path):
+    Image.fromarray(np.full((4, 6), 0.5, np.float32), mode="F").save(tmp_path / "f.tif")
+    rgb, _ = read_image(tmp_path / "f.tif")
+    assert abs(int(rgb[0, 0, 0]) - 128) <= 1
 
 
 def test_corrupt_file_error_names_it(tmp_path):

@@ -47,10 +47,14 @@ def build_parser():
     return parser
 
 
-def collect_jobs(inputs):
-    """Expands files, folders and globs into jobs; raises ValueError for paths that match nothing."""
+def collect_jobs(inputs, output_dir=None):
+    """Expands files, folders and globs into jobs; raises ValueError for paths that match nothing.
+
+    A folder walk never enters `output_dir`: results written inside an input folder (the
+    default output of `--input .`) are not inputs of the next run."""
     from cartoongan.images import IMAGE_EXTENSIONS
 
+    skip = os.path.realpath(output_dir) if output_dir else None
     jobs = []
     for pattern in inputs:
         if os.path.exists(pattern):
@@ -62,7 +66,8 @@ def collect_jobs(inputs):
         for match in matches:
             if os.path.isdir(match):
                 for root, dirs, files in os.walk(match):
-                    dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                    dirs[:] = sorted(d for d in dirs
+                                     if not d.startswith(".") and os.path.realpath(os.path.join(root, d)) != skip)
                     for name in sorted(files):
                         if not name.startswith(".") and name.lower().endswith(IMAGE_EXTENSIONS):
                             path = os.path.join(root, name)
@@ -84,8 +89,14 @@ def output_path(output_dir, style, job, image_format):
 
 
 def style_folder(style):
-    """`hayao` -> `hayao`; a preset directory `runs/x/preset/` -> `preset`."""
-    return os.path.basename(os.path.normpath(style))
+    """The output folder of a style: its name (`hayao`), or for a preset directory the name
+    in its config (a trained preset is named after its workdir: `runs/x/preset` -> `x`)."""
+    from cartoongan.presets import STYLES, embedded_presets, is_preset_dir, read_preset_config
+
+    if style in STYLES or style in embedded_presets() or not is_preset_dir(style):
+        return style
+    name = read_preset_config(style).get("name")
+    return str(name) if name else os.path.basename(os.path.realpath(style))
 
 
 def check_plan(args, jobs, styles):
@@ -135,7 +146,7 @@ def main(argv=None):
         parser.error("--input is required")
 
     try:
-        jobs = collect_jobs(args.input)
+        jobs = collect_jobs(args.input, args.output)
         if not jobs:
             raise ValueError(f"--input {' '.join(args.input)}: no images found")
         check_plan(args, jobs, args.style or [])
@@ -152,7 +163,8 @@ def main(argv=None):
 
 
 def default_style():
-    """The preset directory of the default style (fetched if needed); '' after an error."""
+    """The name of the default style, or of its offline stand-in (fetched if needed); ''
+    after an error."""
     import warnings
 
     from cartoongan.presets import resolve_default_preset
@@ -167,11 +179,13 @@ def default_style():
             return ""
     for warning in caught:
         print(f"warning: {warning.message}", file=sys.stderr)
-    return str(directory)
+    return directory.name  # both live under their registered names
 
 
 def run(args, jobs, styles):
     from tqdm import tqdm
+
+    import tensorflow as tf
 
     from cartoongan.images import ImageReadError, read_image, resize_to_max, write_image
     from cartoongan.inference import Cartoonizer
@@ -201,6 +215,9 @@ def run(args, jobs, styles):
                     written += 1
                 except (ImageReadError, OSError) as error:
                     tqdm.write(f"error: {error}", file=sys.stderr)
+                    failed.append(job.source)
+                except tf.errors.OpError as error:  # e.g. out of memory on a huge image
+                    tqdm.write(f"error: {job.source}: {error.message}", file=sys.stderr)
                     failed.append(job.source)
                 bar.update()
     print(f"wrote {written}, skipped {skipped} existing (use --overwrite to redo), failed {len(failed)}", file=sys.stderr)

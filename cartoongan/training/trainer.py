@@ -210,7 +210,7 @@ class Trainer:
             return 0
         if self.is_chief:
             os.makedirs(self.workdir, exist_ok=True)
-            with open(os.path.join(self.workdir, CONFIG_FILE), "w") as f:
+            with atomic_file(os.path.join(self.workdir, CONFIG_FILE)) as partial, open(partial, "w") as f:
                 f.write(config.to_json())
         # A resumed run draws new crops instead of replaying the first ones.
         dataset = self.strategy.distribute_datasets_from_function(
@@ -234,8 +234,8 @@ class Trainer:
                 if bad:
                     raise TrainingDiverged(
                         f"{', '.join(bad)} became {metrics[bad[0]]} at step {step}; stopped. The last good "
-                        f"checkpoint (step {int(self.step.numpy())}) is kept in {self.manager.directory}: "
-                        "lower the learning rates or use float32 and resume."
+                        f"checkpoint ({self.manager.latest_checkpoint or 'none yet'}) is kept: lower the "
+                        "learning rates or use float32 and resume."
                     )
                 self.step.assign(step)
                 if self.is_chief:

@@ -148,3 +148,28 @@ def test_default_style_without_fallback_is_a_clear_error(photo_tree, tmp_path, m
     assert main(["--input", str(photo_tree), "--output", str(tmp_path / "out")]) == 1
     assert "127.0.0.1:9" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_output_inside_the_input_folder_is_not_read_back(photo_tree, tiny_preset, capsys):
+    (photo_tree / "trip" / "corrupt.jpg").unlink()
+    args = ["--input", str(photo_tree), "--output", str(photo_tree / "cartoonized"), "--style", str(tiny_preset)]
+    assert main(args) == 0
+    assert main(args) == 0  # the second run sees the same 4 inputs, all done
+    assert "skipped 4 existing" in capsys.readouterr().err
+    assert not (photo_tree / "cartoonized" / "tiny" / "cartoonized").exists()
+
+
+def test_trained_presets_write_to_their_own_names(photo_tree, tmp_path):
+    import keras
+
+    from cartoongan.models import CartoonGanGenerator
+    from cartoongan.presets import Preprocessing, save_preset
+
+    keras.utils.set_random_seed(0)
+    for run in ("run_a", "run_b"):
+        save_preset(CartoonGanGenerator(filters=4, num_residual_blocks=1), tmp_path / run / "preset",
+                    Preprocessing("RGB"), name=run)
+    out = tmp_path / "out"
+    assert main(["--input", str(photo_tree / "a.jpg"), "--output", str(out), "--style",
+                 str(tmp_path / "run_a" / "preset"), str(tmp_path / "run_b" / "preset")]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["run_a", "run_b"]

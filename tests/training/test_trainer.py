@@ -76,14 +76,14 @@ def test_run_killed_mid_save_resumes_from_last_good_checkpoint(tmp_path, monkeyp
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
     from cartoongan import losses
 
-    config = tiny_config(tmp_path, steps=6, checkpoint_every=2)
-    clean = tiny_config(tmp_path, steps=2, checkpoint_every=2)
-    Trainer(clean, dataset_fn=synthetic_dataset).fit(progress=False)
+    config = tiny_config(tmp_path, steps=6, checkpoint_every=3)
+    clean = tiny_config(tmp_path, steps=4, checkpoint_every=3)
+    Trainer(clean, dataset_fn=synthetic_dataset).fit(progress=False)  # checkpoints at 3 and 4
     monkeypatch.setattr(losses, "content_loss", lambda a, b: tf.constant(float("nan")))
-    with pytest.raises(TrainingDiverged, match="step 3.*step 2"):
+    with pytest.raises(TrainingDiverged, match="step 5.*ckpt-4"):
         Trainer(config, dataset_fn=synthetic_dataset).fit(progress=False)
-    assert _steps(tmp_path) == [1, 2]
-    assert tf.train.latest_checkpoint(tmp_path / "checkpoints").endswith("ckpt-2")
+    assert _steps(tmp_path) == [1, 2, 3, 4]
+    assert tf.train.latest_checkpoint(tmp_path / "checkpoints").endswith("ckpt-4")
 
 
 def test_fine_tuning_starts_exactly_from_the_preset(tmp_path, tiny_preset):
