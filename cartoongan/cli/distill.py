@@ -74,8 +74,9 @@ def main(argv=None):
                                                   cache=os.path.join(args.workdir, "eval_teacher.npz"))
         print(json.dumps({"mean_psnr": round(result["mean_psnr"], 3)}))
     if args.output:
-        if os.path.exists(args.output):
-            shutil.rmtree(args.output)
-        shutil.copytree(preset, args.output)
+        from cartoongan.atomic import atomic_directory
+
+        with atomic_directory(args.output) as partial:
+            shutil.copytree(preset, partial, dirs_exist_ok=True)
         print(f"preset written to {args.output}")
     return 0

@@ -17,6 +17,7 @@ import keras
 import tensorflow as tf
 
 from cartoongan import losses
+from cartoongan import precision as precision_lib
 from cartoongan.atomic import atomic_file
 from cartoongan.presets import Preprocessing, load_preset, save_preset
 
@@ -26,7 +27,6 @@ METRICS_FILE = "metrics.jsonl"
 CONFIG_FILE = "config.json"
 TENSORBOARD_DIR = "tensorboard"
 GENERATOR_CLASSES = {"full": "CartoonGanGenerator", "light": "LightGenerator"}
-_POLICIES = {"float32": None, "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
 
 
 class TrainingDiverged(RuntimeError):
@@ -74,7 +74,7 @@ class Trainer:
         self.is_chief = _is_chief(self.strategy)
         self.workdir = config.workdir if self.is_chief else os.path.join(config.workdir, f"worker-{self.strategy.cluster_resolver.task_id}")
         self.dataset_fn = dataset_fn or self._tfrecord_dataset
-        policy = _POLICIES[config.precision]
+        policy = precision_lib.dtype_policy(config.precision)
         with self.strategy.scope():
             if config.init_from:
                 self.generator, self.preprocessing, _ = load_preset(config.init_from, dtype=policy)
