@@ -31,6 +31,7 @@ import tensorflow as tf  # noqa: E402
 
 from cartoongan.data import sources, tfrecords  # noqa: E402
 from cartoongan.data.pipeline import training_dataset  # noqa: E402
+from cartoongan.images import list_images  # noqa: E402
 
 PHOTOS = os.path.join(SHARED, "data", "photos", "train", "ade20k")
 ANIME = os.path.join(SHARED, "data", "anime", "selfie2anime_faces")
@@ -38,8 +39,8 @@ STORED_SIZE = 384  # build_tfrecords' default short side
 
 
 def build(folder, count, shards=4):
-    photo_files = sources.list_images(PHOTOS)[:count]
-    anime_files = sources.list_images(ANIME)[:count]
+    photo_files = list_images(PHOTOS)[:count]
+    anime_files = list_images(ANIME)[:count]
     photos = (
         tfrecords.photo_example(*sources.prepare_photo(str(p), str(p), STORED_SIZE, "jpg")) for p in photo_files
     )

@@ -12,6 +12,18 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", "
 _ALPHA_EXTENSIONS = (".png", ".webp", ".tif", ".tiff")
 
 
+def list_images(folder, skip=None):
+    """Every image file below `folder` (recursive, hidden entries left out), in walk order
+    with sorted names. `skip`: a folder not to enter (an output folder inside the input)."""
+    skip = os.path.realpath(skip) if skip else None
+    paths = []
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and os.path.realpath(os.path.join(root, d)) != skip)
+        paths += [os.path.join(root, name) for name in sorted(files)
+                  if not name.startswith(".") and name.lower().endswith(IMAGE_EXTENSIONS)]
+    return paths
+
+
 def psnr(a, b):
     """Peak signal-to-noise ratio of two uint8-range images, in dB."""
     mse = np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2)

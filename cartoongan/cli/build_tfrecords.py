@@ -65,7 +65,8 @@ def check_plan(args):
         if value < 1:
             raise ValueError(f"{flag} must be >= 1, got {value}")
 
-    from cartoongan.data.sources import TFDS_PREFIX, list_images, open_tfds
+    from cartoongan.data.sources import TFDS_PREFIX, open_tfds
+    from cartoongan.images import list_images
     from cartoongan.data.tfrecords import FAMILIES, family_files
 
     if os.path.exists(args.output) and not os.path.isdir(args.output):

@@ -52,9 +52,8 @@ def collect_jobs(inputs, output_dir=None):
 
     A folder walk never enters `output_dir`: results written inside an input folder (the
     default output of `--input .`) are not inputs of the next run."""
-    from cartoongan.images import IMAGE_EXTENSIONS
+    from cartoongan.images import list_images
 
-    skip = os.path.realpath(output_dir) if output_dir else None
     jobs = []
     for pattern in inputs:
         if os.path.exists(pattern):
@@ -65,13 +64,7 @@ def collect_jobs(inputs, output_dir=None):
                 raise ValueError(f"--input {pattern}: no such file or folder, and no glob match")
         for match in matches:
             if os.path.isdir(match):
-                for root, dirs, files in os.walk(match):
-                    dirs[:] = sorted(d for d in dirs
-                                     if not d.startswith(".") and os.path.realpath(os.path.join(root, d)) != skip)
-                    for name in sorted(files):
-                        if not name.startswith(".") and name.lower().endswith(IMAGE_EXTENSIONS):
-                            path = os.path.join(root, name)
-                            jobs.append(Job(path, os.path.relpath(path, match)))
+                jobs += [Job(path, os.path.relpath(path, match)) for path in list_images(match, skip=output_dir)]
             elif os.path.isfile(match):
                 jobs.append(Job(match, os.path.basename(match)))
     return jobs

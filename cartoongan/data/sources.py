@@ -6,26 +6,15 @@ import TensorFlow (only `open_tfds` / `tfds_images`, in the main process, do).
 """
 
 import io
-import os
 
 import numpy as np
 from PIL import Image
 
 from cartoongan.data.edge_smoothing import edge_smooth
 from cartoongan.data.encoding import encode_image
-from cartoongan.images import IMAGE_EXTENSIONS, ImageReadError, read_image
+from cartoongan.images import ImageReadError, read_image
 
 TFDS_PREFIX = "tfds:"
-
-
-def list_images(folder):
-    """Every image file below `folder` (recursive, hidden entries left out), sorted."""
-    paths = []
-    for root, dirs, files in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        paths += [os.path.join(root, name) for name in sorted(files)
-                  if not name.startswith(".") and name.lower().endswith(IMAGE_EXTENSIONS)]
-    return paths
 
 
 def resize_short_side(rgb, max_short_side):

@@ -20,18 +20,14 @@ from pathlib import Path
 import numpy as np
 
 from cartoongan.atomic import atomic_file
-from cartoongan.images import IMAGE_EXTENSIONS, psnr  # noqa: F401  (psnr: part of this API)
+from cartoongan.images import list_images, psnr  # noqa: F401  (psnr: part of this API)
 
 SHARD_PATTERN = "shard_{:05d}.npz"
 
 
 def list_photos(folders):
     """Every image file below `folders` (searched recursively), sorted for reproducibility."""
-    paths = []
-    for folder in folders:
-        for root, _, files in os.walk(folder):
-            paths += [os.path.join(root, f) for f in files if f.lower().endswith(IMAGE_EXTENSIONS)]
-    return sorted(paths)
+    return sorted(path for folder in folders for path in list_images(folder))
 
 
 def random_crops(rgb, crop_size, count, rng, min_scale=1.0, max_scale=1.5):

@@ -13,6 +13,8 @@ import re
 
 import numpy as np
 
+from cartoongan.weights import find_variable
+
 VARIABLE_SUFFIX = "/.ATTRIBUTES/VARIABLE_VALUE"
 SOURCE_LICENSE = "CartoonGan-tensorflow, Apache-2.0"
 
@@ -118,7 +120,7 @@ def load_light_weights(generator, variables):
     assigned = {}
     for variable_name, array in variables.items():
         layer_name, param = checkpoint_to_keras_name(variable_name)
-        variable = _find_variable(generator, layer_name, param)
+        variable = find_variable(generator, layer_name, param)
         if variable.path in assigned:
             raise ValueError(f"{variable_name} and {assigned[variable.path]} both map to {variable.path}")
         value = np.asarray(array, dtype="float32")
@@ -155,14 +157,3 @@ def convert_light_checkpoint(checkpoint_prefix, preset_dir, name=None):
         source=f"CartoonGan-tensorflow light generator checkpoint {os.path.abspath(prefix)}",
         license=SOURCE_LICENSE,
     )
-
-
-def _find_variable(generator, layer_name, param):
-    try:
-        layer = generator.get_layer(layer_name)
-    except ValueError as error:
-        raise KeyError(f"LightGenerator has no layer {layer_name!r}") from error
-    for variable in layer.weights:
-        if variable.name == param:
-            return variable
-    raise KeyError(f"layer {layer_name} has no variable {param!r}")

@@ -1,14 +1,17 @@
 """The original CartoonGAN weights (per-tensor .npy, PyTorch layout) -> Keras variables.
 
 A pure mapping: `upstream_to_keras_name` addresses every Keras variable of
-`CartoonGanGenerator` from an upstream tensor name, and `load_upstream_weights` refuses to
-finish unless every upstream tensor and every Keras variable was used exactly once (a
+`CartoonGanGenerator` from an upstream tensor name (and rejects names it does not know),
+and `load_upstream_weights` refuses to finish unless every Keras variable was assigned
+exactly once (a
 converter that leaves a variable at its initial value is the classic bug).
 """
 
 import re
 
 import numpy as np
+
+from cartoongan.weights import find_variable
 
 _NUM_RESIDUAL_BLOCKS = 8
 # Upstream layer -> Keras layer of CartoonGanGenerator.
@@ -66,11 +69,12 @@ def to_keras_layout(tensor_name, array):
 
 def load_upstream_weights(generator, tensors):
     """Assigns `tensors` (upstream name -> numpy array) to `generator`, checking coverage."""
-    unused = set(tensors)
-    assigned = set()
+    assigned = {}
     for tensor_name, array in tensors.items():
-        layer_name, param = upstream_to_keras_name(tensor_name)
-        variable = _find_variable(generator, layer_name, param)
+        layer_name, param = upstream_to_keras_name(tensor_name)  # unknown names raise here
+        variable = find_variable(generator, layer_name, param)
+        if variable.path in assigned:
+            raise ValueError(f"{tensor_name} and {assigned[variable.path]} both map to {variable.path}")
         value = to_keras_layout(tensor_name, np.asarray(array, dtype="float32"))
         if tuple(variable.shape) != value.shape:
             raise ValueError(
@@ -78,19 +82,7 @@ def load_upstream_weights(generator, tensors):
                 f"{variable.path} {tuple(variable.shape)}"
             )
         variable.assign(value)
-        assigned.add(variable.path)
-        unused.discard(tensor_name)
+        assigned[variable.path] = tensor_name
     missing = sorted(v.path for v in generator.weights if v.path not in assigned)
-    if missing or unused:
-        raise ValueError(
-            f"weight conversion incomplete: Keras variables without a source: {missing}; "
-            f"upstream tensors without a target: {sorted(unused)}"
-        )
-
-
-def _find_variable(generator, layer_name, param):
-    layer = generator.get_layer(layer_name)
-    for variable in layer.weights:
-        if variable.name == param:
-            return variable
-    raise KeyError(f"layer {layer_name} has no variable {param!r}")
+    if missing:
+        raise ValueError(f"weight conversion incomplete: Keras variables without a source: {missing}")
