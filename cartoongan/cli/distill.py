@@ -4,8 +4,8 @@
         --photos ../shared/data/photos/train --eval-photos ../shared/data/eval/animegan_comparison/photos \\
         --generator-config '{"filters": 24, "num_residual_blocks": 4}' --steps 4000 --output pretrained/hayao_lite
 
-Runs the three steps of `cartoongan.training.distill`: teacher targets on random crops
-(shards under WORKDIR/data), student training (checkpoints under WORKDIR/train; re-running
+Runs the three steps of `cartoongan.training.distill`: teacher targets on random crops, or
+with --long-side on whole downscaled photos that training then crops (shards under WORKDIR/data), student training (checkpoints under WORKDIR/train; re-running
 the same command resumes), evaluation against the teacher; then copies the student preset
 to --output. Every step skips what is already done.
 """
@@ -24,11 +24,15 @@ def build_parser():
     parser.add_argument("--teacher", default="hayao", help="style name or preset directory to distil (default: hayao)")
     parser.add_argument("--photos", nargs="+", required=True, metavar="DIR", help="training photo folders (recursive)")
     parser.add_argument("--eval-photos", metavar="DIR", help="held-out photos: PSNR against the teacher")
-    parser.add_argument("--crop-size", type=int, default=192)
-    parser.add_argument("--crops-per-image", type=int, default=1)
+    parser.add_argument("--crop-size", type=int, default=192, help="side of the square training crops")
+    parser.add_argument("--crops-per-image", type=int, default=1, help="teacher crops per photo (without --long-side)")
+    parser.add_argument("--long-side", type=int, metavar="PX",
+                        help="run the teacher on whole photos downscaled to this long side; training crops them")
     parser.add_argument("--teacher-precision", default="auto", help="precision of the teacher targets (default: auto)")
     parser.add_argument("--generator", default="CartoonGanGenerator", help="student class (cartoongan.models.GENERATORS)")
     parser.add_argument("--generator-config", type=json.loads, default={"filters": 24, "num_residual_blocks": 4}, metavar="JSON")
+    parser.add_argument("--init-from", metavar="STYLE_OR_PRESET",
+                        help="initialise the student from this generator, e.g. an earlier student (default: the teacher)")
     parser.add_argument("--no-teacher-init", action="store_true", help="random init instead of the teacher's sliced weights")
     parser.add_argument("--steps", type=int, default=4000)
     parser.add_argument("--batch-size", type=int, default=8)
@@ -51,22 +55,27 @@ def main(argv=None):
 
     try:
         check_preset_name(args.teacher)
+        if args.init_from:
+            check_preset_name(args.init_from)
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     data_dir = os.path.join(args.workdir, "data")
     distill.precompute_teacher_targets(args.teacher, args.photos, data_dir, crop_size=args.crop_size,
-                                       crops_per_image=args.crops_per_image, precision=args.teacher_precision,
+                                       crops_per_image=args.crops_per_image, long_side=args.long_side,
+                                       precision=args.teacher_precision,
                                        seed=args.seed)
     eval_photos = None
     if args.eval_photos:
         paths = distill.list_photos([args.eval_photos])
         eval_photos = distill.teacher_references(paths, args.teacher, os.path.join(args.workdir, "eval_teacher.npz"))
-    use_init = args.generator == "CartoonGanGenerator" and not args.no_teacher_init
+    init_from = None
+    if args.generator == "CartoonGanGenerator" and not args.no_teacher_init:
+        init_from = args.init_from or args.teacher
     preset = distill.train_student(
         data_dir, os.path.join(args.workdir, "train"), args.generator, args.generator_config, steps=args.steps,
-        batch_size=args.batch_size, learning_rate=args.learning_rate, gradient_weight=args.gradient_weight,
-        teacher=args.teacher if use_init else None, eval_photos=eval_photos, eval_every=args.eval_every,
+        batch_size=args.batch_size, crop_size=args.crop_size, learning_rate=args.learning_rate, gradient_weight=args.gradient_weight,
+        init_from=init_from, eval_photos=eval_photos, eval_every=args.eval_every,
         jit_compile=args.xla, dtype="mixed_bfloat16" if args.train_precision == "bfloat16" else None, seed=args.seed, preset_name=args.name,
         preset_metadata={"distilled_from": str(args.teacher)})
     if args.eval_photos:

@@ -2,17 +2,20 @@
 
 Three steps, each resumable and cheap enough for a laptop CPU:
 
-1. `precompute_teacher_targets`: random square crops of photos, each run once through the
-   teacher `Cartoonizer`; (photo, target) uint8 RGB pairs stored as compressed `.npz` shards.
+1. `precompute_teacher_targets`: random square crops of photos, or whole downscaled photos,
+   each run once through the teacher `Cartoonizer`; (photo, target) uint8 RGB pairs stored
+   as compressed `.npz` shards.
 2. `train_student`: the student generator (RGB in/out, [-1, 1]) learns to reproduce the
-   targets with an L1 pixel loss (optionally plus an L1 loss on image gradients), Adam,
-   checkpointed so an interrupted run resumes where it stopped; the result is a preset.
+   targets on random crops of the pairs with an L1 pixel loss (optionally plus an L1 loss
+   on image gradients), Adam, checkpointed so an interrupted run resumes where it stopped;
+   the result is a preset.
 3. `evaluate_against_teacher`: mean PSNR of the student's uint8 output against the
    teacher's (float32) uint8 output on held-out photos.
 """
 
 import glob
 import json
+import math
 import os
 import time
 from pathlib import Path
@@ -47,12 +50,27 @@ def random_crops(rgb, crop_size, count, rng, min_scale=1.0, max_scale=1.5):
     return crops
 
 
-def precompute_teacher_targets(teacher, photo_folders, out_dir, crop_size=192, crops_per_image=2,
+def downscale_to_long_side(rgb, long_side, min_short_side=0):
+    """`rgb` downscaled like the CLI's --max-size, to a long side of `long_side`, or less
+    far where the short side would drop below `min_short_side`; never upscaled."""
+    from cartoongan.images import resize_to_max
+
+    long, short = max(rgb.shape[:2]), min(rgb.shape[:2])
+    return resize_to_max(rgb, max(long_side, math.ceil(min_short_side * long / short)))[0]
+
+
+def precompute_teacher_targets(teacher, photo_folders, out_dir, crop_size=192, crops_per_image=2, long_side=None,
                                shard_size=64, batch_size=8, precision="auto", seed=0, progress=True):
-    """Writes `out_dir/shard_*.npz` with uint8 RGB `photos` and `targets` [N, S, S, 3].
+    """Writes `out_dir/shard_*.npz`: uint8 RGB photos and the teacher's outputs on them.
+
+    Without `long_side`: `crops_per_image` random crop_size^2 crops per photo, stacked as
+    `photos` and `targets` [N, S, S, 3]. With `long_side`: whole photos downscaled so their
+    long side is `long_side` (short side at least `crop_size`), the teacher run on each whole
+    photo, stored as `photo_<i>` / `target_<i>`; training then draws crops from them, so the
+    targets carry the whole-image instance-norm statistics that evaluation on whole photos sees.
 
     `teacher`: a style name, preset directory or `Cartoonizer`. Shards already present are
-    kept (a run resumes); crops are a deterministic function of `seed` and the photo list."""
+    kept (a run resumes); the content is a deterministic function of `seed` and the photo list."""
     from cartoongan.images import read_image
     from cartoongan.inference import Cartoonizer
 
@@ -62,7 +80,7 @@ def precompute_teacher_targets(teacher, photo_folders, out_dir, crop_size=192, c
         raise ValueError(f"no photos found in {photo_folders}")
     order = np.random.default_rng(seed).permutation(len(paths))
     paths = [paths[i] for i in order]
-    images_per_shard = max(1, shard_size // crops_per_image)
+    images_per_shard = shard_size if long_side else max(1, shard_size // crops_per_image)
     num_shards = (len(paths) + images_per_shard - 1) // images_per_shard
     cartoonizer = None
     for shard in range(num_shards):
@@ -72,51 +90,81 @@ def precompute_teacher_targets(teacher, photo_folders, out_dir, crop_size=192, c
         if cartoonizer is None:
             cartoonizer = teacher if isinstance(teacher, Cartoonizer) else Cartoonizer.from_pretrained(teacher, precision)
         rng = np.random.default_rng([seed, shard])
-        photos = []
-        for path in paths[shard * images_per_shard : (shard + 1) * images_per_shard]:
-            rgb = _read_rgb(path, read_image)
-            photos += random_crops(rgb, crop_size, crops_per_image, rng)
-        photos = np.stack(photos)
-        targets = np.concatenate([
-            cartoonizer._fn(photos[i : i + batch_size]).numpy() for i in range(0, len(photos), batch_size)
-        ])
+        shard_paths = paths[shard * images_per_shard : (shard + 1) * images_per_shard]
+        if long_side:
+            photos = [downscale_to_long_side(_read_rgb(path, read_image), long_side, crop_size) for path in shard_paths]
+            arrays = {f"photo_{i}": photo for i, photo in enumerate(photos)}
+            arrays.update({f"target_{i}": cartoonizer._fn(photo[None]).numpy()[0] for i, photo in enumerate(photos)})
+        else:
+            photos = np.stack([crop for path in shard_paths
+                               for crop in random_crops(_read_rgb(path, read_image), crop_size, crops_per_image, rng)])
+            targets = np.concatenate([
+                cartoonizer._fn(photos[i : i + batch_size]).numpy() for i in range(0, len(photos), batch_size)
+            ])
+            arrays = {"photos": photos, "targets": targets}
         with atomic_file(shard_path, suffix=".npz") as partial:
-            np.savez_compressed(partial, photos=photos, targets=targets)
+            np.savez_compressed(partial, **arrays)
         if progress:
-            print(f"shard {shard + 1}/{num_shards}: {len(photos)} crops", flush=True)
+            print(f"shard {shard + 1}/{num_shards}: {len(photos)} photos", flush=True)
     return sorted(glob.glob(os.path.join(out_dir, "shard_*.npz")))
 
 
 def load_shards(data_dir):
-    """(photos, targets) uint8 arrays of every shard in `data_dir`."""
+    """(photos, targets): lists of uint8 RGB arrays (a pair has one size; pairs may differ)
+    from every shard in `data_dir`, whichever way `precompute_teacher_targets` wrote them."""
     shards = sorted(glob.glob(os.path.join(data_dir, "shard_*.npz")))
     if not shards:
         raise ValueError(f"no shards in {data_dir}: run precompute_teacher_targets first")
     photos, targets = [], []
     for path in shards:
         with np.load(path) as data:
-            photos.append(data["photos"])
-            targets.append(data["targets"])
-    return np.concatenate(photos), np.concatenate(targets)
+            if "photos" in data:
+                photos += list(data["photos"])
+                targets += list(data["targets"])
+            else:
+                count = sum(name.startswith("photo_") for name in data.files)
+                photos += [data[f"photo_{i}"] for i in range(count)]
+                targets += [data[f"target_{i}"] for i in range(count)]
+    return photos, targets
 
 
-def init_from_teacher(student, teacher_generator, teacher_channel_order="BGR"):
-    """Copies every student weight from the teacher layer of the same name, sliced to the
+def random_batch(photos, targets, batch_size, crop_size, rng):
+    """`batch_size` random pairs, each cut to the same random crop_size^2 window."""
+    batch_photos, batch_targets = [], []
+    for index in rng.integers(0, len(photos), batch_size):
+        photo, target = photos[index], targets[index]
+        height, width = photo.shape[:2]
+        if min(height, width) < crop_size:
+            raise ValueError(f"a training photo of {width}x{height} is smaller than the {crop_size}px crop")
+        top, left = rng.integers(0, height - crop_size + 1), rng.integers(0, width - crop_size + 1)
+        window = (slice(top, top + crop_size), slice(left, left + crop_size))
+        batch_photos.append(photo[window])
+        batch_targets.append(target[window])
+    return np.stack(batch_photos), np.stack(batch_targets)
+
+
+def init_from_generator(student, source, source_channel_order="BGR"):
+    """Copies every student weight from the `source` layer of the same name, sliced to the
     student's shape (the first channels of each axis): a shrunk CartoonGAN then starts from
-    the teacher's own stem filters instead of noise. Channel orders are reconciled (a BGR
-    teacher's stem input and head output channels are reversed for an RGB student).
-    Returns the number of weights copied."""
-    teacher_layers = {layer.name: layer for layer in teacher_generator.layers}
+    the teacher's own filters instead of noise, and a student can continue from an earlier,
+    smaller student. Channel orders are reconciled (a BGR source's stem input and head output
+    channels are reversed for an RGB student). Residual blocks the source lacks start as the
+    identity (their last norm's scale and offset zeroed), so a deepened student starts out
+    computing exactly what its source computed. Returns the number of weights copied."""
+    source_layers = {layer.name: layer for layer in source.layers}
     copied = 0
     for layer in student.layers:
-        source = teacher_layers.get(layer.name)
-        if source is None or not layer.weights or len(source.weights) != len(layer.weights):
+        origin = source_layers.get(layer.name)
+        if origin is None and layer.name.startswith("res") and layer.name.endswith("_norm2"):
+            for weight in layer.weights:
+                weight.assign(np.zeros(weight.shape, np.float32))
+        if origin is None or not layer.weights or len(origin.weights) != len(layer.weights):
             continue
-        for target_weight, source_weight in zip(layer.weights, source.weights):
+        for target_weight, source_weight in zip(layer.weights, origin.weights):
             value = np.asarray(source_weight.numpy(), np.float32)
-            if teacher_channel_order == "BGR" and layer.name == "stem_conv" and value.ndim == 4:
+            if source_channel_order == "BGR" and layer.name == "stem_conv" and value.ndim == 4:
                 value = value[:, :, ::-1, :]
-            if teacher_channel_order == "BGR" and layer.name == "head_conv":
+            if source_channel_order == "BGR" and layer.name == "head_conv":
                 value = value[..., ::-1]
             value = value[tuple(slice(0, n) for n in target_weight.shape)]
             if value.shape != tuple(target_weight.shape):
@@ -178,15 +226,16 @@ def make_train_step(student, optimizer, loss_fn, jit_compile=False):
 
 
 def train_student(data_dir, out_dir, generator_class="CartoonGanGenerator", generator_config=None,
-                  steps=1000, batch_size=8, learning_rate=2e-4, final_learning_rate=None,
-                  gradient_weight=0.0, teacher=None, eval_photos=None, eval_every=500,
+                  steps=1000, batch_size=8, crop_size=None, learning_rate=2e-4, final_learning_rate=None,
+                  gradient_weight=0.0, init_from=None, eval_photos=None, eval_every=500,
                   checkpoint_every_s=180, jit_compile=False, dtype=None, seed=0, preset_name="student",
                   preset_metadata=None, log=print):
     """Trains the student on the shards of `data_dir`; returns the path of the preset written
     to `out_dir/preset` (RGB in/out). Resumes from `out_dir/ckpt` when present.
 
-    `teacher`: a style name or preset whose weights initialise a CartoonGanGenerator student
-    (`init_from_teacher`; None: random init). `eval_photos`: (photos, teacher uint8 outputs)
+    `crop_size`: the side of the random training crops (None: the smallest stored side).
+    `init_from`: a style name or preset whose weights initialise a CartoonGanGenerator student
+    (`init_from_generator`: the teacher, or an earlier student; None: random init). `eval_photos`: (photos, teacher uint8 outputs)
     evaluated every `eval_every` steps. `dtype`: the convolutions' policy while training
     (None: float32; "mixed_bfloat16" is about twice as fast on CPUs with AVX512-BF16). The learning rate decays from `learning_rate` to
     `final_learning_rate` (default: a tenth of it) with a cosine schedule.
@@ -199,14 +248,15 @@ def train_student(data_dir, out_dir, generator_class="CartoonGanGenerator", gene
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     photos, targets = load_shards(data_dir)
-    log(f"{len(photos)} training pairs of {photos.shape[1]}x{photos.shape[2]}")
+    crop_size = crop_size or min(min(photo.shape[:2]) for photo in photos)
+    log(f"{len(photos)} training pairs, {crop_size}x{crop_size} crops")
     generator_config = dict(generator_config or {})
     student = build_student(generator_class, generator_config, seed, dtype)
-    if teacher is not None:
-        teacher_generator, teacher_pre, _ = load_preset(teacher)
-        copied = init_from_teacher(student, teacher_generator, teacher_pre.channel_order)
-        log(f"initialised {copied} of {len(student.weights)} weights from the teacher")
-        del teacher_generator
+    if init_from is not None:
+        source, source_preprocessing, _ = load_preset(init_from)
+        copied = init_from_generator(student, source, source_preprocessing.channel_order)
+        log(f"initialised {copied} of {len(student.weights)} weights from {init_from}")
+        del source
 
     final_learning_rate = learning_rate / 10 if final_learning_rate is None else final_learning_rate
     schedule = keras.optimizers.schedules.CosineDecay(learning_rate, steps, alpha=final_learning_rate / learning_rate)
@@ -225,8 +275,8 @@ def train_student(data_dir, out_dir, generator_class="CartoonGanGenerator", gene
     last_save, started, losses = time.time(), time.time(), []
     start_step = int(step)
     while int(step) < steps:
-        index = rng.integers(0, len(photos), batch_size)
-        loss = float(train_step(tf.constant(photos[index]), tf.constant(targets[index])))
+        batch_photos, batch_targets = random_batch(photos, targets, batch_size, crop_size, rng)
+        loss = float(train_step(tf.constant(batch_photos), tf.constant(batch_targets)))
         step.assign_add(1)
         losses.append(loss)
         current = int(step)
@@ -247,7 +297,7 @@ def train_student(data_dir, out_dir, generator_class="CartoonGanGenerator", gene
     metrics.close()
     return save_preset(student, out_dir / "preset", Preprocessing("RGB"), name=preset_name,
                        training={"steps": steps, "batch_size": batch_size, "learning_rate": learning_rate,
-                                 "gradient_weight": gradient_weight, "crop_size": int(photos.shape[1]),
+                                 "gradient_weight": gradient_weight, "crop_size": int(crop_size),
                                  "training_pairs": int(len(photos))},
                        **(preset_metadata or {}))
 
