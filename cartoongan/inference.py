@@ -24,6 +24,13 @@ def _edge_pad_index(size, multiple):
     return tf.minimum(tf.range(target), size - 1)
 
 
+def edge_pad_to_multiple(images, multiple):
+    """NHWC `images` padded at the bottom and right, by repeating the last row and column,
+    to a multiple of `multiple` (and at least MIN_GENERATOR_SIZE)."""
+    images = tf.gather(images, _edge_pad_index(tf.shape(images)[1], multiple), axis=1)
+    return tf.gather(images, _edge_pad_index(tf.shape(images)[2], multiple), axis=2)
+
+
 def uint8_cartoonize_fn(generator, preprocessing):
     """A function uint8 RGB [N, H, W, 3] -> uint8 RGB [N, H, W, 3] around a raw generator."""
 
@@ -33,8 +40,7 @@ def uint8_cartoonize_fn(generator, preprocessing):
         if preprocessing.channel_order == "BGR":
             x = x[..., ::-1]
         x = x / 127.5 - 1.0
-        x = tf.gather(x, _edge_pad_index(height, preprocessing.size_multiple), axis=1)
-        x = tf.gather(x, _edge_pad_index(width, preprocessing.size_multiple), axis=2)
+        x = edge_pad_to_multiple(x, preprocessing.size_multiple)
         # Runtime-sized padding leaves the channel count unknown to shape inference; the
         # TFLite converter cannot lower a convolution without it.
         x = tf.ensure_shape(x, [None, None, None, 3])

@@ -5,7 +5,7 @@
         --generator-config '{"filters": 24, "num_residual_blocks": 4}' --steps 4000 --output pretrained/hayao_lite
 
 Runs the three steps of `cartoongan.training.distill`: teacher targets on random crops, or
-with --long-side on whole downscaled photos that training then crops (shards under WORKDIR/data), student training (checkpoints under WORKDIR/train; re-running
+with --long-side on whole downscaled photos (shards under WORKDIR/data), student training (checkpoints under WORKDIR/train; re-running
 the same command resumes), evaluation against the teacher; then copies the student preset
 to --output. Every step skips what is already done.
 """
@@ -24,10 +24,11 @@ def build_parser():
     parser.add_argument("--teacher", default="hayao", help="style name or preset directory to distil (default: hayao)")
     parser.add_argument("--photos", nargs="+", required=True, metavar="DIR", help="training photo folders (recursive)")
     parser.add_argument("--eval-photos", metavar="DIR", help="held-out photos: PSNR against the teacher")
-    parser.add_argument("--crop-size", type=int, default=192, help="side of the square training crops")
+    parser.add_argument("--crop-size", type=int, default=192,
+                        help="side of the square teacher crops; with --long-side, the smallest short side")
     parser.add_argument("--crops-per-image", type=int, default=1, help="teacher crops per photo (without --long-side)")
     parser.add_argument("--long-side", type=int, metavar="PX",
-                        help="run the teacher on whole photos downscaled to this long side; training crops them")
+                        help="run the teacher on whole photos downscaled to this long side and train on them whole")
     parser.add_argument("--teacher-precision", default="auto", help="precision of the teacher targets (default: auto)")
     parser.add_argument("--generator", default="CartoonGanGenerator", help="student class (cartoongan.models.GENERATORS)")
     parser.add_argument("--generator-config", type=json.loads, default={"filters": 24, "num_residual_blocks": 4}, metavar="JSON")
@@ -37,6 +38,8 @@ def build_parser():
     parser.add_argument("--steps", type=int, default=4000)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--learning-rate", type=float, default=5e-4)
+    parser.add_argument("--warmup-steps", type=int, default=0,
+                        help="linear learning-rate warm-up; use a few hundred when --init-from is a trained student")
     parser.add_argument("--gradient-weight", type=float, default=0.0)
     parser.add_argument("--eval-every", type=int, default=500)
     parser.add_argument("--xla", action="store_true", help="XLA-compile the train step")
@@ -74,7 +77,8 @@ def main(argv=None):
         init_from = args.init_from or args.teacher
     preset = distill.train_student(
         data_dir, os.path.join(args.workdir, "train"), args.generator, args.generator_config, steps=args.steps,
-        batch_size=args.batch_size, crop_size=args.crop_size, learning_rate=args.learning_rate, gradient_weight=args.gradient_weight,
+        batch_size=args.batch_size, crop_size=None if args.long_side else args.crop_size, learning_rate=args.learning_rate,
+        warmup_steps=args.warmup_steps, gradient_weight=args.gradient_weight,
         init_from=init_from, eval_photos=eval_photos, eval_every=args.eval_every,
         jit_compile=args.xla, dtype="mixed_bfloat16" if args.train_precision == "bfloat16" else None, seed=args.seed, preset_name=args.name,
         preset_metadata={"distilled_from": str(args.teacher)})

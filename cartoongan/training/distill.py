@@ -66,8 +66,8 @@ def precompute_teacher_targets(teacher, photo_folders, out_dir, crop_size=192, c
     Without `long_side`: `crops_per_image` random crop_size^2 crops per photo, stacked as
     `photos` and `targets` [N, S, S, 3]. With `long_side`: whole photos downscaled so their
     long side is `long_side` (short side at least `crop_size`), the teacher run on each whole
-    photo, stored as `photo_<i>` / `target_<i>`; training then draws crops from them, so the
-    targets carry the whole-image instance-norm statistics that evaluation on whole photos sees.
+    photo, stored as `photo_<i>` / `target_<i>`: what evaluation on whole photos compares
+    (the teacher's instance norms see the whole photo); train on them whole (`random_batch`).
 
     `teacher`: a style name, preset directory or `Cartoonizer`. Shards already present are
     kept (a run resumes); the content is a deterministic function of `seed` and the photo list."""
@@ -129,7 +129,18 @@ def load_shards(data_dir):
 
 
 def random_batch(photos, targets, batch_size, crop_size, rng):
-    """`batch_size` random pairs, each cut to the same random crop_size^2 window."""
+    """A random training batch of uint8 (photos, targets).
+
+    With `crop_size`: `batch_size` random pairs, each cut to the same random crop_size^2
+    window. Without: whole pairs of one size — a random pair and up to `batch_size` - 1
+    others of its size — so the student sees exactly the picture the teacher saw (a crop of
+    a whole-photo target asks the student for context and norm statistics it cannot see)."""
+    if crop_size is None:
+        first = rng.integers(0, len(photos))
+        same_size = [i for i, photo in enumerate(photos) if photo.shape == photos[first].shape and i != first]
+        others = rng.choice(same_size, min(batch_size - 1, len(same_size)), replace=False) if same_size else []
+        indices = [first, *others]
+        return np.stack([photos[i] for i in indices]), np.stack([targets[i] for i in indices])
     batch_photos, batch_targets = [], []
     for index in rng.integers(0, len(photos), batch_size):
         photo, target = photos[index], targets[index]
@@ -208,16 +219,22 @@ def build_student(generator_class="CartoonGanGenerator", generator_config=None, 
     return build_generator(generator_class, dict(generator_config or {}), dtype=dtype)
 
 
-def make_train_step(student, optimizer, loss_fn, jit_compile=False):
+def make_train_step(student, optimizer, loss_fn, jit_compile=False, size_multiple=4):
+    """One Adam step on a uint8 batch. Photos are edge-padded to the student's stride and
+    its output cropped back, as `Cartoonizer` does, so any photo size trains as it infers."""
     import tensorflow as tf
+
+    from cartoongan.inference import edge_pad_to_multiple
 
     variables = student.trainable_variables
 
     @tf.function(jit_compile=jit_compile, reduce_retracing=True)
     def train_step(photos, targets):
         x, y = _to_unit(photos), _to_unit(targets)
+        height, width = tf.shape(x)[1], tf.shape(x)[2]
         with tf.GradientTape() as tape:
-            loss = loss_fn(tf.cast(student(x, training=True), tf.float32), y)
+            outputs = student(edge_pad_to_multiple(x, size_multiple), training=True)[:, :height, :width]
+            loss = loss_fn(tf.cast(outputs, tf.float32), y)
         grads = tape.gradient(loss, variables)
         optimizer.apply_gradients(zip(grads, variables))
         return loss
@@ -226,19 +243,20 @@ def make_train_step(student, optimizer, loss_fn, jit_compile=False):
 
 
 def train_student(data_dir, out_dir, generator_class="CartoonGanGenerator", generator_config=None,
-                  steps=1000, batch_size=8, crop_size=None, learning_rate=2e-4, final_learning_rate=None,
+                  steps=1000, batch_size=8, crop_size=None, learning_rate=2e-4, final_learning_rate=None, warmup_steps=0,
                   gradient_weight=0.0, init_from=None, eval_photos=None, eval_every=500,
                   checkpoint_every_s=180, jit_compile=False, dtype=None, seed=0, preset_name="student",
                   preset_metadata=None, log=print):
     """Trains the student on the shards of `data_dir`; returns the path of the preset written
     to `out_dir/preset` (RGB in/out). Resumes from `out_dir/ckpt` when present.
 
-    `crop_size`: the side of the random training crops (None: the smallest stored side).
+    `crop_size`: the side of the random training crops (None: whole pairs, see `random_batch`).
     `init_from`: a style name or preset whose weights initialise a CartoonGanGenerator student
     (`init_from_generator`: the teacher, or an earlier student; None: random init). `eval_photos`: (photos, teacher uint8 outputs)
     evaluated every `eval_every` steps. `dtype`: the convolutions' policy while training
     (None: float32; "mixed_bfloat16" is about twice as fast on CPUs with AVX512-BF16). The learning rate decays from `learning_rate` to
-    `final_learning_rate` (default: a tenth of it) with a cosine schedule.
+    `final_learning_rate` (default: a tenth of it) with a cosine schedule, after a linear
+    warm-up from 0 over `warmup_steps`.
     Metrics go to `out_dir/metrics.jsonl`."""
     import keras
     import tensorflow as tf
@@ -248,8 +266,7 @@ def train_student(data_dir, out_dir, generator_class="CartoonGanGenerator", gene
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     photos, targets = load_shards(data_dir)
-    crop_size = crop_size or min(min(photo.shape[:2]) for photo in photos)
-    log(f"{len(photos)} training pairs, {crop_size}x{crop_size} crops")
+    log(f"{len(photos)} training pairs, " + (f"{crop_size}x{crop_size} crops" if crop_size else "whole"))
     generator_config = dict(generator_config or {})
     student = build_student(generator_class, generator_config, seed, dtype)
     if init_from is not None:
@@ -259,7 +276,11 @@ def train_student(data_dir, out_dir, generator_class="CartoonGanGenerator", gene
         del source
 
     final_learning_rate = learning_rate / 10 if final_learning_rate is None else final_learning_rate
-    schedule = keras.optimizers.schedules.CosineDecay(learning_rate, steps, alpha=final_learning_rate / learning_rate)
+    # A warm-up keeps Adam's first, gradient-sized steps from scrambling a trained init.
+    warmup_steps = min(warmup_steps, steps - 1)
+    schedule = keras.optimizers.schedules.CosineDecay(
+        0.0 if warmup_steps else learning_rate, steps - warmup_steps, alpha=final_learning_rate / learning_rate,
+        warmup_target=learning_rate if warmup_steps else None, warmup_steps=warmup_steps)
     optimizer = keras.optimizers.Adam(schedule)
     optimizer.build(student.trainable_variables)
     step = tf.Variable(0, dtype=tf.int64, trainable=False)
@@ -297,7 +318,7 @@ def train_student(data_dir, out_dir, generator_class="CartoonGanGenerator", gene
     metrics.close()
     return save_preset(student, out_dir / "preset", Preprocessing("RGB"), name=preset_name,
                        training={"steps": steps, "batch_size": batch_size, "learning_rate": learning_rate,
-                                 "gradient_weight": gradient_weight, "crop_size": int(crop_size),
+                                 "gradient_weight": gradient_weight, "crop_size": crop_size,
                                  "training_pairs": int(len(photos))},
                        **(preset_metadata or {}))
 

@@ -75,6 +75,14 @@ def test_whole_photo_targets_are_the_teacher_on_the_whole_photo(tmp_path, tiny_p
     for photo, target in pairs:
         np.testing.assert_array_equal(target, teacher(photo))
 
+    # Whole pairs of sizes that are not multiples of the stride train like they infer.
+    preset = distill.train_student(tmp_path / "data", tmp_path / "train", "CartoonGanGenerator",
+                                   {"filters": 4, "num_residual_blocks": 1}, steps=3, batch_size=2,
+                                   init_from=tiny_preset, log=lambda *_: None)
+    metrics = [json.loads(line) for line in open(tmp_path / "train" / "metrics.jsonl")]
+    assert metrics[-1]["step"] == 3 and np.isfinite(metrics[-1]["loss"])
+    assert read_preset_config(preset)["training"]["crop_size"] is None
+
     rng = np.random.default_rng(0)
     batch_photos, batch_targets = distill.random_batch(*map(list, zip(*pairs)), 16, 24, rng)
     assert batch_photos.shape == batch_targets.shape == (16, 24, 24, 3)
@@ -83,6 +91,23 @@ def test_whole_photo_targets_are_the_teacher_on_the_whole_photo(tmp_path, tiny_p
         assert any(_find_window(photo, crop) is not None and
                    np.array_equal(_cut(target, _find_window(photo, crop), 24), crop_target)
                    for photo, target in pairs)
+
+
+def test_whole_batches_hold_pairs_of_one_size_unchanged():
+    rng = np.random.default_rng(0)
+    shapes = [(8, 12, 3)] * 5 + [(12, 8, 3)] * 2 + [(10, 10, 3)]
+    photos = [rng.integers(0, 256, shape, dtype=np.uint8) for shape in shapes]
+    targets = [255 - photo for photo in photos]
+    seen = set()
+    for _ in range(60):
+        batch_photos, batch_targets = distill.random_batch(photos, targets, 4, None, rng)
+        # As many as the size allows (at most 4), all distinct, each with its own target.
+        assert len(batch_photos) == min(4, shapes.count(batch_photos.shape[1:]))
+        indices = [next(i for i, photo in enumerate(photos) if np.array_equal(photo, p)) for p in batch_photos]
+        assert len(set(indices)) == len(indices)
+        np.testing.assert_array_equal(batch_targets, 255 - batch_photos)
+        seen.update(indices)
+    assert seen == set(range(len(photos)))
 
 
 def _find_window(image, crop):
