@@ -60,14 +60,21 @@ def main(argv=None):
         check_preset_name(args.teacher)
         if args.init_from:
             check_preset_name(args.init_from)
+            if args.no_teacher_init or args.generator != "CartoonGanGenerator":
+                raise ValueError("--init-from needs a CartoonGanGenerator student and no --no-teacher-init")
+        if args.long_side is not None and not 0 < args.crop_size <= args.long_side:
+            raise ValueError(f"--crop-size ({args.crop_size}) must be positive and at most --long-side ({args.long_side})")
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     data_dir = os.path.join(args.workdir, "data")
-    distill.precompute_teacher_targets(args.teacher, args.photos, data_dir, crop_size=args.crop_size,
-                                       crops_per_image=args.crops_per_image, long_side=args.long_side,
-                                       precision=args.teacher_precision,
-                                       seed=args.seed)
+    try:  # a data folder made with other flags is refused before any teacher work
+        distill.precompute_teacher_targets(args.teacher, args.photos, data_dir, crop_size=args.crop_size,
+                                           crops_per_image=args.crops_per_image, long_side=args.long_side,
+                                           precision=args.teacher_precision, seed=args.seed)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     eval_photos = None
     if args.eval_photos:
         paths = distill.list_photos([args.eval_photos])

@@ -6,7 +6,7 @@ Three steps, each resumable and cheap enough for a laptop CPU:
    each run once through the teacher `Cartoonizer`; (photo, target) uint8 RGB pairs stored
    as compressed `.npz` shards.
 2. `train_student`: the student generator (RGB in/out, [-1, 1]) learns to reproduce the
-   targets on random crops of the pairs with an L1 pixel loss (optionally plus an L1 loss
+   targets, on whole pairs batched by size or on random crops of them, with an L1 pixel loss (optionally plus an L1 loss
    on image gradients), Adam, checkpointed so an interrupted run resumes where it stopped;
    the result is a preset.
 3. `evaluate_against_teacher`: mean PSNR of the student's uint8 output against the
@@ -26,6 +26,7 @@ from cartoongan.atomic import atomic_file
 from cartoongan.images import list_images, psnr  # noqa: F401  (psnr: part of this API)
 
 SHARD_PATTERN = "shard_{:05d}.npz"
+RECIPE_FILE = "recipe.json"  # how the shards of a data folder were made
 
 
 def list_photos(folders):
@@ -70,14 +71,21 @@ def precompute_teacher_targets(teacher, photo_folders, out_dir, crop_size=192, c
     (the teacher's instance norms see the whole photo); train on them whole (`random_batch`).
 
     `teacher`: a style name, preset directory or `Cartoonizer`. Shards already present are
-    kept (a run resumes); the content is a deterministic function of `seed` and the photo list."""
+    kept (a run resumes); the content is a deterministic function of the arguments and the
+    photo list, recorded in `out_dir/recipe.json`: a folder made another way is refused
+    rather than silently reused."""
     from cartoongan.images import read_image
     from cartoongan.inference import Cartoonizer
 
-    os.makedirs(out_dir, exist_ok=True)
+    if long_side is not None and not 0 < crop_size <= long_side:
+        raise ValueError(f"the crop size ({crop_size}) must be positive and at most the long side ({long_side})")
     paths = list_photos(photo_folders)
     if not paths:
         raise ValueError(f"no photos found in {photo_folders}")
+    recipe = {"teacher": "Cartoonizer object" if isinstance(teacher, Cartoonizer) else str(teacher),
+              "precision": precision, "photos": len(paths), "seed": seed, "shard_size": shard_size,
+              "crop_size": crop_size, "crops_per_image": None if long_side else crops_per_image, "long_side": long_side}
+    _check_recipe(out_dir, recipe)
     order = np.random.default_rng(seed).permutation(len(paths))
     paths = [paths[i] for i in order]
     images_per_shard = shard_size if long_side else max(1, shard_size // crops_per_image)
@@ -105,8 +113,31 @@ def precompute_teacher_targets(teacher, photo_folders, out_dir, crop_size=192, c
         with atomic_file(shard_path, suffix=".npz") as partial:
             np.savez_compressed(partial, **arrays)
         if progress:
-            print(f"shard {shard + 1}/{num_shards}: {len(photos)} photos", flush=True)
+            print(f"shard {shard + 1}/{num_shards}: {len(photos)} {'photos' if long_side else 'crops'}", flush=True)
     return sorted(glob.glob(os.path.join(out_dir, "shard_*.npz")))
+
+
+def _read_recipe(data_dir):
+    path = os.path.join(data_dir, RECIPE_FILE)
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def _check_recipe(out_dir, recipe):
+    """Records `recipe` in a new data folder; raises ValueError if the folder was made another way."""
+    existing = _read_recipe(out_dir)
+    if existing is not None:
+        if existing != recipe:
+            changed = ", ".join(f"{key}: {existing.get(key)!r} -> {recipe.get(key)!r}"
+                                for key in sorted(set(existing) | set(recipe)) if existing.get(key) != recipe.get(key))
+            raise ValueError(f"{out_dir} holds teacher targets made another way ({changed}): use another folder")
+        return
+    if glob.glob(os.path.join(out_dir, "shard_*.npz")):
+        raise ValueError(f"{out_dir} holds shards without {RECIPE_FILE}: their recipe is unknown; use another folder")
+    with atomic_file(os.path.join(out_dir, RECIPE_FILE), suffix=".json") as partial, open(partial, "w") as f:
+        json.dump(recipe, f, indent=2)
 
 
 def load_shards(data_dir):
@@ -131,8 +162,8 @@ def load_shards(data_dir):
 def random_batch(photos, targets, batch_size, crop_size, rng):
     """A random training batch of uint8 (photos, targets).
 
-    With `crop_size`: `batch_size` random pairs, each cut to the same random crop_size^2
-    window. Without: whole pairs of one size — a random pair and up to `batch_size` - 1
+    With `crop_size`: `batch_size` random pairs, each cut to a random crop_size^2 window
+    (the same window in photo and target). Without: whole pairs of one size — a random pair and up to `batch_size` - 1
     others of its size — so the student sees exactly the picture the teacher saw (a crop of
     a whole-photo target asks the student for context and norm statistics it cannot see)."""
     if crop_size is None:
@@ -162,6 +193,8 @@ def init_from_generator(student, source, source_channel_order="BGR"):
     channels are reversed for an RGB student). Residual blocks the source lacks start as the
     identity (their last norm's scale and offset zeroed), so a deepened student starts out
     computing exactly what its source computed. Returns the number of weights copied."""
+    if type(source) is not type(student):
+        raise ValueError(f"cannot initialise a {type(student).__name__} from a {type(source).__name__}")
     source_layers = {layer.name: layer for layer in source.layers}
     copied = 0
     for layer in student.layers:
@@ -276,7 +309,8 @@ def train_student(data_dir, out_dir, generator_class="CartoonGanGenerator", gene
         del source
 
     final_learning_rate = learning_rate / 10 if final_learning_rate is None else final_learning_rate
-    # A warm-up keeps Adam's first, gradient-sized steps from scrambling a trained init.
+    # A warm-up keeps Adam's first steps (about the learning rate in every weight, whatever
+    # the gradient) from scrambling a trained init.
     warmup_steps = min(warmup_steps, steps - 1)
     schedule = keras.optimizers.schedules.CosineDecay(
         0.0 if warmup_steps else learning_rate, steps - warmup_steps, alpha=final_learning_rate / learning_rate,
@@ -288,7 +322,8 @@ def train_student(data_dir, out_dir, generator_class="CartoonGanGenerator", gene
     manager = tf.train.CheckpointManager(checkpoint, str(out_dir / "ckpt"), max_to_keep=2)
     if manager.latest_checkpoint:
         checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
-        log(f"resumed from {manager.latest_checkpoint} at step {int(step)}")
+        log(f"resumed from {manager.latest_checkpoint} at step {int(step)}"
+            + (f" (its weights replace the init from {init_from})" if init_from is not None else ""))
 
     train_step = make_train_step(student, optimizer, make_loss_fn(gradient_weight), jit_compile)
     rng = np.random.default_rng([seed, int(step)])
@@ -318,8 +353,9 @@ def train_student(data_dir, out_dir, generator_class="CartoonGanGenerator", gene
     metrics.close()
     return save_preset(student, out_dir / "preset", Preprocessing("RGB"), name=preset_name,
                        training={"steps": steps, "batch_size": batch_size, "learning_rate": learning_rate,
+                                 "warmup_steps": warmup_steps, "init_from": None if init_from is None else str(init_from),
                                  "gradient_weight": gradient_weight, "crop_size": crop_size,
-                                 "training_pairs": int(len(photos))},
+                                 "training_pairs": len(photos), "teacher_data": _read_recipe(data_dir)},
                        **(preset_metadata or {}))
 
 

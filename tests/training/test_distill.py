@@ -2,6 +2,7 @@ import json
 
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 from PIL import Image
 
@@ -30,8 +31,8 @@ def test_pipeline_end_to_end(tmp_path, tiny_preset):
         assert shard["photos"].shape == shard["targets"].shape == (4, 32, 32, 3)
         assert shard["targets"].dtype == np.uint8
     # Precomputing again finds every shard done.
-    assert distill.precompute_teacher_targets(tiny_preset, [photos], data, crop_size=32, shard_size=4,
-                                              progress=False) == shards
+    assert distill.precompute_teacher_targets(tiny_preset, [photos], data, crop_size=32, crops_per_image=2,
+                                              shard_size=4, precision="float32", progress=False) == shards
 
     paths = distill.list_photos([photos])
     eval_photos = distill.teacher_references(paths, tiny_preset, cache=str(tmp_path / "ref.npz"))
@@ -146,7 +147,11 @@ def test_a_deepened_student_starts_as_its_source():
     distill.init_from_generator(deeper, source, "RGB")
     image = np.random.default_rng(4).uniform(-1, 1, (1, 20, 24, 3)).astype(np.float32)
     np.testing.assert_allclose(deeper(image).numpy(), source(image).numpy(), atol=1e-5)
-    assert np.abs(deeper.get_layer("res2_conv1").kernel.numpy()).max() > 0  # new blocks still train
+    # The new blocks still learn: their zeroed norm scale gets a gradient.
+    scale = deeper.get_layer("res2_norm2").weights[0]
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(tf.square(deeper(image) - 0.5))
+    assert np.abs(tape.gradient(loss, scale).numpy()).max() > 0
 
 
 def test_loss_goes_down_on_a_fixed_batch():
@@ -164,4 +169,28 @@ def test_cli_rejects_an_unknown_init_source_before_any_work(tmp_path, capsys):
 
     assert main(["--workdir", str(tmp_path / "work"), "--photos", str(tmp_path), "--init-from", "no_such_style"]) == 2
     assert "no_such_style" in capsys.readouterr().err
+    assert not (tmp_path / "work").exists()
+
+
+def test_a_data_folder_made_another_way_is_refused(tmp_path, tiny_preset):
+    photos = _photos(tmp_path / "photos", count=2)
+    data = tmp_path / "data"
+    distill.precompute_teacher_targets(tiny_preset, [photos], data, crop_size=24, crops_per_image=1,
+                                       precision="float32", progress=False)
+    with pytest.raises(ValueError, match="long_side: None -> 36"):
+        distill.precompute_teacher_targets(tiny_preset, [photos], data, crop_size=24, long_side=36,
+                                           precision="float32", progress=False)
+    (data / distill.RECIPE_FILE).unlink()
+    with pytest.raises(ValueError, match="recipe is unknown"):
+        distill.precompute_teacher_targets(tiny_preset, [photos], data, crop_size=24, crops_per_image=1,
+                                           precision="float32", progress=False)
+
+
+@pytest.mark.parametrize("flags", [["--init-from", "hayao", "--no-teacher-init"],
+                                   ["--long-side", "100", "--crop-size", "192"]])
+def test_cli_rejects_conflicting_flags_before_any_work(tmp_path, flags, capsys):
+    from cartoongan.cli.distill import main
+
+    assert main(["--workdir", str(tmp_path / "work"), "--photos", str(tmp_path), *flags]) == 2
+    assert "error:" in capsys.readouterr().err
     assert not (tmp_path / "work").exists()
