@@ -23,7 +23,7 @@ def test_embedded_default_is_shipped_small_and_loads_offline(monkeypatch, tmp_pa
 
 
 def test_hayao_lite_stays_close_to_its_teacher(hayao_preset):
-    """The model card's fidelity, on held-out photos never trained on (22.65 dB on all 22)."""
+    """The model card's fidelity, on held-out photos never trained on (22.97 dB on all 22)."""
     photos = sorted(shared_path("data", "eval", "animegan_comparison", "photos").glob("*.jpg"))[:6]
     student = Cartoonizer.from_pretrained("hayao_lite")
     teacher = Cartoonizer.from_pretrained("hayao", precision="float32")
@@ -31,4 +31,4 @@ def test_hayao_lite_stays_close_to_its_teacher(hayao_preset):
     for photo in photos:
         image = np.asarray(Image.open(photo).convert("RGB"))
         scores.append(psnr(student(image), teacher(image)))
-    assert np.mean(scores) >= 21.0, scores
+    assert np.mean(scores) >= 22.5, scores  # 23.03 measured
