@@ -5,8 +5,8 @@
         --generator-config '{"filters": 24, "num_residual_blocks": 4}' --steps 4000 --output pretrained/hayao_lite
 
 Runs the three steps of `cartoongan.training.distill`: teacher targets on random crops, or
-with --long-side on whole downscaled photos (shards under WORKDIR/data), student training (checkpoints under WORKDIR/train; re-running
-the same command resumes), evaluation against the teacher; then copies the student preset
+with --long-side on whole downscaled photos (shards under WORKDIR/data), student training
+(checkpoints under WORKDIR/train; re-running the same command resumes), evaluation against the teacher; then copies the student preset
 to --output. Every step skips what is already done.
 """
 
@@ -39,7 +39,7 @@ def build_parser():
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--learning-rate", type=float, default=5e-4)
     parser.add_argument("--warmup-steps", type=int, default=0,
-                        help="linear learning-rate warm-up; use a few hundred when --init-from is a trained student")
+                        help="linear learning-rate warm-up (hayao_lite stage 2 used 100 from a trained student)")
     parser.add_argument("--gradient-weight", type=float, default=0.0)
     parser.add_argument("--eval-every", type=int, default=500)
     parser.add_argument("--xla", action="store_true", help="XLA-compile the train step")
@@ -84,8 +84,8 @@ def main(argv=None):
         init_from = args.init_from or args.teacher
     preset = distill.train_student(
         data_dir, os.path.join(args.workdir, "train"), args.generator, args.generator_config, steps=args.steps,
-        batch_size=args.batch_size, crop_size=None if args.long_side else args.crop_size, learning_rate=args.learning_rate,
-        warmup_steps=args.warmup_steps, gradient_weight=args.gradient_weight,
+        batch_size=args.batch_size, crop_size=None if args.long_side else args.crop_size,
+        learning_rate=args.learning_rate, warmup_steps=args.warmup_steps, gradient_weight=args.gradient_weight,
         init_from=init_from, eval_photos=eval_photos, eval_every=args.eval_every,
         jit_compile=args.xla, dtype="mixed_bfloat16" if args.train_precision == "bfloat16" else None, seed=args.seed, preset_name=args.name,
         preset_metadata={"distilled_from": str(args.teacher)})

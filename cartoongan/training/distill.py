@@ -6,9 +6,9 @@ Three steps, each resumable and cheap enough for a laptop CPU:
    each run once through the teacher `Cartoonizer`; (photo, target) uint8 RGB pairs stored
    as compressed `.npz` shards.
 2. `train_student`: the student generator (RGB in/out, [-1, 1]) learns to reproduce the
-   targets, on whole pairs batched by size or on random crops of them, with an L1 pixel loss (optionally plus an L1 loss
-   on image gradients), Adam, checkpointed so an interrupted run resumes where it stopped;
-   the result is a preset.
+   targets, on whole pairs batched by size or on random crops of them, with an L1 pixel
+   loss (optionally plus an L1 loss on image gradients), Adam, checkpointed so an
+   interrupted run resumes where it stopped; the result is a preset.
 3. `evaluate_against_teacher`: mean PSNR of the student's uint8 output against the
    teacher's (float32) uint8 output on held-out photos.
 """
@@ -163,8 +163,8 @@ def random_batch(photos, targets, batch_size, crop_size, rng):
     """A random training batch of uint8 (photos, targets).
 
     With `crop_size`: `batch_size` random pairs, each cut to a random crop_size^2 window
-    (the same window in photo and target). Without: whole pairs of one size — a random pair and up to `batch_size` - 1
-    others of its size — so the student sees exactly the picture the teacher saw (a crop of
+    (the same window in photo and target). Without: whole pairs of one size (a random pair
+    and up to `batch_size` - 1 others of its size), so the student sees exactly the picture the teacher saw (a crop of
     a whole-photo target asks the student for context and norm statistics it cannot see)."""
     if crop_size is None:
         first = rng.integers(0, len(photos))
@@ -279,8 +279,8 @@ def make_train_step(student, optimizer, loss_fn, jit_compile=False, size_multipl
 
 
 def train_student(data_dir, out_dir, generator_class="CartoonGanGenerator", generator_config=None,
-                  steps=1000, batch_size=8, crop_size=None, learning_rate=2e-4, final_learning_rate=None, warmup_steps=0,
-                  gradient_weight=0.0, init_from=None, eval_photos=None, eval_every=500,
+                  steps=1000, batch_size=8, crop_size=None, learning_rate=2e-4, final_learning_rate=None,
+                  warmup_steps=0, gradient_weight=0.0, init_from=None, eval_photos=None, eval_every=500,
                   checkpoint_every_s=180, jit_compile=False, dtype=None, seed=0, preset_name="student",
                   preset_metadata=None, log=print):
     """Trains the student on the shards of `data_dir`; returns the path of the preset written
@@ -288,9 +288,10 @@ def train_student(data_dir, out_dir, generator_class="CartoonGanGenerator", gene
 
     `crop_size`: the side of the random training crops (None: whole pairs, see `random_batch`).
     `init_from`: a style name or preset whose weights initialise a CartoonGanGenerator student
-    (`init_from_generator`: the teacher, or an earlier student; None: random init). `eval_photos`: (photos, teacher uint8 outputs)
-    evaluated every `eval_every` steps. `dtype`: the convolutions' policy while training
-    (None: float32; "mixed_bfloat16" is about twice as fast on CPUs with AVX512-BF16). The learning rate decays from `learning_rate` to
+    (`init_from_generator`: the teacher, or an earlier student; None: random init).
+    `eval_photos`: (photos, teacher uint8 outputs) evaluated every `eval_every` steps.
+    `dtype`: the convolutions' policy while training (None: float32; "mixed_bfloat16" is
+    about twice as fast on CPUs with AVX512-BF16). The learning rate decays from `learning_rate` to
     `final_learning_rate` (default: a tenth of it) with a cosine schedule, after a linear
     warm-up from 0 over `warmup_steps`.
     Metrics go to `out_dir/metrics.jsonl`."""
