@@ -56,6 +56,7 @@ def main(argv=None):
     from cartoongan.presets import check_preset_name
     from cartoongan.training import distill
 
+    data_dir = os.path.join(args.workdir, "data")
     try:
         check_preset_name(args.teacher)
         if args.init_from:
@@ -64,11 +65,7 @@ def main(argv=None):
                 raise ValueError("--init-from needs a CartoonGanGenerator student and no --no-teacher-init")
         if args.long_side is not None and not 0 < args.crop_size <= args.long_side:
             raise ValueError(f"--crop-size ({args.crop_size}) must be positive and at most --long-side ({args.long_side})")
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    data_dir = os.path.join(args.workdir, "data")
-    try:  # a data folder made with other flags is refused before any teacher work
+        # A data folder made with other flags is refused here too, before any teacher work.
         distill.precompute_teacher_targets(args.teacher, args.photos, data_dir, crop_size=args.crop_size,
                                            crops_per_image=args.crops_per_image, long_side=args.long_side,
                                            precision=args.teacher_precision, seed=args.seed)

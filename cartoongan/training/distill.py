@@ -100,12 +100,12 @@ def precompute_teacher_targets(teacher, photo_folders, out_dir, crop_size=192, c
         rng = np.random.default_rng([seed, shard])
         shard_paths = paths[shard * images_per_shard : (shard + 1) * images_per_shard]
         if long_side:
-            photos = [downscale_to_long_side(_read_rgb(path, read_image), long_side, crop_size) for path in shard_paths]
+            photos = [downscale_to_long_side(read_image(path)[0], long_side, crop_size) for path in shard_paths]
             arrays = {f"photo_{i}": photo for i, photo in enumerate(photos)}
-            arrays.update({f"target_{i}": cartoonizer._fn(photo[None]).numpy()[0] for i, photo in enumerate(photos)})
+            arrays.update({f"target_{i}": cartoonizer(photo) for i, photo in enumerate(photos)})
         else:
             photos = np.stack([crop for path in shard_paths
-                               for crop in random_crops(_read_rgb(path, read_image), crop_size, crops_per_image, rng)])
+                               for crop in random_crops(read_image(path)[0], crop_size, crops_per_image, rng)])
             targets = np.concatenate([
                 cartoonizer._fn(photos[i : i + batch_size]).numpy() for i in range(0, len(photos), batch_size)
             ])
@@ -330,6 +330,7 @@ def train_student(data_dir, out_dir, generator_class="CartoonGanGenerator", gene
             + (f" (its weights replace the init from {init_from})" if init_from is not None else ""))
 
     train_step = make_train_step(student, optimizer, make_loss_fn(gradient_weight), jit_compile)
+    evaluate = make_generator_evaluator(student, *eval_photos) if eval_photos is not None else None
     rng = np.random.default_rng([seed, int(step)])
     metrics = open(out_dir / "metrics.jsonl", "a")
     last_save, started, losses = time.time(), time.time(), []
@@ -345,8 +346,8 @@ def train_student(data_dir, out_dir, generator_class="CartoonGanGenerator", gene
             rate = (current - start_step) / (time.time() - started)
             record = {"step": current, "loss": float(np.mean(losses)), "steps_per_s": round(rate, 3)}
             losses = []
-        if eval_photos is not None and (current % eval_every == 0 or current == steps):
-            record = {**(record or {"step": current}), "eval_psnr": evaluate_generator(student, *eval_photos)}
+        if evaluate is not None and (current % eval_every == 0 or current == steps):
+            record = {**(record or {"step": current}), "eval_psnr": evaluate()}
         if record:
             metrics.write(json.dumps(record) + "\n")
             metrics.flush()
@@ -363,16 +364,17 @@ def train_student(data_dir, out_dir, generator_class="CartoonGanGenerator", gene
                        **(preset_metadata or {}))
 
 
-def evaluate_generator(generator, photos, references, preprocessing=None):
-    """Mean PSNR of a raw generator's uint8 output (through the Cartoonizer contract) against
-    `references` (uint8, same sizes as `photos`)."""
+def make_generator_evaluator(generator, photos, references, preprocessing=None):
+    """A function () -> mean PSNR of a raw generator's uint8 output (through the Cartoonizer
+    contract) against `references` (uint8, same sizes as `photos`); traced once, so calling
+    it every few hundred training steps costs no new tracing."""
     import tensorflow as tf
 
     from cartoongan.inference import uint8_cartoonize_fn
     from cartoongan.presets import Preprocessing
 
     fn = tf.function(uint8_cartoonize_fn(generator, preprocessing or Preprocessing("RGB")), reduce_retracing=True)
-    return float(np.mean([psnr(fn(p[None]).numpy()[0], r) for p, r in zip(photos, references)]))
+    return lambda: float(np.mean([psnr(fn(p[None]).numpy()[0], r) for p, r in zip(photos, references)]))
 
 
 def teacher_references(photo_paths, teacher="hayao", cache=None):
@@ -386,19 +388,15 @@ def teacher_references(photo_paths, teacher="hayao", cache=None):
             if list(data["names"]) == names:
                 return list(data[f"photo_{i}"] for i in range(len(names))), list(
                     data[f"reference_{i}"] for i in range(len(names)))
-    photos = [_read_rgb(p, read_image) for p in photo_paths]
+    photos = [read_image(p)[0] for p in photo_paths]
     cartoonizer = Cartoonizer.from_pretrained(teacher, precision="float32")
     references = [cartoonizer(p) for p in photos]
     if cache:
         arrays = {f"photo_{i}": p for i, p in enumerate(photos)}
         arrays.update({f"reference_{i}": r for i, r in enumerate(references)})
-        np.savez_compressed(cache, names=np.array(names), **arrays)
+        with atomic_file(cache, suffix=".npz") as partial:
+            np.savez_compressed(partial, names=np.array(names), **arrays)
     return photos, references
-
-
-def _read_rgb(path, read_image):
-    result = read_image(path)
-    return result[0] if isinstance(result, tuple) else result
 
 
 def evaluate_against_teacher(student, photo_folder, teacher="hayao", precision="auto", cache=None):
