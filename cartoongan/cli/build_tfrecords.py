@@ -11,7 +11,14 @@ import os
 import shutil
 import sys
 import tempfile
+import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks, so no cleanup of other builds' leftovers
+    fcntl = None
 
 # Training takes 256 px crops (the CartoonGAN recipe); a short side of 384 leaves room for
 # crops that differ, and shrinking a 640x480 COCO photo to 512x384 once here saves decoding
@@ -20,6 +27,11 @@ from concurrent.futures import ProcessPoolExecutor
 DEFAULT_IMAGE_SIZE = 384
 DEFAULT_NUM_SHARDS = 16
 PHOTO_FORMATS = ("jpg", "png")
+# A build stages its shards in DIR/.partial-build-XXXX (locked while the build lives) and
+# moves them into DIR once all are complete; a killed build leaves the folder behind.
+STAGING_PREFIX = ".partial-build-"
+# How often a worker checks that the build that started it is still alive.
+PARENT_POLL_SECONDS = 0.5
 
 
 def build_parser():
@@ -133,10 +145,110 @@ def _anime_task(task):
         return name, None, str(error)
 
 
-def _init_worker():
+def _init_worker(build_pid):
+    _end_with_build(build_pid)
     import cv2
 
     cv2.setNumThreads(1)  # the processes are the parallelism
+
+
+def _linux_process_state(pid):
+    """(state letter, start time) of a process from /proc, or None when there is none."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return fields[0], fields[19]
+
+
+def _end_with_build(build_pid):
+    """Makes this worker end when the build process `build_pid` dies, even by SIGKILL:
+    nothing then shuts the pool down, and an idle worker would wait on its task queue
+    forever. A watchdog thread polls the build (on Linux through /proc: a killed build
+    that its own parent has not reaped yet is a zombie, not alive; the start time tells a
+    reused pid). When the build itself started the worker (spawn), Linux's parent-death
+    signal also ends it at once, even while it holds the GIL; under a forkserver, which
+    outlives the build until its last child ends, the watchdog does it."""
+    parent = os.getppid()
+    linux = os.path.isdir("/proc/self")
+    started = (_linux_process_state(build_pid) or (None, None))[1]
+    if linux and parent == build_pid:
+        import ctypes
+        import signal
+
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+    def build_is_gone():
+        if parent == build_pid and os.getppid() != parent:
+            return True
+        if linux:
+            state = _linux_process_state(build_pid)
+            return state is None or state[0] in "ZX" or state[1] != started
+        try:
+            os.kill(build_pid, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            pass
+        return False
+
+    def watch():
+        while not build_is_gone():
+            time.sleep(PARENT_POLL_SECONDS)
+        os._exit(1)
+
+    if build_is_gone():  # gone before the watchdog started
+        os._exit(1)
+    threading.Thread(target=watch, name="end-with-build", daemon=True).start()
+
+
+def _lock(directory):
+    """An exclusive lock on `directory` held until the returned descriptor is closed (or
+    the process dies); None when another process holds it. Without fcntl: -1 (no lock)."""
+    if fcntl is None:
+        return -1
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except FileNotFoundError:  # removed meanwhile by another build
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def remove_abandoned_builds(output):
+    """Removes the staging folders that killed builds left in `output` (those no live build
+    holds locked); returns their paths."""
+    removed = []
+    if fcntl is None or not os.path.isdir(output):
+        return removed
+    for name in sorted(os.listdir(output)):
+        path = os.path.join(output, name)
+        if not name.startswith(STAGING_PREFIX) or not os.path.isdir(path) or os.path.islink(path):
+            continue
+        fd = _lock(path)
+        if fd is None:  # a build running now
+            continue
+        try:
+            shutil.rmtree(path, ignore_errors=True)
+        finally:
+            os.close(fd)
+        removed.append(path)
+    return removed
+
+
+def _staging_folder(output):
+    """-> (path, lock descriptor) of a new staging folder in `output`, locked."""
+    path = tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=output)
+    fd = _lock(path)
+    if fd is None:  # another build found it unlocked, empty, and is removing it
+        return _staging_folder(output)
+    return path, fd
 
 
 def _worker_context():
@@ -172,9 +284,9 @@ def run(args, plan):
     from cartoongan.data.sources import tfds_images
     from cartoongan.data.tfrecords import FAMILIES, anime_example, family_files, photo_example, write_shards
 
-    executor = None
-    if args.workers > 1:
-        executor = ProcessPoolExecutor(args.workers, mp_context=_worker_context(), initializer=_init_worker)
+    os.makedirs(args.output, exist_ok=True)
+    for path in remove_abandoned_builds(args.output):
+        print(f"removed {path}, left by a build that was stopped", file=sys.stderr)
     if plan.tfds_builder is not None:
         photo_sources = tfds_images(plan.tfds_builder, args.tfds_split, args.tfds_image_key)
     else:
@@ -182,9 +294,12 @@ def run(args, plan):
     photo_tasks = ((name, source, args.image_size, args.photo_format) for name, source in photo_sources)
     anime_tasks = ((path, path, args.image_size) for path in plan.anime_paths)
     failed = []
-    os.makedirs(args.output, exist_ok=True)
-    staging = tempfile.mkdtemp(prefix=".partial-build-", dir=args.output)
+    staging, staging_lock = _staging_folder(args.output)
+    executor = None
     try:
+        if args.workers > 1:
+            executor = ProcessPoolExecutor(args.workers, mp_context=_worker_context(), initializer=_init_worker,
+                                           initargs=(os.getpid(),))
         with tqdm(total=plan.photo_count + len(plan.anime_paths), unit="img", desc="build_tfrecords") as bar:
 
             def examples(results, make_example):
@@ -207,14 +322,19 @@ def run(args, plan):
                     examples(_ordered_map(function, tasks, executor, window), make_example),
                     os.path.join(staging, family), num_shards)
                 files[family] = [os.path.basename(p) for p in paths]
-        # all shards complete: replace the old dataset (if any) file by file
+        # All shards complete: replace the old dataset (if any) file by file. Its
+        # dataset.json goes first, so that a build killed halfway leaves no folder that
+        # claims to be complete; the new one is written last.
+        old_info = os.path.join(args.output, "dataset.json")
+        if os.path.exists(old_info):
+            os.remove(old_info)
         for family in FAMILIES:
             for path in family_files(args.output, family):
                 if os.path.basename(path) not in files[family]:
                     os.remove(path)
             for name in files[family]:
                 os.replace(os.path.join(staging, name), os.path.join(args.output, name))
-        _write_json(os.path.join(args.output, "dataset.json"), {
+        _write_json(os.path.join(staging, "dataset.json"), {
             "photo": {"examples": counts["photo"], "files": files["photo"]},
             "anime": {"examples": counts["anime"], "files": files["anime"], "smooth": "edge_smooth (Canny 100/200, "
                       "5x5 dilation, 5x5 Gaussian on the edges)"},
@@ -224,10 +344,13 @@ def run(args, plan):
                         "tfds_data_dir": args.tfds_data_dir, "tfds_split": args.tfds_split,
                         "tfds_image_key": args.tfds_image_key},
         })
+        os.replace(os.path.join(staging, "dataset.json"), old_info)
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
         if executor is not None:
             executor.shutdown(cancel_futures=True)
+        shutil.rmtree(staging, ignore_errors=True)
+        if staging_lock != -1:
+            os.close(staging_lock)
     print(f"wrote {counts['photo']} photos and {counts['anime']} anime images to {args.output}, "
           f"failed {len(failed)}", file=sys.stderr)
     if failed:
@@ -237,9 +360,7 @@ def run(args, plan):
 
 
 def _write_json(path, value):
-    from cartoongan.atomic import atomic_file
-
-    with atomic_file(path) as partial, open(partial, "w") as f:
+    with open(path, "w") as f:  # in the staging folder, moved into place whole
         json.dump(value, f, indent=2)
         f.write("\n")
 

@@ -6,9 +6,10 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from cartoongan.cli.build_tfrecords import main
+from cartoongan.cli.build_tfrecords import _lock, main, remove_abandoned_builds
 from cartoongan.data import edge_smooth
 from cartoongan.data.tfrecords import family_files, parse_anime, parse_photo
+from tests.conftest import PROJECT_ROOT
 from tests.data.test_edge_smoothing import synthetic_anime
 
 
@@ -94,3 +95,128 @@ def test_existing_dataset_needs_overwrite_and_is_replaced_whole(sources, tmp_pat
     assert exit_info.value.code == 2 and "--overwrite" in capsys.readouterr().err
     assert build(sources, out, "--workers", "1", "--num-shards", "1", "--overwrite") == 0
     assert sorted(os.listdir(out)) == ["anime-00000-of-00001.tfrecord", "dataset.json", "photo-00000-of-00001.tfrecord"]
+
+
+def test_corrupt_and_truncated_files_are_reported_by_name_from_workers(sources, tmp_path, capsys):
+    png = (sources[0] / "big.png").read_bytes()
+    (sources[0] / "truncated.png").write_bytes(png[: len(png) // 2])
+    out = tmp_path / "out"
+    assert build(sources, out, "--workers", "2") == 1
+    err = capsys.readouterr().err
+    for name in ("corrupt.jpg", "truncated.png"):
+        assert f"{name}: cannot read image" in err
+    assert json.loads((out / "dataset.json").read_text())["skipped"] == [
+        str(sources[0] / "sub" / "corrupt.jpg"), str(sources[0] / "truncated.png")]
+
+
+# --- leftovers of killed builds, workers of a killed build -------------------------------------
+
+
+def test_leftovers_of_a_killed_build_are_removed_but_a_running_build_is_left_alone(sources, tmp_path, capsys):
+    (sources[0] / "sub" / "corrupt.jpg").unlink()
+    out = tmp_path / "out"
+    abandoned = out / ".partial-build-killed"
+    abandoned.mkdir(parents=True)
+    (abandoned / "photo-00000-of-00002.tfrecord.partial").write_bytes(b"half a shard")
+    running = out / ".partial-build-running"
+    running.mkdir()
+    lock = _lock(str(running))  # what a live build holds on its staging folder
+    try:
+        assert build(sources, out, "--workers", "1") == 0
+    finally:
+        os.close(lock)
+    assert f"removed {abandoned}" in capsys.readouterr().err
+    assert sorted(os.listdir(out)) == sorted([".partial-build-running", "dataset.json", "photo-00000-of-00002.tfrecord",
+                                              "photo-00001-of-00002.tfrecord", "anime-00000-of-00002.tfrecord",
+                                              "anime-00001-of-00002.tfrecord"])
+    assert remove_abandoned_builds(out) == [str(running)]  # the lock is gone: now it is a leftover
+
+
+# The build in a subprocess, with every photo slowed down in the parent (not in the workers):
+# the workers have done their share and wait idle on their task queue, the case that no
+# signal from a dying pool reaches.
+_SLOW_BUILD = """
+import sys, time
+import cartoongan.data.tfrecords as tfrecords
+make_example = tfrecords.photo_example
+def slow_example(*args):
+    time.sleep(0.25)
+    return make_example(*args)
+tfrecords.photo_example = slow_example
+from cartoongan.cli.build_tfrecords import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def _children():
+    """{pid: parent pid} of every process (Linux /proc)."""
+    parents = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = open(f"/proc/{entry}/stat").read()
+            except OSError:
+                continue
+            parents[int(entry)] = int(stat.rsplit(")", 1)[1].split()[1])
+    return parents
+
+
+def _descendants(pid):
+    parents, found, frontier = _children(), set(), {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def _running(pid):
+    """Alive and not a zombie (an orphaned zombie waits on a PID 1 that may never reap it)."""
+    try:
+        return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="reads the process tree from /proc (Linux)")
+def test_killed_build_leaves_no_workers_and_the_next_build_cleans_up(tmp_path, capsys):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    photos, anime = tmp_path / "photos", tmp_path / "anime"
+    photos.mkdir()
+    anime.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(40):
+        Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(photos / f"p{i:02d}.png")
+    Image.fromarray(synthetic_anime(24, 24, seed=0)).save(anime / "a.png")
+    out = tmp_path / "out"
+    args = ["--photos", str(photos), "--anime", str(anime), "--output", str(out), "--workers", "2"]
+    build_process = subprocess.Popen([sys.executable, "-c", _SLOW_BUILD, *args], cwd=PROJECT_ROOT,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        # the forkserver, the resource tracker and both workers
+        while len(_descendants(build_process.pid)) < 4 or not list(out.glob(".partial-build-*")):
+            assert build_process.poll() is None and time.monotonic() < deadline, "the build did not start its workers"
+            time.sleep(0.2)
+        time.sleep(1.0)  # the workers are idle now, waiting for tasks the parent has not sent
+        assert build_process.poll() is None, "the build ended before it could be killed"
+        started = _descendants(build_process.pid)
+        build_process.send_signal(signal.SIGKILL)
+        # Not reaped yet: the killed build stays a zombie meanwhile (as under a parent that
+        # is slow to wait), which its workers must not take for a live build.
+        deadline = time.monotonic() + 5
+        while [pid for pid in started if _running(pid)] and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not [pid for pid in started if _running(pid)], "processes of the killed build still run"
+    finally:
+        build_process.kill()
+        build_process.wait()
+
+    (leftover,) = out.glob(".partial-build-*")
+    assert main(args[:-2] + ["--workers", "1"]) == 0
+    assert f"removed {leftover}" in capsys.readouterr().err
+    assert not list(out.glob(".partial-*")) and (out / "dataset.json").is_file()
