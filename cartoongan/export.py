@@ -4,7 +4,8 @@ Every format carries the whole contract of the in-memory `Cartoonizer`: a uint8 
 `[N, H, W, 3]` of any height and width in, uint8 RGB of the same shape out. Channel order,
 scaling, padding to the generator's stride and cropping back all happen inside the graph,
 because every format is traced from the same `cartoongan.inference.uint8_cartoonize_fn`
-that the Cartoonizer runs. A deployment only has to hand over pixels.
+that the Cartoonizer runs. A deployment only has to hand over pixels. An empty batch or
+image (N, H or W zero) gives an empty output of the same shape in every format.
 
     from cartoongan.export import export_preset
     export_preset("hayao", "exported/", formats=("savedmodel", "tflite", "onnx"))
@@ -35,13 +36,55 @@ def tflite_file(quantize=None):
     return TFLITE_FILE if quantize is None else f"model_{quantize.replace('-', '_')}.tflite"
 
 
+def empty_input_safe(cartoonize):
+    """`cartoonize` (uint8 [N, H, W, 3] -> the same shape) made to answer an empty input
+    (N, H or W zero) with an empty uint8 output of the input's shape, in every runtime.
+
+    Without it each runtime fails its own way on an empty input (TensorFlow and ONNX on the
+    edge-padding gather's index -1, TFLite's XNNPack on an empty batch). The answer is
+    control-flow free (slice, pad, tile: TFLite builtins, ONNX ops, no `If` that would keep
+    the generator out of the TFLite delegate): an empty input is cut down to at most one
+    pixel per axis and padded up to one black pixel, the generator runs on that, and the
+    result is cut back and tiled to the input's (empty) shape. A non-empty input passes
+    through unchanged (slice, pad and tile by zero and one): bit-identical outputs, and no
+    time measurable against the generator (LiteRT, full generator, 256x256).
+
+    TFLite's Python interpreters (tf.lite's and LiteRT's) refuse to hand out a zero-byte
+    tensor ("Invalid tensor size."); the empty output's shape is in `get_output_details()`."""
+    import tensorflow as tf
+
+    def cartoonize_any_size(images):
+        size = tf.shape(images)[:3]  # N, H, W
+        empty = tf.cast(tf.equal(tf.reduce_prod(size), 0), tf.int32)
+        # `size` unchanged for a non-empty input; for an empty one min(size, 1) per axis
+        kept = size - empty * tf.maximum(size - 1, 0)
+        # (strided slices, not tf.slice: the channel count stays known to shape inference)
+        x = images[: kept[0], : kept[1], : kept[2], :]
+        grow = tf.maximum(1 - kept, 0)  # zero unless the input is empty
+        paddings = tf.stack([tf.zeros([4], tf.int32), tf.concat([grow, [0]], 0)], axis=1)
+        # padded as int32: TFLite's PAD takes no uint8
+        x = tf.cast(tf.pad(tf.cast(x, tf.int32), paddings), tf.uint8)
+        # a pad by runtime amounts hides the channel count from shape inference, which the
+        # TFLite converter needs for the convolutions; a reshape states it again
+        x = tf.reshape(x, tf.concat([kept + grow, [3]], 0))
+        y = cartoonize(x)[: kept[0], : kept[1], : kept[2], :]
+        # tiling min(size, 1) by `size` gives `size` (all ones for a non-empty input)
+        multiples = 1 + empty * (size - 1)
+        return tf.tile(y, tf.concat([multiples, [1]], 0))
+
+    return cartoonize_any_size
+
+
 def serving_function(generator, preprocessing):
-    """The tf.function uint8 RGB [None, None, None, 3] -> {OUTPUT_NAME: uint8 RGB} to export."""
+    """The tf.function uint8 RGB [None, None, None, 3] -> {OUTPUT_NAME: uint8 RGB} to export.
+
+    An empty batch or image ([0, H, W, 3], [N, 0, W, 3], ...) gives an empty output of the
+    same shape (see `empty_input_safe`)."""
     import tensorflow as tf
 
     from cartoongan.inference import uint8_cartoonize_fn
 
-    cartoonize = uint8_cartoonize_fn(generator, preprocessing)
+    cartoonize = empty_input_safe(uint8_cartoonize_fn(generator, preprocessing))
 
     @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8, name=INPUT_NAME)])
     def serve(images):
