@@ -282,7 +282,6 @@ def test_hayao_every_format_matches_in_memory(hayao_preset, tmp_path):
         (["--preset", "{preset}", "--format", "onnx", "--quantize", "float16", "--output", "{out}"], "tflite"),
         (["--style", "no-such-style", "--output", "{out}"], "unknown style"),
         (["--preset", "{tmp}/no-such-preset", "--output", "{out}"], "not a preset directory"),
-        (["--preset", "{preset}", "--output", "{tmp}/missing/out"], "does not exist"),
         (["--style", "hayao", "--preset", "{preset}", "--output", "{out}"], "not allowed with"),
         (["--output", "{out}"], "one of the arguments --style --preset is required"),
         (["--preset", "{preset}"], "--output"),
@@ -308,6 +307,22 @@ def test_output_that_is_a_file_fails(tmp_path, tiny_preset, capsys):
         main(["--preset", str(tiny_preset), "--output", str(target)])
     assert exit_info.value.code == 2
     assert "not a folder" in capsys.readouterr().err
+
+
+def test_output_below_a_file_fails_before_any_work(tmp_path, tiny_preset, monkeypatch, capsys):
+    (tmp_path / "file").write_text("a file")
+    monkeypatch.setattr(export, "export_preset", lambda *args, **kwargs: pytest.fail("export started"))
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--preset", str(tiny_preset), "--output", str(tmp_path / "file" / "sub" / "out")])
+    assert exit_info.value.code == 2
+    assert f"{tmp_path / 'file'} is not a folder" in capsys.readouterr().err
+
+
+def test_output_parents_are_created(tmp_path, tiny_preset, monkeypatch):
+    """`--output exported/hayao` on a fresh clone, where exported/ does not exist yet."""
+    monkeypatch.chdir(tmp_path)
+    assert main(["--preset", str(tiny_preset), "--format", "tflite", "--output", "exported/deeper/tiny"]) == 0
+    assert [p.name for p in (tmp_path / "exported" / "deeper" / "tiny").iterdir()] == ["model.tflite"]
 
 
 def test_script_end_to_end(tiny_preset, tiny_cartoonizer, tmp_path):

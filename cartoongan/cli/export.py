@@ -31,7 +31,7 @@ def build_parser():
     parser.add_argument("--format", default=DEFAULT_FORMATS, metavar="LIST",
                         help=f"comma-separated formats among savedmodel, tflite, onnx (default: {DEFAULT_FORMATS})")
     parser.add_argument("--output", required=True, metavar="DIR",
-                        help="folder for saved_model/, model.tflite, model.onnx (created; its parent must exist)")
+                        help="folder for saved_model/, model.tflite, model.onnx (created, with its parents)")
     parser.add_argument("--quantize", default="", metavar="LIST",
                         help="extra TFLite variants, comma-separated: float16 (model_float16.tflite), "
                         "int8-weights (dynamic-range, model_int8_weights.tflite); model.tflite stays float32")
@@ -67,8 +67,13 @@ def check_args(args):
     output = os.path.abspath(args.output)
     if os.path.exists(output) and not os.path.isdir(output):
         raise ValueError(f"--output {args.output} exists and is not a folder")
-    if not os.path.isdir(os.path.dirname(output)):
-        raise ValueError(f"--output {args.output}: the parent folder {os.path.dirname(output)} does not exist")
+    # Missing parents are created (`--output exported/hayao` on a fresh clone), but only
+    # below a folder: a file in the way is a wrong flag, found before any work.
+    ancestor = os.path.dirname(output)
+    while not os.path.exists(ancestor):
+        ancestor = os.path.dirname(ancestor)
+    if not os.path.isdir(ancestor):
+        raise ValueError(f"--output {args.output}: {ancestor} is not a folder")
     if "onnx" in formats:
         missing = [m for m in ("tf2onnx", "onnx") if importlib.util.find_spec(m) is None]
         if missing:
