@@ -1,6 +1,7 @@
 """Reading any common image file as uint8 RGB, resizing, and writing results atomically."""
 
 import os
+import stat
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -12,13 +13,16 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", "
 _ALPHA_EXTENSIONS = (".png", ".webp", ".tif", ".tiff")
 
 
-def list_images(folder, skip=None):
+def list_images(folder, skip=()):
     """Every image file below `folder` (recursive, hidden entries left out), in walk order
-    with sorted names. `skip`: a folder not to enter (an output folder inside the input)."""
-    skip = os.path.realpath(skip) if skip else None
+    with sorted names. `skip`: folders not to enter (output folders inside the input).
+
+    Special files with an image name (a FIFO called x.jpg) are listed too: `read_image`
+    refuses them by name instead of hanging on them."""
+    skip = {os.path.realpath(path) for path in ([skip] if isinstance(skip, (str, os.PathLike)) else skip)}
     paths = []
     for root, dirs, files in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and os.path.realpath(os.path.join(root, d)) != skip)
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and os.path.realpath(os.path.join(root, d)) not in skip)
         paths += [os.path.join(root, name) for name in sorted(files)
                   if not name.startswith(".") and name.lower().endswith(IMAGE_EXTENSIONS)]
     return paths
@@ -38,14 +42,32 @@ def read_image(path):
     """-> (uint8 RGB HxWx3, uint8 alpha HxW or None), EXIF orientation applied.
 
     Greyscale, palette, 16-bit and float images are converted to 8-bit RGB; an alpha
-    channel is returned separately (the RGB is composited on white)."""
+    channel is returned separately (the RGB is composited on white). Anything but a regular
+    file (a FIFO, a device, a folder) is refused without being read: reading a FIFO blocks."""
     try:
-        with Image.open(path) as image:
+        with _open_regular_file(path) as file, Image.open(file) as image:
             image.load()
             image = ImageOps.exif_transpose(image)
             return _to_rgb_and_alpha(image)
+    except ImageReadError:
+        raise
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
         raise ImageReadError(f"{path}: cannot read image ({error})") from error
+
+
+def _open_regular_file(path):
+    # O_NONBLOCK: opening a FIFO for reading must not wait for a writer before we can look.
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_BINARY", 0))
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            kind = "a folder" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode) else "a special file"
+            raise ImageReadError(f"{path}: not a regular file ({kind}); skipped")
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def _to_rgb_and_alpha(image):
@@ -98,5 +120,8 @@ def write_image(path, rgb, alpha=None, quality=95):
     if image_format is None:
         raise ValueError(f"{path}: unknown image format {extension!r}")
     options = {"quality": quality} if image_format in ("JPEG", "WEBP") else {}
-    with atomic_file(path, suffix=extension) as partial:
-        image.save(partial, format=image_format, **options)
+    try:
+        with atomic_file(path, suffix=extension) as partial:
+            image.save(partial, format=image_format, **options)
+    except OSError as error:  # a full disk says "No space left on device" without the path
+        raise OSError(error.errno, f"{path}: cannot write ({error.strerror or error})") from error

@@ -1,15 +1,23 @@
 """Presets: a directory with `config.json` (generator class and config, preprocessing facts)
 and `model.weights.h5`. A preset is named by a directory path or by a registered style name.
 
-The four original CartoonGAN styles are registered here. On first use their upstream files
-are fetched from `CARTOONGAN_WEIGHTS_URL`, checked against the sha256 manifest shipped in
-the package, converted, and cached under `CARTOONGAN_HOME/presets/<style>/`. The cache entry
-appears atomically (rename of a complete directory), so its presence means it is whole.
+The four original CartoonGAN styles are registered here. `hayao`, the default, is shipped in
+the repository's `pretrained/` folder (float16 weights), so it needs no network. The others
+are fetched on first use from `CARTOONGAN_WEIGHTS_URL`, checked against the sha256 manifest
+shipped in the package, converted, and cached under `CARTOONGAN_HOME/presets/<style>/`. The
+cache entry appears atomically (rename of a complete directory), so its presence means it is
+whole; concurrent fetches of one style both succeed (the first to finish is kept).
+
+Every `config.json` is checked against a schema when it is read (`read_preset_config`):
+a broken or hostile preset is refused with one line naming the file and the field, before
+any model is built.
 """
 
 import dataclasses
 import json
+import math
 import os
+import re
 import warnings
 from pathlib import Path
 
@@ -20,6 +28,22 @@ DEFAULT_WEIGHTS_URL = (
     "style_transfer/cartoongan/pretrained_weights"
 )
 PRETRAINED_DIR = Path(__file__).resolve().parent.parent / "pretrained"
+# A preset's name becomes an output folder (DIR/<name>/...): one plain path component.
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$")
+# The generator classes a preset may name and the constructor parameters it may set, with
+# sane bounds: a config.json from anywhere must not make us build a model of many gigabytes
+# or with a million blocks. (Kept here, free of TensorFlow, so a bad preset is refused in
+# milliseconds; a test checks it against `cartoongan.models.GENERATORS`.)
+GENERATOR_PARAMETER_BOUNDS = {
+    "CartoonGanGenerator": {"filters": (1, 256), "num_residual_blocks": (0, 32)},
+    "LightGenerator": {"filters": (1, 256), "num_residual_blocks": (0, 32), "end_kernel_size": (1, 15)},
+}
+# size_multiple is the generator's total stride: 4 for every network here.
+_MAX_SIZE_MULTIPLE = 64
+
+
+class PresetError(ValueError):
+    """A preset is malformed or damaged; the message names the file and what is wrong."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,10 +79,7 @@ STYLES = {
         ("shinkai", "Makoto Shinkai style"),
     )
 }
-# The default style, and what stands in for it when it is neither cached nor downloadable
-# (offline, on a fresh clone): the small model distilled from it, shipped in pretrained/.
 DEFAULT_STYLE = "hayao"
-OFFLINE_DEFAULT = "hayao_lite"
 
 
 def home_dir():
@@ -82,8 +103,10 @@ def embedded_presets():
 
 def available_presets():
     """Every name `resolve_preset` accepts, with where it comes from and whether it is local."""
-    rows = [(name, "embedded", True) for name in embedded_presets()]
-    rows += [(name, "download", (cached_preset_dir(name) / CONFIG_FILE).is_file()) for name in STYLES]
+    embedded = embedded_presets()
+    rows = [(name, "embedded", True) for name in embedded]
+    rows += [(name, "download", (cached_preset_dir(name) / CONFIG_FILE).is_file())
+             for name in STYLES if name not in embedded]
     return rows
 
 
@@ -92,11 +115,15 @@ def is_preset_dir(path):
 
 
 def check_preset_name(name_or_path):
-    """Raises ValueError naming the alternatives unless `name_or_path` can be resolved.
+    """Raises ValueError naming the alternatives unless `name_or_path` can be resolved
+    (PresetError when it is a preset directory whose config.json is malformed).
 
     Registered names win over directories of the same name (write `./hayao` for those)."""
     name_or_path = str(name_or_path)
-    if name_or_path in STYLES or name_or_path in embedded_presets() or is_preset_dir(name_or_path):
+    if name_or_path in STYLES or name_or_path in embedded_presets():
+        return
+    if is_preset_dir(name_or_path):
+        read_preset_config(name_or_path)
         return
     if os.path.isdir(name_or_path):
         raise ValueError(f"{name_or_path} is not a preset directory (it has no {CONFIG_FILE})")
@@ -104,49 +131,153 @@ def check_preset_name(name_or_path):
     raise ValueError(f"unknown style {name_or_path!r}: not a preset directory; available styles: {known}")
 
 
-def resolve_default_preset():
-    """The default style's preset; offline without a cached copy, the embedded stand-in
-    (with a warning that names the reason), so a fresh clone works without a network."""
-    from cartoongan.weights.download import DownloadError
-
-    try:
-        return resolve_preset(DEFAULT_STYLE)
-    except DownloadError as error:
-        if OFFLINE_DEFAULT not in embedded_presets():
-            raise
-        warnings.warn(
-            f"the default style {DEFAULT_STYLE!r} is not cached and cannot be downloaded ({error}); "
-            f"using the embedded {OFFLINE_DEFAULT!r} distilled from it (faster, less faithful). "
-            f"Set CARTOONGAN_WEIGHTS_URL or pass a style to change this.",
-            stacklevel=2,
-        )
-        return PRETRAINED_DIR / OFFLINE_DEFAULT
-
-
 def resolve_preset(name_or_path=None):
     """Returns the directory of a preset, fetching and converting an upstream style if needed.
 
-    None: the default style (see `resolve_default_preset`)."""
+    None: the default style. Shipped presets (`pretrained/`) win over downloads."""
     if name_or_path is None:
-        return resolve_default_preset()
+        name_or_path = DEFAULT_STYLE
     name_or_path = str(name_or_path)
     check_preset_name(name_or_path)
     if name_or_path in embedded_presets():
         return PRETRAINED_DIR / name_or_path
     if name_or_path in STYLES:
-        directory = cached_preset_dir(name_or_path)
-        if not is_preset_dir(directory):
-            from cartoongan.weights.convert import fetch_and_convert_style
-
-            fetch_and_convert_style(name_or_path, weights_url(), directory)
-        return directory
+        return fetch_style(name_or_path)
     return Path(name_or_path)
 
 
-def read_preset_config(directory):
-    with open(os.path.join(directory, CONFIG_FILE)) as f:
-        config = json.load(f)
+def fetch_style(style):
+    """The cached preset of an upstream style (float32, converted from the upstream files),
+    fetched, verified and converted first if it is not cached."""
+    directory = cached_preset_dir(style)
+    if not is_preset_dir(directory):
+        from cartoongan.weights.convert import fetch_and_convert_style
+        from cartoongan.weights.download import DownloadError
+
+        try:
+            fetch_and_convert_style(style, weights_url(), directory)
+        except DownloadError as error:
+            raise type(error)(f"style {style!r} is not cached in {directory} and could not be fetched "
+                              f"from {weights_url()} (set CARTOONGAN_WEIGHTS_URL to a mirror): {error}") from error
+    return directory
+
+
+def check_preset_name_value(name, where="name"):
+    """A preset name is one plain path component: letters, digits, `._+-`, at most 64."""
+    if not isinstance(name, str) or not _SAFE_NAME.match(name) or name in (".", ".."):
+        raise PresetError(f"{where}: {name!r} is not a valid preset name (letters, digits and ._+- "
+                          f"only, starting with a letter or digit, at most 64 characters)")
+    return name
+
+
+def preset_name_from_path(path):
+    """A valid preset name derived from a folder path (`runs/x/` -> `x`, `..` -> the real
+    name of the parent), with characters outside the allowed set replaced by `_`."""
+    base = os.path.basename(os.path.realpath(path)) or "preset"
+    name = re.sub(r"[^A-Za-z0-9._+-]", "_", base)[:64].lstrip("._+-")
+    return name or "preset"
+
+
+# Top-level fields of config.json besides generator and preprocessing: (types, meaning).
+_METADATA_FIELDS = {
+    "name": (str,),
+    "description": (str,),
+    "source": (str,),
+    "license": (str,),
+    "weights_dtype": (str,),
+    "weights_sha256": (str,),
+    "distilled_from": (str, type(None)),
+    "init_from": (str, type(None)),
+    "trained_steps": (int,),
+    "training": (dict,),
+}
+
+
+def validate_preset_config(config, where=CONFIG_FILE):
+    """Raises PresetError naming `where` and the field unless `config` is a sane preset config:
+    known fields of the right types, a known generator class with parameters within bounds
+    (so a hostile file cannot make us build an 8 GB model), a valid name."""
+    def fail(field, problem):
+        raise PresetError(f"{where}: {field}: {problem}")
+
+    if not isinstance(config, dict):
+        fail("top level", f"expected a JSON object, got {type(config).__name__}")
+    unknown = sorted(set(config) - {"generator", "preprocessing", *_METADATA_FIELDS})
+    if unknown:
+        fail(unknown[0], f"unknown field (known: generator, preprocessing, {', '.join(_METADATA_FIELDS)})")
+    for field, types in _METADATA_FIELDS.items():
+        if field in config and (not isinstance(config[field], types) or isinstance(config[field], bool)):
+            fail(field, f"expected {' or '.join('null' if t is type(None) else t.__name__ for t in types)}, "
+                        f"got {config[field]!r}")
+    if "name" in config:
+        check_preset_name_value(config["name"], f"{where}: name")
+
+    generator = config.get("generator")
+    if not isinstance(generator, dict):
+        fail("generator", "missing or not an object with class_name and config")
+    if set(generator) - {"class_name", "config"}:
+        fail("generator", f"unknown fields {sorted(set(generator) - {'class_name', 'config'})}")
+    class_name = generator.get("class_name")
+    if class_name not in GENERATOR_PARAMETER_BOUNDS:
+        fail("generator.class_name", f"{class_name!r} is not one of {sorted(GENERATOR_PARAMETER_BOUNDS)}")
+    parameters = generator.get("config", {})
+    if not isinstance(parameters, dict):
+        fail("generator.config", "expected an object")
+    bounds = GENERATOR_PARAMETER_BOUNDS[class_name]
+    for key, value in parameters.items():
+        field = f"generator.config.{key}"
+        if key == "name":
+            if not isinstance(value, str):
+                fail(field, f"expected a string, got {value!r}")
+        elif key == "trainable":
+            if not isinstance(value, bool):
+                fail(field, f"expected true or false, got {value!r}")
+        elif key not in bounds:
+            fail(field, f"unknown parameter of {class_name} (known: {', '.join(bounds)})")
+        else:
+            low, high = bounds[key]
+            if not isinstance(value, int) or isinstance(value, bool):
+                fail(field, f"expected an integer, got {value!r}")
+            if not low <= value <= high:
+                fail(field, f"{value} is outside the sane range {low}..{high}")
+
+    preprocessing = config.get("preprocessing", {})
+    if not isinstance(preprocessing, dict):
+        fail("preprocessing", "expected an object")
+    for key, value in preprocessing.items():
+        field = f"preprocessing.{key}"
+        if key == "channel_order":
+            if value not in ("RGB", "BGR"):
+                fail(field, f"expected \"RGB\" or \"BGR\", got {value!r}")
+        elif key == "size_multiple":
+            if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= _MAX_SIZE_MULTIPLE:
+                fail(field, f"expected an integer from 1 to {_MAX_SIZE_MULTIPLE}, got {value!r}")
+        else:
+            fail(field, "unknown field (known: channel_order, size_multiple)")
     return config
+
+
+def _reject_constant(constant):
+    raise ValueError(f"{constant} is not valid JSON")
+
+
+def read_preset_config(directory):
+    """The checked `config.json` of a preset directory (PresetError when it is malformed)."""
+    path = os.path.join(directory, CONFIG_FILE)
+    try:
+        with open(path, "rb") as f:
+            text = f.read((1 << 20) + 1)
+    except FileNotFoundError:
+        raise  # the caller may be racing a writer that replaces the directory
+    except OSError as error:
+        raise PresetError(f"{path}: cannot read ({error.strerror or error})") from error
+    if len(text) > 1 << 20:
+        raise PresetError(f"{path}: larger than 1 MB; not a preset config")
+    try:
+        config = json.loads(text, parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as error:
+        raise PresetError(f"{path}: not valid JSON ({error})") from error
+    return validate_preset_config(config, path)
 
 
 def preprocessing_of(config):
@@ -157,34 +288,131 @@ def load_generator(name_or_path=None, dtype=None):
     """The raw generator of a preset, in its native convention (float NHWC in and out).
 
     `dtype` is the dtype policy of the convolutions (None: float32)."""
-    from cartoongan.models import build_generator
-
-    directory = resolve_preset(name_or_path)
-    config = read_preset_config(directory)
-    generator = build_generator(config["generator"]["class_name"], config["generator"]["config"], dtype=dtype)
-    generator.load_weights(os.path.join(directory, WEIGHTS_FILE))
-    return generator
+    return load_preset(name_or_path, dtype=dtype)[0]
 
 
 def load_preset(name_or_path=None, dtype=None):
-    """(generator, Preprocessing, config) of a preset."""
+    """(generator, Preprocessing, config) of a preset, read from one version of its directory
+    even while a trainer replaces it."""
+    from cartoongan.atomic import read_directory_snapshot
+
     directory = resolve_preset(name_or_path)
-    config = read_preset_config(directory)
-    return load_generator(directory, dtype=dtype), preprocessing_of(config), config
+
+    def read(directory):
+        config = read_preset_config(directory)
+        return _build_and_load(directory, config, dtype), preprocessing_of(config), config
+
+    return read_directory_snapshot(directory, read)
 
 
-def save_preset(generator, directory, preprocessing, **metadata):
-    """Writes `generator` as a preset; the directory appears whole or not at all."""
+def _build_and_load(directory, config, dtype):
+    from cartoongan.models import build_generator
+
+    generator = build_generator(config["generator"]["class_name"], config["generator"]["config"], dtype=dtype)
+    path = os.path.join(directory, WEIGHTS_FILE)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(2, f"{path}: missing (the preset has {CONFIG_FILE} but no weights)", path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Keras warns once per layer before its own error
+        try:
+            generator.load_weights(path)
+        except FileNotFoundError:
+            raise
+        except OSError as error:  # h5py: truncated or not an HDF5 file
+            raise PresetError(f"{path}: damaged ({error}); {_recovery_hint(directory)}") from error
+        except ValueError as error:
+            raise PresetError(f"{path}: does not fit {CONFIG_FILE}: {_shape_mismatch(error)}") from error
+    return generator
+
+
+def _recovery_hint(directory):
+    real = os.path.realpath(directory)
+    for style in STYLES:
+        if real == os.path.realpath(cached_preset_dir(style)):
+            return f"delete the folder {directory} to fetch the {style!r} style again"
+    return "delete the preset and copy or train it again"
+
+
+def _shape_mismatch(error):
+    """Keras' load error (kilobytes of array dumps) -> one line: the variable and both shapes."""
+    text = str(error)
+    found = re.search(r"variable\.shape=(\([^)]*\)), Received: value\.shape=(\([^)]*\))\. "
+                      r"Target variable: <Variable path=([^,]+),", text)
+    count = re.search(r"A total of (\d+) objects could not be loaded", text)
+    if found:
+        expected, stored, variable = found.groups()
+        more = f" (and {int(count[1]) - 1} more layers)" if count and int(count[1]) > 1 else ""
+        return f"{variable} should be {expected} but the file has {stored}{more}"
+    return text.splitlines()[0][:300] if text else type(error).__name__
+
+
+def save_preset(generator, directory, preprocessing, weights_dtype="float32", **metadata):
+    """Writes `generator` as a preset; the directory appears whole or not at all, and readers
+    of an existing preset (`load_preset`) see the old or the new one, never a mix.
+
+    weights_dtype="float16" stores the weights at half the size (they load back into float32
+    variables); the config records it."""
     from cartoongan.atomic import atomic_directory
 
+    if weights_dtype != "float32":
+        metadata["weights_dtype"] = weights_dtype
+    config = preset_config(generator, preprocessing, **metadata)
+    with atomic_directory(directory) as tmp:
+        write_preset_files(generator, tmp, config)
+    return Path(directory)
+
+
+def preset_config(generator, preprocessing, **metadata):
+    """The config.json content of a preset of `generator`, checked."""
     config = {
         "generator": {"class_name": type(generator).__name__, "config": generator.get_config()},
         "preprocessing": dataclasses.asdict(preprocessing),
         **metadata,
     }
-    with atomic_directory(directory) as tmp:
-        generator.save_weights(os.path.join(tmp, WEIGHTS_FILE))
-        with open(os.path.join(tmp, CONFIG_FILE), "w") as f:
-            json.dump(config, f, indent=2)
-            f.write("\n")
-    return Path(directory)
+    _check_finite(config)
+    return validate_preset_config(config)
+
+
+def write_preset_files(generator, directory, config):
+    """Writes the two files of a preset into an existing (temporary) folder."""
+    weights = os.path.join(directory, WEIGHTS_FILE)
+    generator.save_weights(weights)
+    if config.get("weights_dtype", "float32") != "float32":
+        _cast_weights_file(weights, config["weights_dtype"])
+    with open(os.path.join(directory, CONFIG_FILE), "w") as f:
+        json.dump(config, f, indent=2, allow_nan=False)
+        f.write("\n")
+
+
+def _cast_weights_file(path, dtype):
+    """Rewrites a Keras weights file with its float32 arrays stored as `dtype`."""
+    import h5py
+    import numpy as np
+
+    def copy(source, target):
+        target.attrs.update(source.attrs)
+        for key, item in source.items():
+            if isinstance(item, h5py.Dataset):
+                data = item[()]
+                if data.dtype == np.float32:
+                    data = data.astype(dtype)
+                target.create_dataset(key, data=data).attrs.update(item.attrs)
+            else:
+                copy(item, target.create_group(key))
+
+    cast = path + ".cast"
+    with h5py.File(path, "r") as source, h5py.File(cast, "w") as target:
+        copy(source, target)
+    os.replace(cast, path)
+
+
+def _check_finite(value, field="config"):
+    """NaN and infinity are not JSON: refuse them with the field's name."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise PresetError(f"{field}: {value} cannot be written to {CONFIG_FILE}")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _check_finite(item, f"{field}.{key}")
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            _check_finite(item, f"{field}[{index}]")

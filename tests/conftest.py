@@ -19,7 +19,7 @@ def shared_path(*parts):
     root = Path(configured) if configured and os.path.isdir(configured) else PROJECT_ROOT.parent / "shared"
     path = root.joinpath(*parts)
     if not path.exists():
-        message = f"{path} is absent (third-party data from ../shared; see README 'Tests')"
+        message = f"{path} is absent (third-party data from ../shared; see README 'Run the tests')"
         if configured:
             pytest.fail(message + " but CARTOONGAN_SHARED is set")
         pytest.skip(message)
@@ -67,10 +67,11 @@ def session_home(tmp_path_factory, http_server):
 
 @pytest.fixture(scope="session")
 def hayao_preset(session_home):
-    """The hayao preset, downloaded over HTTP from loopback and converted once a session."""
-    from cartoongan.presets import resolve_preset
+    """The float32 hayao preset converted from the upstream files, downloaded over HTTP from
+    loopback once a session (the reference the shipped float16 `pretrained/hayao` is held to)."""
+    from cartoongan.presets import fetch_style
 
-    return resolve_preset("hayao")
+    return fetch_style("hayao")
 
 
 @pytest.fixture(scope="session")

@@ -48,7 +48,7 @@ def test_hayao_reproduces_published_cartoongan_outputs(hayao_preset):
     """External reference: the CartoonGAN-Hayao outputs published with the AnimeGAN paper."""
     photos = sorted(shared_path("data", "eval", "animegan_comparison", "photos").glob("*.jpg"))
     published = shared_path("data", "eval", "animegan_comparison", "cartoongan_hayao_outputs")
-    cartoonizer = Cartoonizer.from_pretrained("hayao", precision="float32")
+    cartoonizer = Cartoonizer.from_pretrained(hayao_preset, precision="float32")
     scores = []
     for photo in photos:
         (reference,) = published.glob(photo.stem + "_*.jpg")
@@ -61,6 +61,6 @@ def test_hayao_reproduces_published_cartoongan_outputs(hayao_preset):
 def test_auto_precision_stays_faithful_to_float32(hayao_preset):
     photo = shared_path("data", "eval", "animegan_comparison", "photos", "105.jpg")
     image = np.asarray(Image.open(photo).convert("RGB").resize((256, 256)))
-    fast = Cartoonizer.from_pretrained("hayao", precision="auto")
-    exact = Cartoonizer.from_pretrained("hayao", precision="float32")
+    fast = Cartoonizer.from_pretrained(hayao_preset, precision="auto")
+    exact = Cartoonizer.from_pretrained(hayao_preset, precision="float32")
     assert psnr(fast(image), exact(image)) >= 45.0

@@ -23,19 +23,33 @@ class Job:
     relative_path: str  # where the result goes below DIR/<style>/
 
 
+_ENVIRONMENT_HELP = """environment:
+  CARTOONGAN_HOME         cache of downloaded styles (default: ~/.cache/cartoongan)
+  CARTOONGAN_WEIGHTS_URL  where the hosoda, paprika and shinkai weights are fetched from: a base
+                          URL (http(s)://, file://) or a folder laid out as <style>/<tensor>.npy
+                          (default: the upstream copy in CartoonGan-tensorflow); every file is
+                          checked against the sha256 shipped in the package
+
+The default style, hayao, is shipped in pretrained/ and needs no network; hayao_lite is a
+small, 5.7x faster model distilled from it.
+
+Example: cartoonize --input photos/ --output out/ --style hayao shinkai"""
+
+
 def build_parser():
     from cartoongan.precision import PRECISIONS
 
     parser = argparse.ArgumentParser(
         prog="cartoonize",
         description="Turn photos into anime-style images with pretrained CartoonGAN styles.",
-        epilog="Example: cartoonize --input photos/ --output out/ --style hayao shinkai",
+        epilog=_ENVIRONMENT_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--input", nargs="+", metavar="PATH", help="image files, folders (recursive) or globs")
     parser.add_argument("--output", default=DEFAULT_OUTPUT, metavar="DIR",
                         help=f"results go to DIR/<style>/<relative path> (default: {DEFAULT_OUTPUT})")
     parser.add_argument("--style", nargs="+", metavar="NAME",
-                        help="style names or preset directories (default: the default style)")
+                        help="style names or preset directories (default: hayao; see --list-styles)")
     parser.add_argument("--max-size", type=int, default=DEFAULT_MAX_SIZE, metavar="N",
                         help=f"shrink so the long side is at most N pixels; 0 keeps the size (default: {DEFAULT_MAX_SIZE})")
     parser.add_argument("--format", choices=("same", "png", "jpg"), default="same",
@@ -44,19 +58,22 @@ def build_parser():
     parser.add_argument("--precision", choices=PRECISIONS, default="auto",
                         help="arithmetic of the convolutions (default: auto, the fastest faithful one)")
     parser.add_argument("--list-styles", action="store_true", help="list the available styles and exit")
+    parser.add_argument("--verbose", action="store_true", help="show TensorFlow's start-up messages")
     return parser
 
 
-def collect_jobs(inputs, output_dir=None):
+def collect_jobs(inputs, output_dir=None, style_folders=()):
     """Expands files, folders and globs into jobs; raises ValueError for paths that match nothing.
 
-    A folder walk never enters `output_dir`: results written inside an input folder (the
-    default output of `--input .`) are not inputs of the next run."""
+    A folder walk never enters what this tool writes: `output_dir` when it lies inside an
+    input folder (the default output of `--input .`), and `output_dir/<style>` for the styles
+    of the run (so `--output` may equal `--input`, run after run)."""
     from cartoongan.images import list_images
 
+    skip = [os.path.join(output_dir, folder) for folder in style_folders] if output_dir else []
     jobs = []
     for pattern in inputs:
-        if os.path.exists(pattern):
+        if os.path.lexists(pattern):
             matches = [pattern]
         else:
             matches = sorted(glob.glob(pattern, recursive=True))
@@ -64,13 +81,25 @@ def collect_jobs(inputs, output_dir=None):
                 raise ValueError(f"--input {pattern}: no such file or folder, and no glob match")
         for match in matches:
             if os.path.isdir(match):
-                jobs += [Job(path, os.path.relpath(path, match)) for path in list_images(match, skip=output_dir)]
-            elif os.path.isfile(match):
+                inside = output_dir and _is_inside(output_dir, match) and not _same_path(output_dir, match)
+                jobs += [Job(path, os.path.relpath(path, match))
+                         for path in list_images(match, skip=skip + ([output_dir] if inside else []))]
+            else:  # files, and special files that the reader refuses by name
                 jobs.append(Job(match, os.path.basename(match)))
     return jobs
 
 
-def output_path(output_dir, style, job, image_format):
+def _same_path(a, b):
+    return os.path.realpath(a) == os.path.realpath(b)
+
+
+def _is_inside(path, folder):
+    """Whether `path` is `folder` or below it, after resolving links and `..`."""
+    path, folder = os.path.realpath(path), os.path.realpath(folder)
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def output_path(output_dir, style_folder_name, job, image_format):
     stem, extension = os.path.splitext(job.relative_path)
     if image_format == "png":
         extension = ".png"
@@ -78,38 +107,33 @@ def output_path(output_dir, style, job, image_format):
         extension = ".jpg"
     elif extension.lower() not in _WRITABLE_EXTENSIONS:
         extension = ".png"
-    return os.path.join(output_dir, style_folder(style), stem + extension)
+    return os.path.join(output_dir, style_folder_name, stem + extension)
 
 
 def style_folder(style):
     """The output folder of a style: its name (`hayao`), or for a preset directory the name
-    in its config (a trained preset is named after its workdir: `runs/x/preset` -> `x`)."""
-    from cartoongan.presets import STYLES, embedded_presets, is_preset_dir, read_preset_config
+    in its config (checked when read: one plain path component), else the folder's own name
+    made safe (a trained preset is named after its workdir: `runs/x/preset` -> `x`)."""
+    from cartoongan.presets import STYLES, embedded_presets, is_preset_dir, preset_name_from_path, read_preset_config
 
     if style in STYLES or style in embedded_presets() or not is_preset_dir(style):
         return style
-    name = read_preset_config(style).get("name")
-    return str(name) if name else os.path.basename(os.path.realpath(style))
+    return read_preset_config(style).get("name") or preset_name_from_path(style)
 
 
-def check_plan(args, jobs, styles):
-    """Everything that can be wrong with the flags, found before any work starts."""
-    from cartoongan.presets import check_preset_name
-
-    if args.max_size < 0:
-        raise ValueError("--max-size must be >= 0")
-    if os.path.exists(args.output) and not os.path.isdir(args.output):
-        raise ValueError(f"--output {args.output} exists and is not a folder")
-    for style in styles:
-        check_preset_name(style)
-    if len({style_folder(s) for s in styles}) != len(styles):
+def check_plan(args, jobs, styles, folders):
+    """Everything that can be wrong with the plan, found before any work starts: every
+    destination stays inside --output, none is an input, no two collide."""
+    if len(set(folders)) != len(folders):
         raise ValueError(f"--style {' '.join(styles)}: two styles would write to the same folder")
     sources = {os.path.realpath(job.source) for job in jobs}
     destinations = {}
-    for style in styles:
+    for folder in folders:
         for job in jobs:
-            destination = output_path(args.output, style, job, args.format)
+            destination = output_path(args.output, folder, job, args.format)
             real = os.path.realpath(destination)
+            if not _is_inside(real, args.output) or _same_path(real, args.output):
+                raise ValueError(f"{destination} would be written outside --output {args.output}")
             if real in sources:
                 raise ValueError(f"{destination} would overwrite the input {job.source}")
             if real in destinations:
@@ -117,19 +141,33 @@ def check_plan(args, jobs, styles):
             destinations[real] = job.source
 
 
+def check_flags(args):
+    from cartoongan.presets import DEFAULT_STYLE, check_preset_name
+
+    if args.max_size < 0:
+        raise ValueError("--max-size must be >= 0")
+    if os.path.exists(args.output) and not os.path.isdir(args.output):
+        raise ValueError(f"--output {args.output} exists and is not a folder")
+    styles = args.style or [DEFAULT_STYLE]
+    for style in styles:
+        check_preset_name(style)
+    return styles
+
+
 def list_styles():
     from cartoongan.presets import DEFAULT_STYLE, STYLES, available_presets
 
     for name, origin, local in available_presets():
         description = STYLES[name].description if name in STYLES else "embedded in pretrained/"
-        status = "cached" if local and origin == "download" else ("local" if local else "downloaded on first use")
+        if origin == "embedded":
+            status = "shipped"
+        else:
+            status = "cached" if local else "downloaded on first use"
         default = " (default)" if name == DEFAULT_STYLE else ""
         print(f"{name:10s} {status:24s} {description}{default}")
 
 
 def main(argv=None):
-    # TensorFlow's C++ start-up chatter (no CUDA driver, oneDNN notes) buries the progress bar.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.list_styles:
@@ -138,73 +176,72 @@ def main(argv=None):
     if not args.input:
         parser.error("--input is required")
 
+    from cartoongan.presets import PresetError
+
     try:
-        jobs = collect_jobs(args.input, args.output)
+        styles = check_flags(args)
+        folders = [style_folder(style) for style in styles]
+        jobs = collect_jobs(args.input, args.output, folders)
         if not jobs:
             raise ValueError(f"--input {' '.join(args.input)}: no images found")
-        check_plan(args, jobs, args.style or [])
+        check_plan(args, jobs, styles, folders)
+    except PresetError as error:
+        print(f"cartoonize: error: {error}", file=sys.stderr)
+        return 2
     except ValueError as error:
         parser.error(str(error))
-    styles = args.style or [default_style()]
-    if not styles[0]:
-        return 1
-    try:
-        check_plan(args, jobs, styles)  # again: the default style's output folder is known now
-    except ValueError as error:
-        parser.error(str(error))
-    return run(args, jobs, styles)
+    return run(args, jobs, styles, folders)
 
 
-def default_style():
-    """The name of the default style, or of its offline stand-in (fetched if needed); ''
-    after an error."""
-    import warnings
+def load_cartoonizers(styles, precision, verbose):
+    """{style: Cartoonizer}, every style fetched and loaded before any photo is touched;
+    a style that cannot be had is a usage error (status 2) naming it and where it was sought."""
+    from cartoongan.cli.quiet import import_tensorflow
 
-    from cartoongan.presets import resolve_default_preset
-    from cartoongan.weights.download import DownloadError
+    import_tensorflow(verbose)
+    from cartoongan.inference import Cartoonizer
 
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            directory = resolve_default_preset()
-        except DownloadError as error:
-            print(f"error: default style: {error}", file=sys.stderr)
-            return ""
-    for warning in caught:
-        print(f"warning: {warning.message}", file=sys.stderr)
-    return directory.name  # both live under their registered names
+    return {style: Cartoonizer.from_pretrained(style, precision=precision) for style in styles}
 
 
-def run(args, jobs, styles):
+def run(args, jobs, styles, folders):
     from tqdm import tqdm
 
+    from cartoongan.atomic import remove_stale_partials
+    from cartoongan.images import ImageReadError, read_image, resize_to_max, write_image
+    from cartoongan.presets import PresetError
+    from cartoongan.weights.download import DownloadError
+
+    plan = {}
+    for style, folder in zip(styles, folders):
+        destinations = {job: output_path(args.output, folder, job, args.format) for job in jobs}
+        todo = [job for job in jobs if args.overwrite or not os.path.lexists(destinations[job])]
+        plan[style] = (folder, destinations, todo)
+    try:
+        cartoonizers = load_cartoonizers([s for s in styles if plan[s][2]], args.precision, args.verbose)
+    except (DownloadError, PresetError, FileNotFoundError) as error:
+        print(f"cartoonize: error: {error}", file=sys.stderr)
+        return 2
     import tensorflow as tf
 
-    from cartoongan.images import ImageReadError, read_image, resize_to_max, write_image
-    from cartoongan.inference import Cartoonizer
-    from cartoongan.weights.download import DownloadError
+    for folder, destinations, todo in plan.values():
+        for directory in {os.path.dirname(destinations[job]) for job in todo}:
+            remove_stale_partials(directory)  # temporaries of a killed earlier run
 
     failed, written, skipped = [], 0, 0
     with tqdm(total=len(jobs) * len(styles), unit="img", desc="cartoonize") as bar:
         for style in styles:
-            todo = [job for job in jobs if args.overwrite or not os.path.exists(output_path(args.output, style, job, args.format))]
+            folder, destinations, todo = plan[style]
             skipped += len(jobs) - len(todo)
             bar.update(len(jobs) - len(todo))
             if not todo:
                 continue
-            bar.set_postfix_str(style_folder(style))
-            try:
-                cartoonizer = Cartoonizer.from_pretrained(style, precision=args.precision)
-            except (DownloadError, OSError, ValueError) as error:
-                tqdm.write(f"error: style {style}: {error}", file=sys.stderr)
-                failed += [job.source for job in todo]
-                bar.update(len(todo))
-                continue
+            bar.set_postfix_str(folder)
             for job in todo:
                 try:
                     rgb, alpha = read_image(job.source)
                     rgb, alpha = resize_to_max(rgb, args.max_size, alpha)
-                    write_image(output_path(args.output, style, job, args.format), cartoonizer(rgb), alpha)
+                    write_image(destinations[job], cartoonizers[style](rgb), alpha)
                     written += 1
                 except (ImageReadError, OSError) as error:
                     tqdm.write(f"error: {error}", file=sys.stderr)

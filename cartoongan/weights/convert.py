@@ -1,7 +1,7 @@
 """Upstream CartoonGAN style -> preset: fetch every tensor, verify, convert, cache."""
 
 import os
-import tempfile
+import shutil
 from importlib import resources
 
 import numpy as np
@@ -40,24 +40,48 @@ def fetch_upstream_tensors(style, base_url, workdir, progress=None):
     return tensors
 
 
-def fetch_and_convert_style(style, base_url, preset_dir):
-    """Builds the preset of an upstream style in `preset_dir` (atomically)."""
+def upstream_generator(style, base_url, download_dir):
+    """The CartoonGAN generator of an upstream style, from its verified files (downloaded into
+    `download_dir`, which is removed afterwards), and its preset metadata."""
     from cartoongan.models import CartoonGanGenerator
-    from cartoongan.presets import STYLES, save_preset
+    from cartoongan.presets import STYLES
     from cartoongan.weights.upstream import load_upstream_weights
 
     from tqdm.auto import tqdm
 
-    with tempfile.TemporaryDirectory(prefix=f"cartoongan-{style}-") as workdir:
-        with tqdm(total=len(upstream_manifest()[style]), desc=f"fetching {style}", unit="file", leave=False) as bar:
-            tensors = fetch_upstream_tensors(style, base_url, workdir, progress=lambda _: bar.update())
+    with tqdm(total=len(upstream_manifest()[style]), desc=f"fetching {style}", unit="file", leave=False) as bar:
+        tensors = fetch_upstream_tensors(style, base_url, download_dir, progress=lambda _: bar.update())
+    shutil.rmtree(download_dir)
     generator = CartoonGanGenerator()
     load_upstream_weights(generator, tensors)
-    return save_preset(
-        generator,
-        preset_dir,
-        STYLES[style].preprocessing,
-        name=style,
-        source=f"upstream CartoonGAN weights from {base_url}",
-        license=STYLES[style].license,
-    )
+    where = base_url if "://" in base_url else "a local mirror"
+    metadata = {"name": style, "source": f"upstream CartoonGAN weights from {where}, every file checked "
+                                         f"against the sha256 in cartoongan/weights/cartoongan_sha256.txt",
+                "license": STYLES[style].license}
+    return generator, STYLES[style].preprocessing, metadata
+
+
+def fetch_and_convert_style(style, base_url, preset_dir):
+    """Builds the preset of an upstream style in `preset_dir`, atomically and at most once:
+    the files are downloaded into the preset's own temporary folder (a killed fetch leaves a
+    `.STYLE.partial-PID-*` folder that the next fetch removes), and when another process
+    publishes the same style first, its copy is kept."""
+    from cartoongan.atomic import atomic_directory
+    from cartoongan.presets import preset_config, write_preset_files
+
+    with atomic_directory(preset_dir, keep_existing=True) as tmp:
+        generator, preprocessing, metadata = upstream_generator(style, base_url, os.path.join(tmp, "download"))
+        write_preset_files(generator, tmp, preset_config(generator, preprocessing, **metadata))
+    return preset_dir
+
+
+def convert_style(style, base_url, output, weights_dtype="float32"):
+    """Writes the preset of an upstream style to `output` (replacing it), e.g. the float16
+    `pretrained/hayao` shipped with the project."""
+    import tempfile
+
+    from cartoongan.presets import save_preset
+
+    with tempfile.TemporaryDirectory(prefix=f"cartoongan-{style}-") as workdir:
+        generator, preprocessing, metadata = upstream_generator(style, base_url, os.path.join(workdir, "download"))
+    return save_preset(generator, output, preprocessing, weights_dtype=weights_dtype, **metadata)

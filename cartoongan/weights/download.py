@@ -21,6 +21,11 @@ class DownloadError(RuntimeError):
     """A file could not be fetched or failed its checksum; the message names it."""
 
 
+class ChecksumError(DownloadError):
+    """A fetched file is not the published one: possibly tampered with. Never fall back
+    silently on this one, unlike a plain network failure."""
+
+
 def join_url(base, relative_path):
     """Joins a base URL or directory with a relative path of `/`-separated parts."""
     if "://" in base:
@@ -50,7 +55,8 @@ def fetch_verified(location, destination, sha256):
         except (OSError, urllib.error.URLError, ValueError) as error:
             raise DownloadError(f"cannot fetch {location}: {error}") from error
         if digest.hexdigest() != sha256:
-            raise DownloadError(
+            raise ChecksumError(
                 f"checksum mismatch for {location}: expected sha256 {sha256}, got "
-                f"{digest.hexdigest()} (truncated or corrupted file?)"
+                f"{digest.hexdigest()}: the file is not the published one (truncated, corrupted "
+                f"or TAMPERED WITH); nothing was cached"
             )

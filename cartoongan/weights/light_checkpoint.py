@@ -145,7 +145,7 @@ def convert_light_checkpoint(checkpoint_prefix, preset_dir, name=None):
     """Writes the preset of a CartoonGan-tensorflow light checkpoint (RGB in [-1, 1]) to
     `preset_dir` (atomically); `name` defaults to the preset directory's name."""
     from cartoongan.models import LightGenerator
-    from cartoongan.presets import Preprocessing, save_preset
+    from cartoongan.presets import Preprocessing, preset_name_from_path, save_preset
 
     prefix = resolve_checkpoint_prefix(checkpoint_prefix)
     generator = load_light_checkpoint(LightGenerator(), prefix)
@@ -153,7 +153,7 @@ def convert_light_checkpoint(checkpoint_prefix, preset_dir, name=None):
         generator,
         preset_dir,
         Preprocessing("RGB"),
-        name=name or os.path.basename(os.path.normpath(preset_dir)),
+        name=name or preset_name_from_path(preset_dir),
         source=f"CartoonGan-tensorflow light generator checkpoint {os.path.abspath(prefix)}",
         license=SOURCE_LICENSE,
     )

@@ -122,31 +122,25 @@ def test_script_with_hayao_matches_published_outputs(hayao_preset, tmp_path):
         assert psnr(np.asarray(output), np.asarray(Image.open(reference).convert("RGB"))) >= 24.0
 
 
-def test_default_style_falls_back_to_the_embedded_model_offline(photo_tree, tmp_path, tiny_preset, monkeypatch, capsys):
-    """No cache and no reachable source: the embedded stand-in runs, with a warning."""
-    from cartoongan import presets
-
-    embedded = tmp_path / "pretrained"
-    embedded.mkdir()
-    (embedded / presets.OFFLINE_DEFAULT).symlink_to(tiny_preset, target_is_directory=True)
-    monkeypatch.setattr(presets, "PRETRAINED_DIR", embedded)
+def test_default_style_is_shipped_and_needs_no_network(photo_tree, tmp_path, monkeypatch, capsys):
+    """No cache and no reachable source: the default hayao comes from pretrained/."""
     monkeypatch.setenv("CARTOONGAN_HOME", str(tmp_path / "empty-cache"))
     monkeypatch.setenv("CARTOONGAN_WEIGHTS_URL", "http://127.0.0.1:9/unreachable")
     (photo_tree / "trip" / "corrupt.jpg").unlink()
-    assert main(["--input", str(photo_tree), "--output", str(tmp_path / "out")]) == 0
-    err = capsys.readouterr().err
-    assert "cannot be downloaded" in err and presets.OFFLINE_DEFAULT in err
-    assert (tmp_path / "out" / presets.OFFLINE_DEFAULT / "a.jpg").is_file()
+    assert main(["--input", str(photo_tree / "a.jpg"), "--output", str(tmp_path / "out")]) == 0
+    assert (tmp_path / "out" / "hayao" / "a.jpg").is_file()
+    assert "warning" not in capsys.readouterr().err
+    assert not (tmp_path / "empty-cache").exists()
 
 
-def test_default_style_without_fallback_is_a_clear_error(photo_tree, tmp_path, monkeypatch, capsys):
-    from cartoongan import presets
-
-    monkeypatch.setattr(presets, "PRETRAINED_DIR", tmp_path / "no-pretrained")
+def test_style_that_cannot_be_fetched_fails_before_any_work(photo_tree, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("CARTOONGAN_HOME", str(tmp_path / "empty-cache"))
     monkeypatch.setenv("CARTOONGAN_WEIGHTS_URL", "http://127.0.0.1:9/unreachable")
-    assert main(["--input", str(photo_tree), "--output", str(tmp_path / "out")]) == 1
-    assert "127.0.0.1:9" in capsys.readouterr().err
+    code = main(["--input", str(photo_tree), "--output", str(tmp_path / "out"), "--style", "hayao_lite", "shinkai"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "'shinkai'" in err and "127.0.0.1:9" in err and str(tmp_path / "empty-cache") in err
+    assert "corrupt.jpg" not in err  # no photo was touched
     assert not (tmp_path / "out").exists()
 
 

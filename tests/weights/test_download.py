@@ -3,7 +3,7 @@ import shutil
 
 import pytest
 
-from cartoongan.presets import cached_preset_dir, is_preset_dir, resolve_preset
+from cartoongan.presets import cached_preset_dir, fetch_style, is_preset_dir
 from cartoongan.weights.download import DownloadError, fetch_verified
 from tests.conftest import shared_path
 
@@ -52,7 +52,7 @@ def test_damaged_upstream_copy_fails_and_leaves_cache_clean(tmp_path, http_serve
     monkeypatch.setenv("CARTOONGAN_HOME", str(home))
     monkeypatch.setenv("CARTOONGAN_WEIGHTS_URL", http_server(source))
     with pytest.raises(DownloadError, match="conv05_1.weight.npy"):
-        resolve_preset("hayao")
+        fetch_style("hayao")
     leftovers = [os.path.join(root, f) for root, _, files in os.walk(home) for f in files] if home.exists() else []
     assert leftovers == []
     assert not is_preset_dir(cached_preset_dir("hayao"))

@@ -53,7 +53,7 @@ def test_hayao_reproduces_golden_outputs(hayao_preset):
     from cartoongan import load_generator
 
     golden = np.load(shared_path("golden", "cartoongan_hayao.npz"))
-    generator = load_generator("hayao")
+    generator = load_generator(hayao_preset)  # the float32 conversion
     for k in range(4):
         expected = golden[f"hayao/output_{k}"]
         output = generator.predict(golden[f"hayao/input_{k}"], verbose=0)
