@@ -1,0 +1,49 @@
+"""convert_style: an upstream CartoonGAN style (verified .npy tensors) -> preset directory.
+
+    python tools/convert_style.py --style hayao --weights-dtype float16 --output pretrained/hayao
+"""
+
+import argparse
+import os
+import sys
+
+
+def build_parser():
+    from cartoongan.presets import STYLES
+
+    parser = argparse.ArgumentParser(
+        prog="convert_style",
+        description="Fetch an original CartoonGAN style's upstream tensors, check each against the "
+        "sha256 shipped in the package, and write them as a preset directory.",
+        epilog="Example: convert_style --style hayao --weights-dtype float16 --output pretrained/hayao",
+    )
+    parser.add_argument("--style", required=True, choices=sorted(STYLES))
+    parser.add_argument("--output", required=True, metavar="PRESET_DIR",
+                        help="preset directory to write (written whole or not at all)")
+    parser.add_argument("--source", metavar="URL_OR_DIR",
+                        help="base URL or folder of the upstream tensors (default: $CARTOONGAN_WEIGHTS_URL "
+                             "or the upstream copy)")
+    parser.add_argument("--weights-dtype", choices=("float32", "float16"), default="float32",
+                        help="storage of the weights (float16: half the size; default: float32)")
+    parser.add_argument("--overwrite", action="store_true", help="replace PRESET_DIR if it exists")
+    return parser
+
+
+def main(argv=None):
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if os.path.exists(args.output) and not args.overwrite:
+        parser.error(f"--output {args.output} already exists (use --overwrite to replace it)")
+
+    from cartoongan.presets import weights_url
+    from cartoongan.weights.convert import convert_style
+    from cartoongan.weights.download import DownloadError
+
+    try:
+        preset = convert_style(args.style, args.source or weights_url(), args.output, args.weights_dtype)
+    except DownloadError as error:
+        print(f"convert_style: {error}", file=sys.stderr)
+        return 1
+    print(f"wrote preset {preset}")
+    return 0
