@@ -218,7 +218,7 @@ def validate_preset_config(config, where=CONFIG_FILE):
     if set(generator) - {"class_name", "config"}:
         fail("generator", f"unknown fields {sorted(set(generator) - {'class_name', 'config'})}")
     class_name = generator.get("class_name")
-    if class_name not in GENERATOR_PARAMETER_BOUNDS:
+    if not isinstance(class_name, str) or class_name not in GENERATOR_PARAMETER_BOUNDS:
         fail("generator.class_name", f"{class_name!r} is not one of {sorted(GENERATOR_PARAMETER_BOUNDS)}")
     parameters = generator.get("config", {})
     if not isinstance(parameters, dict):
