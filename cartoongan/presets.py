@@ -211,6 +211,8 @@ def validate_preset_config(config, where=CONFIG_FILE):
                         f"got {config[field]!r}")
     if "name" in config:
         check_preset_name_value(config["name"], f"{where}: name")
+    if config.get("weights_dtype", "float32") not in ("float32", "float16"):
+        fail("weights_dtype", f"expected \"float32\" or \"float16\", got {config['weights_dtype']!r}")
 
     generator = config.get("generator")
     if not isinstance(generator, dict):
@@ -346,16 +348,14 @@ def _shape_mismatch(error):
     return text.splitlines()[0][:300] if text else type(error).__name__
 
 
-def save_preset(generator, directory, preprocessing, weights_dtype="float32", **metadata):
+def save_preset(generator, directory, preprocessing, **metadata):
     """Writes `generator` as a preset; the directory appears whole or not at all, and readers
     of an existing preset (`load_preset`) see the old or the new one, never a mix.
 
-    weights_dtype="float16" stores the weights at half the size (they load back into float32
-    variables); the config records it."""
+    `metadata` goes into config.json; weights_dtype="float16" there stores the weights at
+    half the size (they load back into float32 variables)."""
     from cartoongan.atomic import atomic_directory
 
-    if weights_dtype != "float32":
-        metadata["weights_dtype"] = weights_dtype
     config = preset_config(generator, preprocessing, **metadata)
     with atomic_directory(directory) as tmp:
         write_preset_files(generator, tmp, config)

@@ -23,16 +23,26 @@ def build_parser():
                         help="preset directory to write (written whole or not at all)")
     parser.add_argument("--overwrite", action="store_true", help="replace PRESET_DIR if it exists")
     parser.add_argument("--name", help="preset name stored in config.json (default: the output folder's name)")
+    parser.add_argument("--verbose", action="store_true", help="show TensorFlow's start-up messages")
     return parser
 
 
 def main(argv=None):
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     parser = build_parser()
     args = parser.parse_args(argv)
     if os.path.exists(args.output) and not args.overwrite:
         parser.error(f"--output {args.output} already exists (use --overwrite to replace it)")
+    if args.name is not None:
+        from cartoongan.presets import PresetError, check_preset_name_value
 
+        try:
+            check_preset_name_value(args.name, "--name")
+        except PresetError as error:
+            parser.error(str(error))
+
+    from cartoongan.cli.quiet import import_tensorflow
+
+    import_tensorflow(args.verbose)
     from cartoongan.weights.light_checkpoint import convert_light_checkpoint, resolve_checkpoint_prefix
 
     try:

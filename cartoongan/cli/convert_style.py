@@ -26,22 +26,26 @@ def build_parser():
     parser.add_argument("--weights-dtype", choices=("float32", "float16"), default="float32",
                         help="storage of the weights (float16: half the size; default: float32)")
     parser.add_argument("--overwrite", action="store_true", help="replace PRESET_DIR if it exists")
+    parser.add_argument("--verbose", action="store_true", help="show TensorFlow's start-up messages")
     return parser
 
 
 def main(argv=None):
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     parser = build_parser()
     args = parser.parse_args(argv)
     if os.path.exists(args.output) and not args.overwrite:
         parser.error(f"--output {args.output} already exists (use --overwrite to replace it)")
 
+    from cartoongan.cli.quiet import import_tensorflow
+
+    import_tensorflow(args.verbose)
     from cartoongan.presets import weights_url
-    from cartoongan.weights.convert import convert_style
+    from cartoongan.weights.convert import fetch_and_convert_style
     from cartoongan.weights.download import DownloadError
 
     try:
-        preset = convert_style(args.style, args.source or weights_url(), args.output, args.weights_dtype)
+        preset = fetch_and_convert_style(args.style, args.source or weights_url(), args.output,
+                                         keep_existing=False, weights_dtype=args.weights_dtype)
     except DownloadError as error:
         print(f"convert_style: {error}", file=sys.stderr)
         return 1

@@ -61,27 +61,20 @@ def upstream_generator(style, base_url, download_dir):
     return generator, STYLES[style].preprocessing, metadata
 
 
-def fetch_and_convert_style(style, base_url, preset_dir):
-    """Builds the preset of an upstream style in `preset_dir`, atomically and at most once:
-    the files are downloaded into the preset's own temporary folder (a killed fetch leaves a
-    `.STYLE.partial-PID-*` folder that the next fetch removes), and when another process
-    publishes the same style first, its copy is kept."""
+def fetch_and_convert_style(style, base_url, preset_dir, keep_existing=True, weights_dtype="float32"):
+    """Builds the preset of an upstream style in `preset_dir`, atomically. The files are
+    downloaded into the preset's own temporary folder (a killed fetch leaves a
+    `.NAME.partial-PID-*` folder that the next one removes).
+
+    keep_existing: a cache entry, published at most once: when another process publishes the
+    same style first, its copy is kept. Otherwise `preset_dir` is replaced (e.g. the float16
+    `pretrained/hayao` shipped with the project, weights_dtype="float16")."""
     from cartoongan.atomic import atomic_directory
     from cartoongan.presets import preset_config, write_preset_files
 
-    with atomic_directory(preset_dir, keep_existing=True) as tmp:
+    with atomic_directory(preset_dir, keep_existing=keep_existing) as tmp:
         generator, preprocessing, metadata = upstream_generator(style, base_url, os.path.join(tmp, "download"))
+        if weights_dtype != "float32":
+            metadata["weights_dtype"] = weights_dtype
         write_preset_files(generator, tmp, preset_config(generator, preprocessing, **metadata))
     return preset_dir
-
-
-def convert_style(style, base_url, output, weights_dtype="float32"):
-    """Writes the preset of an upstream style to `output` (replacing it), e.g. the float16
-    `pretrained/hayao` shipped with the project."""
-    import tempfile
-
-    from cartoongan.presets import save_preset
-
-    with tempfile.TemporaryDirectory(prefix=f"cartoongan-{style}-") as workdir:
-        generator, preprocessing, metadata = upstream_generator(style, base_url, os.path.join(workdir, "download"))
-    return save_preset(generator, output, preprocessing, weights_dtype=weights_dtype, **metadata)
