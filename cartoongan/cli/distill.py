@@ -53,11 +53,12 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    from cartoongan.presets import check_preset_name
+    from cartoongan.presets import check_preset_name, check_preset_name_value
     from cartoongan.training import distill
 
     data_dir = os.path.join(args.workdir, "data")
     try:
+        check_preset_name_value(args.name, "--name")
         check_preset_name(args.teacher)
         if args.init_from:
             check_preset_name(args.init_from)
