@@ -12,7 +12,6 @@ import shutil
 import sys
 import tempfile
 import threading
-import time
 from concurrent.futures import ProcessPoolExecutor
 
 try:
@@ -30,8 +29,6 @@ PHOTO_FORMATS = ("jpg", "png")
 # A build stages its shards in DIR/.partial-build-XXXX (locked while the build lives) and
 # moves them into DIR once all are complete; a killed build leaves the folder behind.
 STAGING_PREFIX = ".partial-build-"
-# How often a worker checks that the build that started it is still alive.
-PARENT_POLL_SECONDS = 0.5
 
 
 def build_parser():
@@ -145,62 +142,30 @@ def _anime_task(task):
         return name, None, str(error)
 
 
-def _init_worker(build_pid):
-    _end_with_build(build_pid)
+def _init_worker():
+    _end_with_build()
     import cv2
 
     cv2.setNumThreads(1)  # the processes are the parallelism
 
 
-def _linux_process_state(pid):
-    """(state letter, start time) of a process from /proc, or None when there is none."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return fields[0], fields[19]
+def _end_with_build():
+    """Makes this worker end when the build that started it dies, even by SIGKILL: nothing
+    then shuts the pool down, and an idle worker would wait on its task queue forever.
 
+    A watchdog thread waits on multiprocessing's parent sentinel, a pipe end that the build
+    holds and that becomes readable when the build's process ends (a zombie included),
+    under forkserver and spawn alike, on every platform; no polling."""
+    import multiprocessing.connection
 
-def _end_with_build(build_pid):
-    """Makes this worker end when the build process `build_pid` dies, even by SIGKILL:
-    nothing then shuts the pool down, and an idle worker would wait on its task queue
-    forever. A watchdog thread polls the build (on Linux through /proc: a killed build
-    that its own parent has not reaped yet is a zombie, not alive; the start time tells a
-    reused pid). When the build itself started the worker (spawn), Linux's parent-death
-    signal also ends it at once, even while it holds the GIL; under a forkserver, which
-    outlives the build until its last child ends, the watchdog does it."""
-    parent = os.getppid()
-    linux = os.path.isdir("/proc/self")
-    started = (_linux_process_state(build_pid) or (None, None))[1]
-    if linux and parent == build_pid:
-        import ctypes
-        import signal
-
-        PR_SET_PDEATHSIG = 1
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-
-    def build_is_gone():
-        if parent == build_pid and os.getppid() != parent:
-            return True
-        if linux:
-            state = _linux_process_state(build_pid)
-            return state is None or state[0] in "ZX" or state[1] != started
-        try:
-            os.kill(build_pid, 0)
-        except ProcessLookupError:
-            return True
-        except PermissionError:
-            pass
-        return False
+    build = multiprocessing.parent_process()
+    if build is None:  # not a multiprocessing child
+        return
 
     def watch():
-        while not build_is_gone():
-            time.sleep(PARENT_POLL_SECONDS)
+        multiprocessing.connection.wait([build.sentinel])
         os._exit(1)
 
-    if build_is_gone():  # gone before the watchdog started
-        os._exit(1)
     threading.Thread(target=watch, name="end-with-build", daemon=True).start()
 
 
@@ -298,8 +263,7 @@ def run(args, plan):
     executor = None
     try:
         if args.workers > 1:
-            executor = ProcessPoolExecutor(args.workers, mp_context=_worker_context(), initializer=_init_worker,
-                                           initargs=(os.getpid(),))
+            executor = ProcessPoolExecutor(args.workers, mp_context=_worker_context(), initializer=_init_worker)
         with tqdm(total=plan.photo_count + len(plan.anime_paths), unit="img", desc="build_tfrecords") as bar:
 
             def examples(results, make_example):

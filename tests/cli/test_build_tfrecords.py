@@ -136,15 +136,17 @@ def test_leftovers_of_a_killed_build_are_removed_but_a_running_build_is_left_alo
 # the workers have done their share and wait idle on their task queue, the case that no
 # signal from a dying pool reaches.
 _SLOW_BUILD = """
-import sys, time
+import multiprocessing, sys, time
 import cartoongan.data.tfrecords as tfrecords
+from cartoongan.cli import build_tfrecords
 make_example = tfrecords.photo_example
 def slow_example(*args):
     time.sleep(0.25)
     return make_example(*args)
 tfrecords.photo_example = slow_example
-from cartoongan.cli.build_tfrecords import main
-sys.exit(main(sys.argv[1:]))
+if sys.argv[1] == "spawn":  # where there is no forkserver (macOS, Windows)
+    build_tfrecords._worker_context = lambda: multiprocessing.get_context("spawn")
+sys.exit(build_tfrecords.main(sys.argv[2:]))
 """
 
 
@@ -179,7 +181,8 @@ def _running(pid):
 
 @pytest.mark.slow
 @pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="reads the process tree from /proc (Linux)")
-def test_killed_build_leaves_no_workers_and_the_next_build_cleans_up(tmp_path, capsys):
+@pytest.mark.parametrize("start_method", ["forkserver", "spawn"])
+def test_killed_build_leaves_no_workers_and_the_next_build_cleans_up(tmp_path, capsys, start_method):
     import signal
     import subprocess
     import sys
@@ -194,12 +197,13 @@ def test_killed_build_leaves_no_workers_and_the_next_build_cleans_up(tmp_path, c
     Image.fromarray(synthetic_anime(24, 24, seed=0)).save(anime / "a.png")
     out = tmp_path / "out"
     args = ["--photos", str(photos), "--anime", str(anime), "--output", str(out), "--workers", "2"]
-    build_process = subprocess.Popen([sys.executable, "-c", _SLOW_BUILD, *args], cwd=PROJECT_ROOT,
+    build_process = subprocess.Popen([sys.executable, "-c", _SLOW_BUILD, start_method, *args], cwd=PROJECT_ROOT,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 120
-        # the forkserver, the resource tracker and both workers
-        while len(_descendants(build_process.pid)) < 4 or not list(out.glob(".partial-build-*")):
+        # the resource tracker, both workers (and the forkserver)
+        expected = 4 if start_method == "forkserver" else 3
+        while len(_descendants(build_process.pid)) < expected or not list(out.glob(".partial-build-*")):
             assert build_process.poll() is None and time.monotonic() < deadline, "the build did not start its workers"
             time.sleep(0.2)
         time.sleep(1.0)  # the workers are idle now, waiting for tasks the parent has not sent
