@@ -1,0 +1,137 @@
+"""Upload decoding (limits before decoding, the CLI reader's conversions) and the queue."""
+
+import struct
+import threading
+import time
+import zlib
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from cartoongan.images import read_image
+from cartoongan.serve.queue import InferenceQueue, QueueFull
+from cartoongan.serve.uploads import UploadError, UploadTooLarge, decode_image, encode_image, image_size
+from tests.serve.conftest import encode, photo
+
+
+def png_header_only(width, height):
+    """A valid PNG signature and IHDR declaring width x height, then a tiny IDAT: a few
+    dozen bytes that claim gigapixels (a decompression bomb's shape)."""
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0")) + chunk(b"IEND", b"")
+
+
+@pytest.mark.parametrize("side, message", [(5_000, "25.0 megapixels; the limit is 16.0"),
+                                           (100_000, "more than 179 megapixels; the limit is 16.0")])
+def test_a_forged_header_is_refused_before_decoding(side, message):
+    data = png_header_only(side, side)
+    start = time.perf_counter()
+    with pytest.raises(UploadTooLarge, match=message):
+        decode_image(data, 16_000_000)
+    assert time.perf_counter() - start < 0.5  # nothing was decoded
+
+
+def test_image_size_reads_the_header_only():
+    assert image_size(png_header_only(5_000, 3_000), 15_000_000) == (5_000, 3_000)
+
+
+@pytest.mark.parametrize("data", [b"", b"hello", b"\x89PNG\r\n\x1a\n", b"GIF89a" + b"\0" * 4])
+def test_bytes_that_are_not_an_image(data):
+    with pytest.raises(UploadError, match="not a"):
+        decode_image(data, 10**6)
+
+
+def test_a_truncated_image_is_an_upload_error():
+    data = encode(photo(64, 48), "JPEG", quality=90)
+    with pytest.raises(UploadError, match="not a readable image"):
+        decode_image(data[: len(data) // 2], 10**6)
+
+
+@pytest.mark.parametrize("mode, image_format", [("RGB", "JPEG"), ("L", "PNG"), ("RGBA", "PNG"), ("P", "GIF"),
+                                                ("I;16", "PNG"), ("LA", "PNG")])
+def test_decoding_matches_the_cli_reader(tmp_path, mode, image_format):
+    image = photo(37, 23, mode="RGB")
+    if mode == "RGBA" or mode == "LA":
+        image.putalpha(Image.linear_gradient("L").resize(image.size))
+    image = image.convert(mode)
+    data = encode(image, image_format)
+    path = tmp_path / f"x.{image_format.lower()}"
+    path.write_bytes(data)
+    rgb, alpha = decode_image(data, 10**6)
+    expected_rgb, expected_alpha = read_image(str(path))
+    np.testing.assert_array_equal(rgb, expected_rgb)
+    assert (alpha is None) == (expected_alpha is None)
+    if alpha is not None:
+        np.testing.assert_array_equal(alpha, expected_alpha)
+
+
+def test_exif_orientation_is_applied():
+    image = photo(40, 20)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise when shown
+    rgb, _ = decode_image(encode(image, "JPEG", exif=exif), 10**6)
+    assert rgb.shape == (40, 20, 3)
+
+
+def test_encode_png_keeps_alpha_and_jpg_drops_it():
+    rgb = np.asarray(photo(9, 7))
+    alpha = np.full((7, 9), 128, np.uint8)
+    data, media_type = encode_image(rgb, alpha, "png")
+    assert media_type == "image/png"
+    decoded = np.asarray(Image.open(__import__("io").BytesIO(data)))
+    np.testing.assert_array_equal(decoded[..., :3], rgb)
+    np.testing.assert_array_equal(decoded[..., 3], alpha)
+    data, media_type = encode_image(rgb, alpha, "jpg")
+    assert media_type == "image/jpeg" and data[:2] == b"\xff\xd8"
+
+
+def test_queue_refuses_beyond_workers_plus_waiting_and_frees_slots():
+    queue = InferenceQueue(workers=1, queue_size=1)
+    release = threading.Event()
+    ran = []
+    try:
+        running = queue.submit(lambda: release.wait(10) and ran.append("first"))
+        waiting = queue.submit(lambda: ran.append("second"))
+        with pytest.raises(QueueFull) as refused:
+            queue.submit(lambda: ran.append("third"))
+        assert refused.value.retry_after >= 1
+        # A waiting job whose client went away leaves at once and never runs.
+        assert waiting.cancel()
+        third = queue.submit(lambda: ran.append("third"))
+        release.set()
+        running.result(10), third.result(10)
+        assert ran == ["first", "third"]
+        assert queue.stats()["running"] == 0 and queue.stats()["waiting"] == 0
+    finally:
+        release.set()
+        queue.shutdown()
+
+
+def test_retry_after_grows_with_the_measured_job_time():
+    queue = InferenceQueue(workers=1, queue_size=0)
+    try:
+        queue.submit(time.sleep, 1.2).result(10)
+        release = threading.Event()
+        blocker = queue.submit(release.wait, 10)
+        with pytest.raises(QueueFull) as refused:
+            queue.submit(time.sleep, 0)
+        assert refused.value.retry_after == 2  # one job ahead, about 1.2 s each, rounded up
+        assert queue.stats()["mean_seconds"] > 1.0
+        release.set()
+        blocker.result(10)
+    finally:
+        queue.shutdown()
+
+
+def test_a_failing_job_frees_its_slot():
+    queue = InferenceQueue(workers=1, queue_size=0)
+    try:
+        with pytest.raises(ZeroDivisionError):
+            queue.submit(lambda: 1 / 0).result(10)
+        assert queue.submit(lambda: 7).result(10) == 7
+    finally:
+        queue.shutdown()
