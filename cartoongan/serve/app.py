@@ -1,0 +1,249 @@
+"""The ASGI application: the page at `/`, the HTTP API, limits and the inference queue.
+
+    GET  /                 the page (static/index.html; every asset local)
+    GET  /api/styles       {"default": NAME, "styles": [{"name", "description", "license", "cached", "served"}]}
+    POST /api/cartoonize?style=NAME[&max_size=N][&format=png|jpg]   body: image bytes -> the image
+    GET  /healthz          {"status": "ok", "styles": [...], "queue": {...}}
+
+Errors are JSON `{"error": "..."}`: 400 (not an image, bad parameter), 404 (unknown style),
+413 (over the byte or pixel limit), 503 (queue full, with Retry-After). The client's style
+name is only ever a key into the dictionary of loaded models, never a path.
+
+Starlette rather than FastAPI: every route here reads a raw body or answers fixed JSON, so
+FastAPI's request models would not be used, its validation errors (422 {"detail"}) would
+have to be replaced to keep the documented error shape, and its /docs page loads scripts
+from a CDN. uvicorn runs it (`cartoongan.cli.serve`).
+"""
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import time
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from cartoongan.serve.queue import InferenceQueue, QueueFull
+from cartoongan.serve.uploads import FORMATS, UploadError, UploadTooLarge, decode_image, encode_image, image_size
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+DEFAULT_MAX_UPLOAD_MB = 20
+# A 12-megapixel phone photo passes; the check is on the header, before decoding.
+DEFAULT_MAX_PIXELS = 16_000_000
+# The page's scripts, styles and images come from this server only; results are blob: URLs.
+CONTENT_SECURITY_POLICY = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; "
+                           "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+log = logging.getLogger("cartoongan.serve")
+
+
+@dataclasses.dataclass(frozen=True)
+class StyleInfo:
+    name: str
+    description: str
+    license: str
+    cached: bool  # usable without a download
+    served: bool  # loaded by this server
+
+
+@dataclasses.dataclass(frozen=True)
+class Limits:
+    max_upload_bytes: int = DEFAULT_MAX_UPLOAD_MB * 2**20
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    workers: int = 1  # concurrent inferences (TensorFlow already uses every core for one)
+    queue_size: int = 8  # requests waiting beyond those
+
+
+def style_catalogue(served_configs):
+    """Every known style (cached or not) and every served preset, as StyleInfo rows.
+
+    `served_configs`: {name: config.json dict of the loaded preset}."""
+    from cartoongan.presets import STYLES, available_presets, read_preset_config, resolve_preset
+
+    rows = []
+    for name, origin, local in available_presets():
+        config = served_configs.get(name)
+        if config is None and origin == "embedded":
+            config = read_preset_config(resolve_preset(name))  # shipped: no download
+        rows.append(_describe(name, config or {}, STYLES.get(name), local, name in served_configs))
+    known = {row.name for row in rows}
+    rows += [_describe(name, config, None, True, True) for name, config in served_configs.items() if name not in known]
+    return rows
+
+
+def _describe(name, config, style, cached, served):
+    if style is not None:
+        description, license = style.description, style.license
+    else:
+        source = config.get("distilled_from") or config.get("init_from")
+        description = config.get("description") or (
+            f"distilled from {source} by this project: faster, less faithful" if config.get("distilled_from")
+            else f"fine-tuned from {source}" if source else "a preset directory")
+        license = config.get("license") or (f"derived from the {source} weights; see its licence" if source
+                                            else "see the preset's config.json")
+    return StyleInfo(name, description, license, cached, served)
+
+
+def create_app(cartoonizers, catalogue=None, default_style=None, limits=Limits()):
+    """The application over `cartoonizers`, {style name: callable uint8 RGB -> uint8 RGB},
+    loaded once by the caller and kept for the app's life.
+
+    `catalogue`: StyleInfo rows for /api/styles (default: the served styles only);
+    `default_style`: the page's preselected style (default: the first served)."""
+    if not cartoonizers:
+        raise ValueError("no styles to serve")
+    if default_style is None:
+        default_style = next(iter(cartoonizers))
+    if default_style not in cartoonizers:
+        raise ValueError(f"default style {default_style!r} is not served ({', '.join(cartoonizers)})")
+    if catalogue is None:
+        catalogue = [StyleInfo(name, "", "", True, True) for name in cartoonizers]
+    queue = InferenceQueue(limits.workers, limits.queue_size)
+    page = (STATIC_DIR / "index.html").read_bytes()
+
+    async def index(request):
+        return Response(page, media_type="text/html; charset=utf-8",
+                        headers={"Content-Security-Policy": CONTENT_SECURITY_POLICY, "Cache-Control": "no-cache"})
+
+    async def styles(request):
+        return JSONResponse({"default": default_style, "styles": [dataclasses.asdict(row) for row in catalogue]})
+
+    async def healthz(request):
+        return JSONResponse({"status": "ok", "styles": list(cartoonizers), "queue": queue.stats()})
+
+    async def cartoonize(request):
+        style = request.query_params.get("style") or default_style
+        if style not in cartoonizers:
+            known = {row.name for row in catalogue}
+            reason = ("is not served here (start the server with --styles including it)" if style in known
+                      else "is unknown")
+            return _error(404, f"style {style!r} {reason}; served styles: {', '.join(cartoonizers)}")
+        image_format = request.query_params.get("format", "png").lower()
+        if image_format not in FORMATS:
+            return _error(400, f"format must be png or jpg, not {image_format!r}")
+        try:
+            max_size = int(request.query_params.get("max_size", "0"))
+            if max_size < 0:
+                raise ValueError
+        except ValueError:
+            return _error(400, f"max_size must be a whole number of pixels (0: keep the size), "
+                               f"not {request.query_params.get('max_size')!r}")
+        try:
+            body = await _read_body(request, limits.max_upload_bytes)
+        except ClientDisconnect:
+            return Response(status_code=400)  # nobody is listening any more
+        except UploadTooLarge as error:
+            return _error(413, str(error))
+        if not body:
+            return _error(400, "empty body: send the image file's bytes as the request body")
+        try:
+            image_size(body, limits.max_pixels)  # the header only: cheap enough for the event loop
+        except UploadError as error:
+            return _error(400, str(error))
+        except UploadTooLarge as error:
+            return _error(413, str(error))
+        try:
+            future = queue.submit(_run_job, cartoonizers[style], body, limits.max_pixels, max_size, image_format)
+        except QueueFull as error:
+            return _error(503, str(error), headers={"Retry-After": str(error.retry_after)})
+        try:
+            result = await _result_unless_disconnected(request, future)
+        except UploadError as error:  # the header was fine, the pixels are not
+            return _error(400, str(error))
+        except UploadTooLarge as error:
+            return _error(413, str(error))
+        except Exception as error:  # e.g. TensorFlow out of memory: say so, keep serving
+            log.exception("cartoonize failed")
+            message = str(getattr(error, "message", error)).split("\n")[0][:300]
+            return _error(500, f"cartoonizing failed: {message or type(error).__name__}")
+        if result is None:
+            return Response(status_code=400)  # the client went away; its slot is free
+        (data, media_type), seconds = result
+        return Response(data, media_type=media_type, headers={
+            "Content-Disposition": f'inline; filename="cartoon-{style}.{"jpg" if media_type == "image/jpeg" else "png"}"',
+            "X-Style": style, "X-Inference-Seconds": f"{seconds:.3f}"})
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        yield
+        queue.shutdown()
+
+    async def http_error(request, error):
+        return _error(error.status_code, error.detail, headers=getattr(error, "headers", None))
+
+    app = Starlette(
+        routes=[
+            Route("/", index, methods=["GET"]),
+            Route("/api/styles", styles, methods=["GET"]),
+            Route("/api/cartoonize", cartoonize, methods=["POST"]),
+            Route("/healthz", healthz, methods=["GET"]),
+            Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
+        ],
+        exception_handlers={HTTPException: http_error},
+        lifespan=lifespan,
+    )
+    app.state.queue = queue
+    return app
+
+
+def _run_job(cartoonizer, body, max_pixels, max_size, image_format):
+    """In a worker thread: decode, shrink, cartoonize, encode. -> ((bytes, media type), seconds)."""
+    from cartoongan.images import resize_to_max
+
+    start = time.perf_counter()
+    rgb, alpha = decode_image(body, max_pixels)
+    rgb, alpha = resize_to_max(rgb, max_size, alpha)
+    output = cartoonizer(rgb)
+    return encode_image(output, alpha, image_format), time.perf_counter() - start
+
+
+async def _read_body(request, limit):
+    """The request body, refused (UploadTooLarge) as soon as it passes `limit` bytes."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise UploadTooLarge(_too_many_bytes(int(declared), limit))
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise UploadTooLarge(_too_many_bytes(size, limit, at_least=True))
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_many_bytes(size, limit, at_least=False):
+    if at_least:  # streamed without a length: we stopped reading at the limit
+        return f"upload is over the limit of {limit / 2**20:.1f} MB (--max-upload-mb)"
+    return f"upload is {size / 2**20:.1f} MB; the limit is {limit / 2**20:.1f} MB (--max-upload-mb)"
+
+
+async def _result_unless_disconnected(request, future):
+    """Awaits the job; None when the client disconnects first (a waiting job is cancelled
+    and never runs, so its slot frees at once)."""
+    job = asyncio.wrap_future(future)
+    watch = asyncio.ensure_future(_disconnected(request.receive))
+    try:
+        await asyncio.wait({job, watch}, return_when=asyncio.FIRST_COMPLETED)
+        if not job.done():
+            future.cancel()
+            log.info("client disconnected; its job was %s", "cancelled" if future.cancelled() else "left to finish")
+            return None
+        return job.result()
+    finally:
+        watch.cancel()
+        if not job.done():
+            job.cancel()
+
+
+async def _disconnected(receive):
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+def _error(status, message, headers=None):
+    return JSONResponse({"error": message}, status_code=status, headers=headers)

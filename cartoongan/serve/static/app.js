@@ -1,0 +1,227 @@
+// The page of `python tools/serve.py`: pick photos, pick a style, compare before and after.
+// Talks only to this server (GET /api/styles, POST /api/cartoonize); results are blob: URLs.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const photos = []; // {file, url, width, height}
+const results = new Map(); // "photo|style|size" -> {url, seconds}
+let current = -1;
+let request = null; // the XMLHttpRequest in flight
+let styles = [];
+
+function showError(message) {
+  $("error").textContent = message;
+  $("error").hidden = !message;
+}
+
+function setStatus(message) {
+  $("status").textContent = message;
+}
+
+async function loadStyles() {
+  try {
+    const answer = await fetch("/api/styles");
+    if (!answer.ok) throw new Error(`the server answered ${answer.status}`);
+    const body = await answer.json();
+    styles = body.styles;
+    const select = $("style");
+    select.textContent = "";
+    for (const style of styles) {
+      const option = document.createElement("option");
+      option.value = style.name;
+      option.disabled = !style.served;
+      option.textContent = style.name + (style.served ? "" : style.cached ? " (not served here)" : " (not served, not downloaded)");
+      select.append(option);
+    }
+    select.value = body.default;
+    describeStyle();
+  } catch (error) {
+    showError(`Could not load the list of styles: ${error.message}. Is the server still running?`);
+  }
+}
+
+function describeStyle() {
+  const style = styles.find((s) => s.name === $("style").value);
+  $("style-info").textContent = style ? `${style.description}. Licence: ${style.license}.` : "";
+  showCached();
+}
+
+function key() {
+  return `${current}|${$("style").value}|${$("size").value}`;
+}
+
+function addPhotos(files) {
+  const images = [...files].filter((file) => file.type.startsWith("image/") || file.type === "");
+  if (!images.length) {
+    showError("Those files are not images. Choose JPEG, PNG, WebP, BMP, TIFF or GIF photos.");
+    return;
+  }
+  for (const file of images) {
+    const photo = { file, url: URL.createObjectURL(file), width: 0, height: 0 };
+    photos.push(photo);
+    const index = photos.length - 1;
+    const button = document.createElement("button");
+    button.type = "button";
+    button.title = file.name;
+    button.setAttribute("aria-pressed", "false");
+    const thumb = document.createElement("img");
+    thumb.src = photo.url;
+    thumb.alt = file.name;
+    button.append(thumb);
+    button.addEventListener("click", () => selectPhoto(index));
+    $("thumbs").append(button);
+  }
+  selectPhoto(photos.length - images.length);
+}
+
+function selectPhoto(index) {
+  current = index;
+  const photo = photos[index];
+  [...$("thumbs").children].forEach((b, i) => b.setAttribute("aria-pressed", String(i === index)));
+  showError("");
+  const before = $("before");
+  before.onload = () => {
+    photo.width = before.naturalWidth;
+    photo.height = before.naturalHeight;
+    // Full size unless the photo is large: a CPU takes minutes over tens of megapixels.
+    if (!photo.sized) {
+      $("size").value = Math.max(photo.width, photo.height) > 2048 ? "1024" : "0";
+      photo.sized = true;
+    }
+    setStatus(`${photo.file.name}: ${photo.width} × ${photo.height}. Pick a style and press Cartoonize.`);
+    showCached();
+  };
+  before.onerror = () => {
+    setStatus("");
+    showError(`${photo.file.name}: this browser cannot show it; the server may still read it.`);
+  };
+  before.src = photo.url;
+  $("compare").hidden = false;
+  $("go").disabled = request !== null;
+  showResult(null);
+}
+
+function showResult(result) {
+  const img = $("result");
+  const shown = Boolean(result);
+  $("after").hidden = !shown;
+  $("divider").hidden = !shown;
+  $("tag-after").hidden = !shown;
+  $("slider").hidden = !shown;
+  $("download").hidden = !shown;
+  $("timing").textContent = shown ? `${result.seconds.toFixed(1)} s on the server` : "";
+  if (!shown) {
+    img.removeAttribute("src");
+    return;
+  }
+  img.src = result.url;
+  const photo = photos[current];
+  const stem = photo.file.name.replace(/\.[^.]*$/, "") || "photo";
+  $("download").href = result.url;
+  $("download").download = `${stem}-${$("style").value}.png`;
+}
+
+function showCached() {
+  if (current >= 0) showResult(results.get(key()) || null);
+}
+
+function cartoonize() {
+  if (current < 0 || request) return;
+  const photo = photos[current];
+  const style = $("style").value;
+  const size = $("size").value;
+  const resultKey = key();
+  const params = new URLSearchParams({ style, format: "png" });
+  if (size !== "0") params.set("max_size", size);
+  const xhr = new XMLHttpRequest();
+  request = xhr;
+  xhr.open("POST", `/api/cartoonize?${params}`);
+  xhr.responseType = "blob";
+  const started = performance.now();
+  const progress = $("progress");
+  let timer = null;
+  progress.hidden = false;
+  progress.value = 0;
+  $("go").disabled = true;
+  $("cancel").hidden = false;
+  showError("");
+  xhr.upload.onprogress = (event) => {
+    if (event.lengthComputable) progress.value = event.loaded / event.total;
+    setStatus(`Uploading ${photo.file.name}…`);
+  };
+  xhr.upload.onload = () => {
+    progress.removeAttribute("value"); // indeterminate: the server does not report steps
+    const tick = () => setStatus(`Cartoonizing in the ${style} style… ${((performance.now() - started) / 1000).toFixed(0)} s`);
+    tick();
+    timer = setInterval(tick, 500);
+  };
+  const finish = () => {
+    clearInterval(timer);
+    request = null;
+    progress.hidden = true;
+    $("go").disabled = current < 0;
+    $("cancel").hidden = true;
+  };
+  xhr.onload = async () => {
+    finish();
+    if (xhr.status === 200) {
+      const seconds = Number(xhr.getResponseHeader("X-Inference-Seconds") || (performance.now() - started) / 1000);
+      const result = { url: URL.createObjectURL(xhr.response), seconds };
+      results.set(resultKey, result);
+      if (key() === resultKey) showResult(result);
+      setStatus(`Done: ${photo.file.name} in the ${style} style. Drag the slider to compare.`);
+      return;
+    }
+    let message = `the server answered ${xhr.status}`;
+    try {
+      message = JSON.parse(await xhr.response.text()).error || message;
+    } catch (_) { /* not JSON: keep the status */ }
+    const retry = xhr.getResponseHeader("Retry-After");
+    const advice = {
+      400: "The server could not read this file as an image.",
+      404: "This style is not available on the server.",
+      413: "This photo is too large for the server: choose a smaller one.",
+      503: `The server is busy${retry ? `; try again in ${retry} s` : ""}.`,
+    }[xhr.status] || "Cartoonizing failed.";
+    setStatus("");
+    showError(`${advice} (${message})`);
+  };
+  xhr.onerror = () => {
+    finish();
+    setStatus("");
+    showError("Could not reach the server. Is it still running?");
+  };
+  xhr.onabort = () => {
+    finish();
+    setStatus("Cancelled.");
+  };
+  xhr.send(photo.file);
+}
+
+function setSplit() {
+  $("compare").style.setProperty("--split", `${$("slider").value}%`);
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  loadStyles();
+  $("photo").addEventListener("change", (event) => {
+    if (event.target.files.length) addPhotos(event.target.files);
+  });
+  const drop = $("drop");
+  drop.addEventListener("dragover", (event) => {
+    event.preventDefault();
+    drop.classList.add("over");
+  });
+  drop.addEventListener("dragleave", () => drop.classList.remove("over"));
+  drop.addEventListener("drop", (event) => {
+    event.preventDefault();
+    drop.classList.remove("over");
+    if (event.dataTransfer.files.length) addPhotos(event.dataTransfer.files);
+  });
+  $("style").addEventListener("change", describeStyle);
+  $("size").addEventListener("change", showCached);
+  $("go").addEventListener("click", cartoonize);
+  $("cancel").addEventListener("click", () => request && request.abort());
+  $("slider").addEventListener("input", setSplit);
+  setSplit();
+});

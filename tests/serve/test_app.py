@@ -1,0 +1,224 @@
+"""The HTTP API in-process (Starlette's TestClient): answers, errors, limits, the page."""
+
+import asyncio
+import re
+import threading
+import time
+
+import numpy as np
+import pytest
+from starlette.testclient import TestClient
+
+from cartoongan.images import psnr
+from cartoongan.presets import read_preset_config
+from cartoongan.serve.app import STATIC_DIR, Limits, create_app, style_catalogue
+from tests.serve.conftest import Gate, decode, encode, photo
+from tests.serve.test_uploads import png_header_only
+
+
+@pytest.fixture(scope="module")
+def client(tiny_cartoonizer, lite_cartoonizer, tiny_preset):
+    served = {"hayao_lite": lite_cartoonizer, "tiny": tiny_cartoonizer}
+    catalogue = style_catalogue({"hayao_lite": read_preset_config(_pretrained("hayao_lite")),
+                                 "tiny": read_preset_config(tiny_preset)})
+    app = create_app(served, catalogue=catalogue, default_style="tiny",
+                     limits=Limits(max_upload_bytes=200_000, max_pixels=300_000))
+    with TestClient(app) as client:
+        yield client
+
+
+def _pretrained(name):
+    from cartoongan.presets import resolve_preset
+
+    return resolve_preset(name)
+
+
+def test_styles_lists_every_style_with_licence_and_what_is_served(client):
+    body = client.get("/api/styles").json()
+    assert body["default"] == "tiny"
+    styles = {style["name"]: style for style in body["styles"]}
+    assert {"hayao", "hayao_lite", "hosoda", "paprika", "shinkai", "tiny"} <= set(styles)
+    for style in styles.values():
+        assert set(style) == {"name", "description", "license", "cached", "served"}
+        assert style["description"] and style["license"]
+    assert styles["hayao_lite"]["served"] and styles["hayao_lite"]["cached"]
+    assert not styles["hayao"]["served"] and styles["hayao"]["cached"]  # shipped in pretrained/
+    assert "research use" in styles["shinkai"]["license"]
+
+
+@pytest.mark.parametrize("width, height", [(67, 45), (33, 71), (5, 3)])
+def test_png_result_is_the_cartoonizers_output_at_the_input_size(client, lite_cartoonizer, width, height):
+    image = photo(width, height, seed=width)
+    answer = client.post("/api/cartoonize?style=hayao_lite", content=encode(image, "PNG"))
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["content-type"] == "image/png"
+    result = decode(answer.content)
+    assert result.shape == (height, width, 3)
+    np.testing.assert_array_equal(result, lite_cartoonizer(np.asarray(image)))
+
+
+def test_default_style_and_max_size(client, tiny_cartoonizer):
+    image = photo(120, 80)
+    answer = client.post("/api/cartoonize?max_size=60", content=encode(image))
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["x-style"] == "tiny"
+    from cartoongan.images import resize_to_max
+
+    expected = tiny_cartoonizer(resize_to_max(np.asarray(image), 60)[0])
+    np.testing.assert_array_equal(decode(answer.content), expected)
+
+
+def test_format_jpg(client):
+    answer = client.post("/api/cartoonize?style=tiny&format=jpg", content=encode(photo(31, 17)))
+    assert answer.status_code == 200 and answer.headers["content-type"] == "image/jpeg"
+    assert decode(answer.content).shape == (17, 31, 3)
+
+
+def test_alpha_is_kept_in_png(client):
+    image = photo(20, 10, mode="RGBA")
+    image.putalpha(128)
+    answer = client.post("/api/cartoonize?style=tiny", content=encode(image, "PNG"))
+    from PIL import Image
+    import io
+
+    result = Image.open(io.BytesIO(answer.content))
+    assert result.mode == "RGBA" and np.all(np.asarray(result)[..., 3] == 128)
+
+
+@pytest.mark.parametrize("body, query, status, message", [
+    (b"", "style=tiny", 400, "empty body"),
+    (b"definitely not an image", "style=tiny", 400, "not an image"),
+    (None, "style=tiny&format=gif", 400, "format must be png or jpg"),
+    (None, "style=tiny&max_size=-3", 400, "max_size must be"),
+    (None, "style=tiny&max_size=big", 400, "max_size must be"),
+    (None, "style=nope", 404, "'nope' is unknown; served styles: hayao_lite, tiny"),
+    (None, "style=shinkai", 404, "'shinkai' is not served here"),
+    (None, "style=../../etc/passwd", 404, "is unknown"),
+    (png_header_only(1000, 1000), "style=tiny", 413, "1.0 megapixels; the limit is 0.3"),
+    (b"x" * 200_001, "style=tiny", 413, "the limit is 0.2 MB"),
+])
+def test_errors_are_json_with_the_right_status(client, body, query, status, message):
+    body = encode(photo(16, 16)) if body is None else body
+    answer = client.post(f"/api/cartoonize?{query}", content=body)
+    assert answer.status_code == status
+    assert answer.headers["content-type"] == "application/json"
+    assert message in answer.json()["error"]
+
+
+def test_a_truncated_image_is_400(client):
+    data = encode(photo(64, 64), "JPEG")
+    answer = client.post("/api/cartoonize?style=tiny", content=data[: len(data) * 2 // 3])  # header intact
+    assert answer.status_code == 400 and "not a readable image" in answer.json()["error"]
+
+
+def test_a_body_without_content_length_is_cut_at_the_limit(client):
+    def chunks():
+        for _ in range(100):
+            yield b"x" * 10_000  # 1 MB in all, announced by no header
+
+    answer = client.post("/api/cartoonize?style=tiny", content=chunks())
+    assert answer.status_code == 413 and "over the limit of 0.2 MB" in answer.json()["error"]
+
+
+def test_unknown_routes_and_methods_answer_json(client):
+    assert client.get("/api/nothing").json() == {"error": "Not Found"}
+    assert client.get("/api/cartoonize").status_code == 405
+    assert client.get("/static/../app.py").status_code == 404
+
+
+def test_healthz(client):
+    body = client.get("/healthz").json()
+    assert body["status"] == "ok" and body["styles"] == ["hayao_lite", "tiny"]
+    assert body["queue"]["workers"] == 1 and body["queue"]["queue_size"] == 8
+
+
+def test_page_has_the_controls_and_only_local_assets(client):
+    answer = client.get("/")
+    assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/html")
+    html = answer.text
+    for element in ('<input type="file" id="photo"', '<select id="style"', 'id="go"', '<img id="result"',
+                    'id="slider"', 'id="download"', 'id="progress"', 'id="error"'):
+        assert element in html
+    assert "default-src 'none'" in answer.headers["content-security-policy"]
+    for name in ("index.html", "app.js", "style.css", "icon.svg"):
+        text = (STATIC_DIR / name).read_text()
+        assert not re.search(r"(https?:)?//[a-z0-9]", text.replace("http://www.w3.org/2000/svg", "")), name
+    for asset in re.findall(r'(?:src|href)="([^"]+)"', html):
+        assert asset.startswith("/static/"), asset
+        assert client.get(asset).status_code == 200
+
+
+def test_503_with_retry_after_when_the_queue_is_full_then_recovery(tiny_cartoonizer):
+    gate = Gate(tiny_cartoonizer)
+    app = create_app({"gate": gate}, limits=Limits(workers=1, queue_size=1))
+    body = encode(photo(16, 16))
+    with TestClient(app) as client:
+        answers = []
+        threads = [threading.Thread(target=lambda: answers.append(client.post("/api/cartoonize", content=body)))
+                   for _ in range(2)]
+        threads[0].start()
+        assert gate.started.acquire(timeout=10)  # one running
+        threads[1].start()
+        _wait_for(lambda: client.get("/healthz").json()["queue"]["waiting"] == 1)
+        busy = client.post("/api/cartoonize", content=body)
+        assert busy.status_code == 503 and "queue full" in busy.json()["error"]
+        assert int(busy.headers["retry-after"]) >= 1
+        gate.release.set()
+        for thread in threads:
+            thread.join(30)
+        assert [a.status_code for a in answers] == [200, 200]
+        assert client.post("/api/cartoonize", content=body).status_code == 200
+
+
+def test_a_client_that_disconnects_while_queued_frees_its_slot(tiny_cartoonizer):
+    """ASGI-level: the second request's client disconnects while it waits; its job never
+    runs and the queue is empty again as soon as the first one ends."""
+    gate = Gate(tiny_cartoonizer)
+    app = create_app({"gate": gate}, limits=Limits(workers=1, queue_size=1))
+    body = encode(photo(16, 16))
+
+    async def call(disconnect):
+        messages = [{"type": "http.request", "body": body, "more_body": False}]
+        sent = []
+
+        async def receive():
+            if messages:
+                return messages.pop(0)
+            await disconnect.wait()
+            return {"type": "http.disconnect"}
+
+        async def send(message):
+            sent.append(message)
+
+        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+                 "scheme": "http", "path": "/api/cartoonize", "raw_path": b"/api/cartoonize",
+                 "query_string": b"", "headers": [(b"content-length", str(len(body)).encode())],
+                 "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80), "root_path": ""}
+        await app(scope, receive, send)
+        return sent[0]["status"] if sent else None
+
+    async def scenario():
+        first_gone, second_gone = asyncio.Event(), asyncio.Event()
+        first = asyncio.ensure_future(call(first_gone))
+        while gate.calls == 0:
+            await asyncio.sleep(0.01)
+        second = asyncio.ensure_future(call(second_gone))
+        while app.state.queue.stats()["waiting"] == 0:
+            await asyncio.sleep(0.01)
+        second_gone.set()  # the waiting client leaves
+        await asyncio.wait_for(second, 10)
+        assert app.state.queue.stats()["waiting"] == 0
+        gate.release.set()
+        assert await asyncio.wait_for(first, 30) == 200
+        assert gate.calls == 1  # the cancelled job never ran
+        assert app.state.queue.stats() == {**app.state.queue.stats(), "running": 0, "waiting": 0}
+
+    asyncio.run(scenario())
+    app.state.queue.shutdown()
+
+
+def _wait_for(condition, timeout=10):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
