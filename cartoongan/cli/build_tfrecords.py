@@ -29,6 +29,9 @@ PHOTO_FORMATS = ("jpg", "png")
 # A build stages its shards in DIR/.partial-build-XXXX (locked while the build lives) and
 # moves them into DIR once all are complete; a killed build leaves the folder behind.
 STAGING_PREFIX = ".partial-build-"
+# What a build killed while writing dataset.json left when it wrote it with cartoongan.atomic
+# (beside the shards, before it was staged).
+LEGACY_PARTIAL_INFO = ".dataset.json.partial-"
 
 
 def build_parser():
@@ -188,13 +191,18 @@ def _lock(directory):
 
 def remove_abandoned_builds(output):
     """Removes the staging folders that killed builds left in `output` (those no live build
-    holds locked); returns their paths."""
+    holds locked), and the `.dataset.json.partial-*` files of builds before dataset.json was
+    staged too (no build writes one now); returns their paths."""
     removed = []
-    if fcntl is None or not os.path.isdir(output):
+    if not os.path.isdir(output):
         return removed
     for name in sorted(os.listdir(output)):
         path = os.path.join(output, name)
-        if not name.startswith(STAGING_PREFIX) or not os.path.isdir(path) or os.path.islink(path):
+        if name.startswith(LEGACY_PARTIAL_INFO) and os.path.isfile(path) and not os.path.islink(path):
+            os.remove(path)
+            removed.append(path)
+            continue
+        if fcntl is None or not name.startswith(STAGING_PREFIX) or not os.path.isdir(path) or os.path.islink(path):
             continue
         fd = _lock(path)
         if fd is None:  # a build running now

@@ -118,6 +118,7 @@ def test_leftovers_of_a_killed_build_are_removed_but_a_running_build_is_left_alo
     abandoned = out / ".partial-build-killed"
     abandoned.mkdir(parents=True)
     (abandoned / "photo-00000-of-00002.tfrecord.partial").write_bytes(b"half a shard")
+    (out / ".dataset.json.partial-x1y2").write_text('{"photo":')  # from a build before staged dataset.json
     running = out / ".partial-build-running"
     running.mkdir()
     lock = _lock(str(running))  # what a live build holds on its staging folder
@@ -125,7 +126,8 @@ def test_leftovers_of_a_killed_build_are_removed_but_a_running_build_is_left_alo
         assert build(sources, out, "--workers", "1") == 0
     finally:
         os.close(lock)
-    assert f"removed {abandoned}" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"removed {abandoned}" in err and f"removed {out / '.dataset.json.partial-x1y2'}" in err
     assert sorted(os.listdir(out)) == sorted([".partial-build-running", "dataset.json", "photo-00000-of-00002.tfrecord",
                                               "photo-00001-of-00002.tfrecord", "anime-00000-of-00002.tfrecord",
                                               "anime-00001-of-00002.tfrecord"])
