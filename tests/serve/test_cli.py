@@ -1,0 +1,90 @@
+"""The command line: flags, and the real server started as a user starts it."""
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from cartoongan.cli import serve as cli
+from cartoongan.images import psnr
+from tests.conftest import PROJECT_ROOT
+from tests.serve.conftest import decode, encode, photo
+from tests.serve.loadgen import request
+from tests.serve.test_uploads import png_header_only
+
+
+def test_defaults_bind_loopback_and_serve_every_local_style():
+    args = cli.build_parser().parse_args([])
+    assert args.host == "127.0.0.1" and args.port == 8000 and args.workers == 1
+    styles, default = cli.check_flags(args)
+    assert {"hayao", "hayao_lite"} <= set(styles) and default == "hayao"
+    styles, default = cli.check_flags(cli.build_parser().parse_args(["--styles", "hayao_lite"]))
+    assert styles == ["hayao_lite"] and default == "hayao_lite"
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--styles", "nope"], "unknown style 'nope'"),
+    (["--port", "70000"], "must be 0..65535"),
+    (["--workers", "0"], "--workers must be >= 1"),
+    (["--styles", "hayao_lite", "--default-style", "hayao"], "not among --styles"),
+    (["--styles", "hayao_lite", "hayao_lite"], "named twice"),
+])
+def test_wrong_flags_exit_2_before_loading_anything(capsys, flags, message):
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(flags)
+    assert exit_.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_a_busy_port_is_a_flag_error(capsys):
+    sock = cli.bind("127.0.0.1", 0)
+    try:
+        with pytest.raises(SystemExit) as exit_:
+            cli.main(["--styles", "hayao_lite", "--port", str(sock.getsockname()[1])])
+        assert exit_.value.code == 2 and "cannot listen there" in capsys.readouterr().err
+    finally:
+        sock.close()
+
+
+def test_a_preset_directory_is_served_under_its_configs_name(tiny_preset):
+    assert cli.served_name(str(tiny_preset)) == "tiny"
+    assert cli.served_name("hayao_lite") == "hayao_lite"
+
+
+@pytest.mark.slow
+def test_the_real_server_over_a_socket(lite_cartoonizer, tmp_path):
+    """tools/serve.py as a user runs it, on a free loopback port: answers equal the
+    in-process Cartoonizer's, errors are JSON, Ctrl+C stops it cleanly."""
+    log = tmp_path / "serve.log"
+    with open(log, "w") as stderr:
+        server = subprocess.Popen([sys.executable, str(PROJECT_ROOT / "tools" / "serve.py"), "--styles", "hayao_lite",
+                                   "--port", "0", "--max-upload-mb", "1", "--max-megapixels", "0.5"],
+                                  stdout=stderr, stderr=stderr, cwd=tmp_path, env=os.environ.copy())
+    try:
+        deadline = time.monotonic() + 120
+        while not (found := re.search(r"serving hayao_lite on (http://127\.0\.0\.1:\d+)/", log.read_text())):
+            assert server.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.2)
+        url = found[1]
+        assert request(f"{url}/healthz")[0] == 200
+        for width, height in [(67, 45), (31, 64), (129, 3)]:
+            image = photo(width, height, seed=height)
+            status, headers, body, _ = request(f"{url}/api/cartoonize?style=hayao_lite", "POST", encode(image))
+            assert status == 200 and headers["content-type"] == "image/png"
+            assert psnr(decode(body), lite_cartoonizer(np.asarray(image))) >= 50
+        for body, query, status in [(b"junk", "style=hayao_lite", 400), (encode(photo(8, 8)), "style=nope", 404),
+                                    (png_header_only(1000, 1000), "style=hayao_lite", 413),
+                                    (b"\0" * (2 << 20), "style=hayao_lite", 413)]:
+            answer = request(f"{url}/api/cartoonize?{query}", "POST", body)
+            assert answer[0] == status and b'"error"' in answer[2], answer[:3]
+    finally:
+        server.send_signal(signal.SIGINT)
+        try:
+            assert server.wait(20) == 0, log.read_text()
+        finally:
+            server.kill()
