@@ -1,0 +1,521 @@
+"""Cartoonizing photo collections of any size on Apache Beam (DirectRunner, Dataflow, Flink, Spark).
+
+    from cartoongan.beam import BeamJob, run
+    summary = run(BeamJob(input="photos/", output="cartoonized", style="hayao_lite"),
+                  ["--direct_num_workers", "2", "--direct_running_mode", "multi_processing"])
+
+The pipeline, step by step (every step is a piece below, usable on its own):
+
+1. `ListPhotos`: the input pattern is matched on a worker (`fileio.MatchAll`, any Beam
+   filesystem), each file gets the CLI's destination `DIR/<style>/<relative path>`
+   (`cartoongan.cli.cartoonize.output_path`), files are grouped by destination (two inputs
+   that would write one output both fail, by name) and existing outputs are skipped there:
+   a re-run only does what is missing. The grouping also spreads the files over workers.
+2. `ReadPhotos`: `cartoongan.images.read_image` (remote files: the same decoding from their
+   bytes), then `resize_to_max`, as the CLI does.
+3. `RunInference` with `KeyedModelHandler(CartoonModelHandler(...))`: keyed by file, one
+   model per worker process (or one per machine with `large_model`), batches of up to
+   `max_batch_size` images where images of one size run as one generator call.
+4. `WriteCartoons`: `cartoongan.images.write_image` (atomic; remote destinations: encoded by
+   the same writer locally, copied to a temporary name and renamed).
+
+Every failure of one file (undecodable, too large, unwritable, two inputs for one output, the
+generator failing on it) becomes a record `{"file": ..., "reason": ...}` in
+`DIR/_failed/failed.jsonl`, never a failed job; the metrics `cartoonized`, `skipped` and
+`failed` (namespace `cartoongan`) count the outcomes and `run` returns them.
+"""
+
+import dataclasses
+import io
+import json
+import os
+import posixpath
+import tempfile
+from typing import NamedTuple, Optional
+
+import apache_beam as beam
+import numpy as np
+from apache_beam.io import fileio
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.metrics import Metrics
+from apache_beam.metrics.metric import MetricsFilter
+from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, PredictionResult, RunInference
+
+from cartoongan.cli.cartoonize import DEFAULT_MAX_SIZE, Job, output_path
+
+FAILED_FOLDER = "_failed"  # DIR/_failed/failed.jsonl: no style folder can be named so
+FAILED_FILE = "failed.jsonl"
+METRICS_NAMESPACE = "cartoongan"
+# Images per generator call, at most (Beam's BatchElements adapts the size below it). On a
+# CPU batching barely changes the time per image; it pays on an accelerator. Four photos of
+# 1024x1024 keep the full generator's activations within a few GB.
+DEFAULT_MAX_BATCH_SIZE = 4
+# Files larger than this are not read: no photo is, and a worker must not load gigabytes
+# because of one stray file. (Decoded size is bounded by PIL's decompression-bomb check.)
+DEFAULT_MAX_FILE_MB = 256
+_WILDCARDS = "*?["
+
+
+@dataclasses.dataclass(frozen=True)
+class BeamJob:
+    """What to cartoonize and how (the flags of `tools/cartoonize_beam.py`).
+
+    `style`: a style name, a preset directory or a SavedModel exported by
+    `cartoongan.export` (`.../saved_model`), local or on any Beam filesystem."""
+
+    input: str
+    output: str
+    style: str = "hayao"
+    max_size: int = DEFAULT_MAX_SIZE
+    image_format: str = "same"
+    precision: str = "auto"
+    max_batch_size: int = DEFAULT_MAX_BATCH_SIZE
+    max_file_mb: float = DEFAULT_MAX_FILE_MB
+    large_model: bool = False
+    style_folder: Optional[str] = None  # the output folder; None: the style's (see `style_folder`)
+    verbose: bool = False
+
+
+class Task(NamedTuple):
+    """The key of an image through the pipeline: where it comes from and where it goes."""
+
+    source: str
+    destination: str
+
+
+class Photo(NamedTuple):
+    """The example RunInference sees: the pixels for the generator and the alpha channel
+    (or None), which the writer puts back."""
+
+    rgb: np.ndarray
+    alpha: Optional[np.ndarray]
+
+
+class Summary(NamedTuple):
+    cartoonized: int
+    skipped: int
+    failed: int
+    failed_path: str
+
+
+def is_local(path):
+    return FileSystems.get_scheme(path) is None
+
+
+def failed_path(output_dir):
+    return FileSystems.join(output_dir, FAILED_FOLDER, FAILED_FILE)
+
+
+def _join(base, *parts):
+    return os.path.join(base, *parts) if is_local(base) else FileSystems.join(base, *parts)
+
+
+def input_plan(pattern):
+    """-> (glob to match, base folder for relative paths, whether it names a folder).
+
+    As in the CLI, a folder is searched recursively (image names only, hidden entries left
+    out) and results keep their path below it; a glob's results keep their path below the
+    glob's fixed leading folder (its file name for `photos/*.jpg`, as the CLI)."""
+    if not any(char in pattern for char in _WILDCARDS):
+        if (os.path.isdir(pattern) if is_local(pattern) else pattern.endswith("/")):
+            return _join(pattern, "**"), pattern, True
+        return pattern, _dirname(pattern), False
+    parts = pattern.replace(os.sep, "/").split("/") if is_local(pattern) else pattern.split("/")
+    fixed = []
+    for part in parts[:-1]:
+        if any(char in part for char in _WILDCARDS):
+            break
+        fixed.append(part)
+    return pattern, "/".join(fixed) or ".", False
+
+
+def _dirname(path):
+    return os.path.dirname(path) if is_local(path) else posixpath.dirname(path)
+
+
+def relative_path(path, base):
+    if is_local(path):
+        return os.path.relpath(path, base)
+    return path[len(base.rstrip("/")) + 1:] if path.startswith(base.rstrip("/") + "/") else posixpath.basename(path)
+
+
+def _is_below(path, folder):
+    if is_local(path) and is_local(folder):
+        path, folder = os.path.realpath(path), os.path.realpath(folder)
+        return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+    return path.startswith(folder.rstrip("/") + "/")
+
+
+def _record(source, reason):
+    return {"file": source, "reason": reason}
+
+
+class PlanTasks(beam.DoFn):
+    """FileMetadata -> (destination, (source, size)), or a failure record (tagged `failed`).
+
+    Files of the style folder being written, of `DIR/_failed` and (for a folder input) of
+    `DIR` when it lies inside that folder are never inputs, as in the CLI."""
+
+    def __init__(self, job, base, from_folder, folder):
+        self._job, self._base, self._from_folder, self._folder = job, base, from_folder, folder
+
+    def process(self, metadata):
+        from cartoongan.images import IMAGE_EXTENSIONS
+
+        source = metadata.path
+        relative = relative_path(source, self._base)
+        if self._from_folder:
+            parts = relative.replace(os.sep, "/").split("/")
+            if any(part.startswith(".") for part in parts) or not source.lower().endswith(IMAGE_EXTENSIONS):
+                return
+            inside = _is_below(self._job.output, self._base) and not _is_below(self._base, self._job.output)
+            if inside and _is_below(source, self._job.output):
+                return
+        for written in (self._folder, FAILED_FOLDER):
+            if _is_below(source, _join(self._job.output, written)):
+                return
+        destination = output_path(self._job.output, self._folder, Job(source, relative), self._job.image_format)
+        yield destination, (source, metadata.size_in_bytes)
+
+
+class ChoosePending(beam.DoFn):
+    """(destination, [(source, size), ...]) -> (Task, size) for outputs still missing; a
+    destination claimed by two inputs, or equal to its input, fails for each of them."""
+
+    def __init__(self):
+        self._skipped = Metrics.counter(METRICS_NAMESPACE, "skipped")
+        self._failed = Metrics.counter(METRICS_NAMESPACE, "failed")
+
+    def process(self, element):
+        destination, claims = element
+        claims = sorted(claims)
+        if len(claims) > 1:
+            names = " and ".join(source for source, _ in claims)
+            for source, _ in claims:
+                self._failed.inc()
+                yield beam.pvalue.TaggedOutput("failed", _record(source, f"{names} would both be written to {destination}"))
+            return
+        source, size = claims[0]
+        if _same_file(source, destination):
+            self._failed.inc()
+            yield beam.pvalue.TaggedOutput("failed", _record(source, f"{destination} would overwrite the input"))
+        elif _exists(destination):
+            self._skipped.inc()
+        else:
+            yield Task(source, destination), size
+
+
+def _same_file(a, b):
+    if is_local(a) and is_local(b):
+        return os.path.realpath(a) == os.path.realpath(b)
+    return a == b
+
+
+def _exists(path):
+    return os.path.lexists(path) if is_local(path) else FileSystems.exists(path)
+
+
+class ListPhotos(beam.PTransform):
+    """pipeline -> (Task, size in bytes) for every input whose output is missing; tagged
+    output `failed`: failure records. See `input_plan` for how the pattern is read."""
+
+    def __init__(self, job, folder):
+        super().__init__()
+        self._job, self._folder = job, folder
+
+    def expand(self, pipeline):
+        pattern, base, from_folder = input_plan(self._job.input)
+        planned = (
+            pipeline
+            | "Pattern" >> beam.Create([pattern])
+            | "Match" >> fileio.MatchAll(fileio.EmptyMatchTreatment.ALLOW)
+            | "Plan" >> beam.ParDo(PlanTasks(self._job, base, from_folder, self._folder))
+        )
+        return (
+            planned
+            | "ByDestination" >> beam.GroupByKey()
+            | "Pending" >> beam.ParDo(ChoosePending()).with_outputs("failed", main="pending")
+        )
+
+
+class ReadPhotos(beam.DoFn):
+    """(Task, size) -> (Task, Photo), resized as the CLI does; failures tagged `failed`."""
+
+    def __init__(self, max_size, max_file_mb=DEFAULT_MAX_FILE_MB):
+        self._max_size, self._max_bytes = max_size, int(max_file_mb * 2**20)
+        self._failed = Metrics.counter(METRICS_NAMESPACE, "failed")
+
+    def process(self, element):
+        from cartoongan.images import ImageReadError, resize_to_max
+
+        task, size = element
+        try:
+            if size is not None and size > self._max_bytes:
+                raise ImageReadError(f"{task.source}: {size} bytes, over the limit of {self._max_bytes}; skipped")
+            rgb, alpha = read_photo(task.source)
+            rgb, alpha = resize_to_max(rgb, self._max_size, alpha)
+        except (ImageReadError, OSError) as error:  # Beam's BeamIOError is an OSError
+            self._failed.inc()
+            yield beam.pvalue.TaggedOutput("failed", _record(task.source, str(error)))
+            return
+        yield task, Photo(rgb, alpha)
+
+
+def read_photo(path):
+    """`cartoongan.images.read_image` for a path on any Beam filesystem."""
+    from cartoongan.images import ImageReadError, read_image
+
+    if is_local(path):
+        return read_image(path)  # also refuses FIFOs and devices without blocking on them
+    with FileSystems.open(path) as remote:
+        data = remote.read()
+    return decode_image(data, path)
+
+
+def decode_image(data, name):
+    """`read_image`'s decoding from bytes (EXIF orientation, greyscale, 16-bit, alpha)."""
+    from PIL import Image, ImageOps
+
+    from cartoongan import images
+
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.load()
+            return images._to_rgb_and_alpha(ImageOps.exif_transpose(image))
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
+        raise images.ImageReadError(f"{name}: cannot read image ({error})") from error
+
+
+class InferenceFailure(NamedTuple):
+    """The inference of an image that the generator failed on (out of memory, ...)."""
+
+    reason: str
+
+
+class CartoonModel:
+    """What `CartoonModelHandler.load_model` returns: cartoonizes lists of uint8 RGB images,
+    same-sized ones in one call. The model itself is built on first use, so a worker that
+    only skips finished files (a re-run) never loads TensorFlow."""
+
+    def __init__(self, style, precision="auto", verbose=False):
+        self.style, self.precision, self.verbose = style, precision, verbose
+        self._run = None
+
+    def cartoonize_batch(self, images):
+        if self._run is None:
+            self._run = _load(self.style, self.precision, self.verbose)
+        by_shape = {}
+        for index, image in enumerate(images):
+            by_shape.setdefault(image.shape, []).append(index)
+        results = [None] * len(images)
+        for indices in by_shape.values():
+            try:
+                outputs = self._run([images[i] for i in indices])
+            except Exception as error:  # noqa: BLE001  one image's failure must not fail the others
+                if len(indices) > 1:  # alone, the others may well pass
+                    outputs = [self._run_one(images[i]) for i in indices]
+                else:
+                    outputs = [InferenceFailure(_reason(error))]
+            for i, output in zip(indices, outputs):
+                results[i] = output
+        return results
+
+    def _run_one(self, image):
+        try:
+            return self._run([image])[0]
+        except Exception as error:  # noqa: BLE001
+            return InferenceFailure(_reason(error))
+
+
+def _reason(error):
+    message = getattr(error, "message", None) or str(error)
+    return f"cartoonizing failed: {type(error).__name__}: {message.splitlines()[0] if message else ''}"
+
+
+def _load(style, precision, verbose):
+    """-> a function [uint8 RGB HxWx3 of one size] -> [uint8 RGB HxWx3]."""
+    from cartoongan.cli.quiet import import_tensorflow
+
+    tf = import_tensorflow(verbose)
+    local = _local_copy(style) if not is_local(style) else style
+    if os.path.isfile(os.path.join(local, "saved_model.pb")):
+        serve = tf.saved_model.load(local).signatures["serving_default"]
+
+        def run_saved_model(images):
+            return list(serve(images=tf.constant(np.stack(images)))["cartoons"].numpy())
+
+        return run_saved_model
+    from cartoongan.inference import Cartoonizer
+
+    cartoonizer = Cartoonizer.from_pretrained(local, precision=precision)
+    return cartoonizer.cartoonize_batch
+
+
+def _local_copy(remote_dir):
+    """Copies a preset or SavedModel folder from a Beam filesystem into a local temporary one."""
+    local = tempfile.mkdtemp(prefix="cartoongan-model-")
+    base = remote_dir.rstrip("/")
+    for metadata in FileSystems.match([base + "/**"])[0].metadata_list:
+        relative = metadata.path[len(base) + 1:]
+        target = os.path.join(local, *relative.split("/"))
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        with FileSystems.open(metadata.path) as source, open(target, "wb") as out:
+            out.write(source.read())
+    return local
+
+
+class CartoonModelHandler(ModelHandler):
+    """A RunInference ModelHandler: Photo examples in, uint8 RGB cartoons (or an
+    `InferenceFailure`) out. Wrap it in `KeyedModelHandler` to key images by file.
+
+    `style`: a style name, a preset folder or an exported SavedModel folder (local or on a
+    Beam filesystem). `large_model=True` loads one copy per machine, shared by the worker
+    processes (for a big model on a small machine or one accelerator); by default each worker
+    process loads its own, which keeps the processes from waiting on each other."""
+
+    def __init__(self, style, precision="auto", max_batch_size=DEFAULT_MAX_BATCH_SIZE, large_model=False,
+                 verbose=False):
+        # (ModelHandler's max_batch_weight would bound a batch's pixels, but apache-beam 2.77
+        # passes it to a BatchElements that does not take it: a TypeError at construction.)
+        super().__init__(min_batch_size=1, max_batch_size=max_batch_size, large_model=large_model)
+        self._style, self._precision, self._verbose = style, precision, verbose
+
+    def load_model(self):
+        return CartoonModel(self._style, self._precision, self._verbose)
+
+    def run_inference(self, batch, model, inference_args=None):
+        cartoons = model.cartoonize_batch([photo.rgb for photo in batch])
+        return [PredictionResult(photo, cartoon) for photo, cartoon in zip(batch, cartoons)]
+
+    def get_num_bytes(self, batch):
+        return sum(photo.rgb.nbytes for photo in batch)  # the default pickles the whole batch
+
+    def get_metrics_namespace(self):
+        return "RunInference_cartoongan"
+
+
+class WriteCartoons(beam.DoFn):
+    """(Task, PredictionResult) -> nothing on success; failure records tagged `failed`."""
+
+    def __init__(self):
+        self._cartoonized = Metrics.counter(METRICS_NAMESPACE, "cartoonized")
+        self._failed = Metrics.counter(METRICS_NAMESPACE, "failed")
+        self._cleaned = set()
+
+    def setup(self):
+        self._cleaned = set()
+
+    def process(self, element):
+        task, result = element
+        if isinstance(result.inference, InferenceFailure):
+            self._failed.inc()
+            yield beam.pvalue.TaggedOutput("failed", _record(task.source, result.inference.reason))
+            return
+        try:
+            write_cartoon(task.destination, np.asarray(result.inference), result.example.alpha, self._cleaned)
+        except (OSError, ValueError) as error:
+            self._failed.inc()
+            yield beam.pvalue.TaggedOutput("failed", _record(task.source, str(error)))
+            return
+        self._cartoonized.inc()
+
+
+def write_cartoon(destination, rgb, alpha, cleaned=None):
+    """`cartoongan.images.write_image` on any Beam filesystem (atomic on each: a temporary
+    name, renamed once complete). `cleaned`: local folders already rid of a killed run's
+    temporaries."""
+    from cartoongan.atomic import remove_stale_partials
+    from cartoongan.images import write_image
+
+    if is_local(destination):
+        directory = os.path.dirname(os.path.abspath(destination))
+        if cleaned is None or directory not in cleaned:
+            remove_stale_partials(directory)
+            if cleaned is not None:
+                cleaned.add(directory)
+        write_image(destination, rgb, alpha)
+        return
+    with tempfile.TemporaryDirectory(prefix="cartoongan-") as scratch:
+        local = os.path.join(scratch, posixpath.basename(destination))
+        write_image(local, rgb, alpha)  # the CLI's encoder, byte for byte
+        directory, name = posixpath.split(destination)
+        partial = posixpath.join(directory, f".{name}.partial-{os.getpid()}-{os.urandom(4).hex()}")
+        with open(local, "rb") as data, FileSystems.create(partial) as out:
+            out.write(data.read())
+        FileSystems.rename([partial], [destination])
+
+
+class WriteFailures(beam.PTransform):
+    """Failure records -> one JSON line each in DIR/_failed/failed.jsonl (replaced by each
+    run: it lists the files that failed this time; finished files are not read again)."""
+
+    def __init__(self, output_dir):
+        super().__init__()
+        self._output_dir = output_dir
+
+    def expand(self, records):
+        return (
+            records
+            | "Json" >> beam.Map(lambda record: json.dumps(record, sort_keys=True))
+            | "Write" >> beam.io.WriteToText(failed_path(self._output_dir), num_shards=1, shard_name_template="")
+        )
+
+
+def build_pipeline(pipeline, job, folder):
+    """Adds the whole job to `pipeline`; `folder`: the style's output folder."""
+    listed = pipeline | "List" >> ListPhotos(job, folder)
+    read = listed.pending | "Read" >> beam.ParDo(ReadPhotos(job.max_size, job.max_file_mb)).with_outputs("failed", main="photos")
+    handler = KeyedModelHandler(CartoonModelHandler(job.style, job.precision, job.max_batch_size, job.large_model,
+                                                    job.verbose))
+    written = (
+        read.photos
+        | "Cartoonize" >> RunInference(handler)
+        | "Write" >> beam.ParDo(WriteCartoons()).with_outputs("failed", main="done")
+    )
+    failures = (listed.failed, read.failed, written.failed) | "Failures" >> beam.Flatten()
+    failures | "DeadLetter" >> WriteFailures(job.output)
+    return failures
+
+
+def resolve_style_folder(job):
+    from cartoongan.cli.cartoonize import style_folder
+
+    if job.style_folder:
+        return job.style_folder
+    if is_local(job.style):
+        if os.path.isfile(os.path.join(job.style, "saved_model.pb")):
+            # exported/hayao/saved_model -> hayao
+            parent = os.path.basename(os.path.dirname(os.path.abspath(job.style)))
+            return parent or "saved_model"
+        return style_folder(job.style)
+    with FileSystems.open(FileSystems.join(job.style, "config.json")) as config:
+        name = json.loads(config.read()).get("name") or posixpath.basename(job.style.rstrip("/"))
+    from cartoongan.presets import check_preset_name_value
+
+    check_preset_name_value(name, where=f"{job.style}/config.json: name")
+    return name
+
+
+def run(job, pipeline_args=()):
+    """Runs the job to the end; -> Summary (counts from the job's metrics)."""
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    folder = resolve_style_folder(job)
+    options = PipelineOptions(list(pipeline_args))
+    pipeline = beam.Pipeline(options=options)
+    build_pipeline(pipeline, job, folder)
+    result = pipeline.run()
+    result.wait_until_finish()
+    counts = metric_counts(result)
+    return Summary(counts.get("cartoonized", 0), counts.get("skipped", 0), counts.get("failed", 0),
+                   failed_path(job.output))
+
+
+def metric_counts(result):
+    """{counter name: value} of the cartoongan namespace (committed where the runner has them)."""
+    counts = {}
+    for counter in result.metrics().query(MetricsFilter().with_namespace(METRICS_NAMESPACE))["counters"]:
+        value = counter.committed if counter.committed is not None else counter.attempted
+        counts[counter.key.metric.name] = counts.get(counter.key.metric.name, 0) + (value or 0)
+    return counts
+
