@@ -9,6 +9,10 @@ from PIL import Image, ImageOps
 from cartoongan.atomic import atomic_file
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif")
+# The decoders tried on a file, whatever its name: those of IMAGE_EXTENSIONS (JPEG also opens
+# the MPO files of cameras). Pillow would otherwise sniff its ~40 other formats (AVIF,
+# EPS through Ghostscript, PSD, FITS...): more decoders than the tool needs facing untrusted files.
+READ_FORMATS = ("JPEG", "PNG", "BMP", "DIB", "WEBP", "TIFF", "GIF")
 # Formats that can carry an alpha channel: the input's transparency is kept there.
 _ALPHA_EXTENSIONS = (".png", ".webp", ".tif", ".tiff")
 
@@ -45,12 +49,18 @@ def read_image(path):
     channel is returned separately (the RGB is composited on white). Anything but a regular
     file (a FIFO, a device, a folder) is refused without being read: reading a FIFO blocks."""
     try:
-        with _open_regular_file(path) as file, Image.open(file) as image:
+        with _open_regular_file(path) as file, Image.open(file, formats=READ_FORMATS) as image:
+            # Pillow only warns between MAX_IMAGE_PIXELS and twice that; a 700-byte file
+            # may declare 100 megapixels, which decode into gigabytes
+            if image.width * image.height > Image.MAX_IMAGE_PIXELS:
+                raise ValueError(f"{image.width}x{image.height} is more than {Image.MAX_IMAGE_PIXELS} pixels")
             image.load()
             image = ImageOps.exif_transpose(image)
             return _to_rgb_and_alpha(image)
     except ImageReadError:
         raise
+    except MemoryError as error:  # a declared size the decoder cannot allocate
+        raise ImageReadError(f"{path}: cannot read image (out of memory for its declared size)") from error
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
         raise ImageReadError(f"{path}: cannot read image ({error})") from error
 
