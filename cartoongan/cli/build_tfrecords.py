@@ -64,6 +64,7 @@ def build_parser():
     parser.add_argument("--tfds-split", default="train", help="split of the tfds dataset (default: %(default)s)")
     parser.add_argument("--tfds-image-key", default="image", help="image feature of the tfds dataset (default: %(default)s)")
     parser.add_argument("--overwrite", action="store_true", help="replace a dataset already in --output")
+    parser.add_argument("--verbose", action="store_true", help="show TensorFlow's start-up messages")
     return parser
 
 
@@ -111,13 +112,15 @@ def check_plan(args):
 
 
 def main(argv=None):
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         plan = check_plan(args)
     except ValueError as error:
         parser.error(str(error))
+    from cartoongan.cli.quiet import import_tensorflow
+
+    import_tensorflow(args.verbose)
     return run(args, plan)
 
 

@@ -35,6 +35,7 @@ def build_parser():
     parser.add_argument("--quantize", default="", metavar="LIST",
                         help="extra TFLite variants, comma-separated: float16 (model_float16.tflite), "
                         "int8-weights (dynamic-range, model_int8_weights.tflite); model.tflite stays float32")
+    parser.add_argument("--verbose", action="store_true", help="show TensorFlow's start-up messages")
     return parser
 
 
@@ -82,7 +83,6 @@ def check_args(args):
 
 
 def main(argv=None):
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -90,6 +90,9 @@ def main(argv=None):
     except ValueError as error:
         parser.error(str(error))
 
+    from cartoongan.cli.quiet import import_tensorflow
+
+    import_tensorflow(args.verbose)
     from cartoongan.export import export_preset
     from cartoongan.weights.download import DownloadError
 
