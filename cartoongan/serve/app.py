@@ -38,7 +38,7 @@ DEFAULT_MAX_UPLOAD_MB = 20
 DEFAULT_MAX_PIXELS = 16_000_000
 # The page's scripts, styles and images come from this server only; results are blob: URLs.
 CONTENT_SECURITY_POLICY = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; "
-                           "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+                           "connect-src 'self' blob:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
 log = logging.getLogger("cartoongan.serve")
 
 
