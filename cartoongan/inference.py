@@ -4,13 +4,32 @@ The whole contract (channel order, scaling, padding to the generator's stride, c
 rounding) is one TensorFlow function over a uint8 batch, `uint8_cartoonize_fn`: the
 in-memory Cartoonizer and every exported format run the same graph, so no deployment has
 to re-implement the preprocessing.
+
+Large images run tile by tile (`cartoongan.tiling`), with the result of whole-image
+inference, when the whole image would not fit the memory budget.
 """
+
+import warnings
 
 import numpy as np
 import tensorflow as tf
 
 from cartoongan import precision as precision_lib
 from cartoongan.presets import load_preset
+
+# Memory that inference may use for one image, beyond the loaded model (bytes). Whole-image
+# inference of the full generator takes about 0.9 KB per pixel (10.6 GB at 12 MP), so
+# images up to about 1 MP run whole and larger ones run in tiles.
+DEFAULT_MEMORY_BUDGET = 1 << 30
+# Whole-image peak memory per pixel = _WORKSPACE_FACTOR x (the largest input + output of
+# one layer, as float32) + _IMAGE_BYTES_PER_PIXEL (the uint8 and float copies of the image);
+# calibrated against the peak RSS of the full generator (10.6 GB) and hayao_lite (6.0 GB)
+# at 4000x3000 on a CPU.
+_WORKSPACE_FACTOR = 1.6
+_IMAGE_BYTES_PER_PIXEL = 120
+# Tile sides tried by tile_size="auto", largest first, and the halo they are assumed to carry.
+_AUTO_TILE_SIDES = (1024, 768, 512, 384, 256, 128)
+_HALO = 32
 
 # Feature maps smaller than 2x2 cannot be reflection-padded inside the generator, so tiny
 # inputs are padded up to this size first (and cropped back).
@@ -59,12 +78,26 @@ class Cartoonizer:
 
     >>> cartoonizer = Cartoonizer.from_pretrained("hayao")
     >>> anime = cartoonizer(photo)  # uint8 RGB HxWx3 -> uint8 RGB HxWx3
+
+    `tile_size`: "auto" runs the whole image when its estimated peak memory fits
+    `memory_budget` (bytes) and tiles otherwise; 0 always runs the whole image; N runs
+    tiles of N x N pixels whenever the image is larger than one tile. Tiled results equal
+    whole-image results (instance norms use the whole image's statistics; see
+    `cartoongan.tiling`) up to float rounding.
     """
 
-    def __init__(self, generator, preprocessing, precision="float32"):
+    def __init__(self, generator, preprocessing, precision="float32", tile_size="auto",
+                 memory_budget=DEFAULT_MEMORY_BUDGET):
         self.generator = generator
         self.preprocessing = preprocessing
         self.precision = precision
+        if tile_size != "auto" and (isinstance(tile_size, bool) or not isinstance(tile_size, (int, np.integer))
+                                    or tile_size < 0 or 0 < tile_size < 16):
+            raise ValueError(f'tile_size must be "auto", 0 or a side of at least 16 pixels, not {tile_size!r}')
+        self.tile_size = tile_size
+        self.memory_budget = int(memory_budget)
+        self._tilers = {}
+        self._not_tileable = None
         self._fn = tf.function(
             uint8_cartoonize_fn(generator, preprocessing),
             input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8)],
@@ -72,32 +105,126 @@ class Cartoonizer:
         )
 
     @classmethod
-    def from_pretrained(cls, name_or_path=None, precision="auto"):
+    def from_pretrained(cls, name_or_path=None, precision="auto", tile_size="auto",
+                        memory_budget=DEFAULT_MEMORY_BUDGET):
         """`name_or_path`: a style name, a preset directory, or None for the default style.
 
         `precision`: "float32", "bfloat16", "float16" or "auto" (the fastest faithful one
-        this machine supports)."""
+        this machine supports). `tile_size`, `memory_budget`: see the class."""
         precision = precision_lib.resolve(precision)
         generator, preprocessing, _ = load_preset(name_or_path, dtype=precision_lib.dtype_policy(precision))
-        return cls(generator, preprocessing, precision)
+        return cls(generator, preprocessing, precision, tile_size=tile_size, memory_budget=memory_budget)
 
     def __call__(self, image):
         """uint8 RGB (H, W, 3) -> uint8 RGB (H, W, 3)."""
         image = _check_image(image)
+        tile_size = self.choose_tile_size(*image.shape[:2])
+        if tile_size:
+            return self._cartoonize_tiled(image, tile_size)
         return self._fn(image[None]).numpy()[0]
 
     def cartoonize_batch(self, images):
-        """A list of uint8 RGB images -> a list of results; same-sized images run as one batch."""
+        """A list of uint8 RGB images -> a list of results; same-sized images run as one batch
+        (images too large for the memory budget run one by one, in tiles)."""
         images = [_check_image(image) for image in images]
         results = [None] * len(images)
         by_shape = {}
         for index, image in enumerate(images):
             by_shape.setdefault(image.shape, []).append(index)
-        for indices in by_shape.values():
+        for shape, indices in by_shape.items():
+            if self.choose_tile_size(*shape[:2]):
+                for i in indices:
+                    results[i] = self(images[i])
+                continue
             outputs = self._fn(np.stack([images[i] for i in indices])).numpy()
             for i, output in zip(indices, outputs):
                 results[i] = output
         return results
+
+    # ---- whole image or tiles
+
+    def _padded_size(self, height, width):
+        multiple = self.preprocessing.size_multiple
+        pad = lambda n: max(-(-n // multiple) * multiple, MIN_GENERATOR_SIZE)
+        return pad(height), pad(width)
+
+    def _tiler(self, tile_size):
+        """The TiledGenerator for `tile_size`, or None (with the reason kept) if the
+        generator has a layer that cannot be tiled exactly."""
+        from cartoongan.tiling import NotTileableError, TiledGenerator
+
+        if self._not_tileable is None and tile_size not in self._tilers:
+            try:
+                self._tilers[tile_size] = TiledGenerator(self.generator, tile_size=tile_size)
+            except NotTileableError as error:
+                self._not_tileable = str(error)
+        return self._tilers.get(tile_size)
+
+    def whole_image_bytes(self, height, width):
+        """Estimated peak memory of whole-image inference on one (height, width) image."""
+        height, width = self._padded_size(height, width)
+        tiler = self._tiler(_AUTO_TILE_SIDES[0])
+        if tiler is None:
+            return 1000 * height * width  # no graph walk: assume the full generator's figure
+        sizes = tiler.map_sizes(height, width)
+        values = lambda t: sizes[t][0] * sizes[t][1] * tiler.channels.get(t, 3)
+        widest = max(sum(map(values, node.inputs)) + sum(map(values, node.outputs)) for node in tiler.nodes)
+        return int(_WORKSPACE_FACTOR * 4 * widest + _IMAGE_BYTES_PER_PIXEL * height * width)
+
+    def choose_tile_size(self, height, width):
+        """0 (whole image) or the tile side this image runs with."""
+        if self.tile_size == 0:
+            return 0
+        if self.tile_size != "auto":
+            if max(self._padded_size(height, width)) <= self.tile_size:
+                return 0  # one tile: the whole image
+            if self._tiler(self.tile_size) is None:
+                raise ValueError(f"{type(self.generator).__name__} cannot be tiled: {self._not_tileable}")
+            return self.tile_size
+        if self.whole_image_bytes(height, width) <= self.memory_budget:
+            return 0
+        # Tiles: the largest side whose working set, beside the image's own copies, fits.
+        per_pixel = self.whole_image_bytes(1024, 1024) / (1024 * 1024)
+        room = self.memory_budget - 8 * height * width
+        side = next((s for s in _AUTO_TILE_SIDES if per_pixel * (s + 2 * _HALO) ** 2 <= room), _AUTO_TILE_SIDES[-1])
+        if self._tiler(side) is None:
+            warnings.warn(
+                f"{type(self.generator).__name__} cannot be tiled exactly ({self._not_tileable}); running the "
+                f"whole {width}x{height} image, which needs about {self.whole_image_bytes(height, width) / 1e9:.1f} GB",
+                stacklevel=3)
+            return 0
+        return side
+
+    def _cartoonize_tiled(self, image, tile_size):
+        """The contract of `uint8_cartoonize_fn`, in numpy around the tiled generator."""
+        height, width = image.shape[:2]
+        bgr = self.preprocessing.channel_order == "BGR"
+
+        def read_input(region):
+            (r0, r1), (c0, c1) = region
+            # Edge padding to the stride, as edge_pad_to_multiple does.
+            rows = np.minimum(np.arange(r0, r1), height - 1)
+            cols = np.minimum(np.arange(c0, c1), width - 1)
+            x = image[rows[:, None], cols[None, :]].astype(np.float32)
+            if bgr:
+                x = x[..., ::-1]
+            return tf.constant((x / np.float32(127.5) - np.float32(1.0))[None])
+
+        output = np.empty_like(image)
+
+        def write_output(region, y):
+            (r0, r1), (c0, c1) = region
+            r1, c1 = min(r1, height), min(c1, width)
+            if r0 >= r1 or c0 >= c1:
+                return
+            y = tf.cast(y, tf.float32).numpy()[0, :r1 - r0, :c1 - c0]
+            if bgr:
+                y = y[..., ::-1]
+            y = np.round((y + np.float32(1.0)) * np.float32(127.5))
+            output[r0:r1, c0:c1] = np.clip(y, 0.0, 255.0).astype(np.uint8)
+
+        self._tiler(tile_size)(read_input, *self._padded_size(height, width), write_output)
+        return output
 
 
 def _check_image(image):

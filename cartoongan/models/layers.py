@@ -52,9 +52,20 @@ class InstanceNormalization(keras.layers.Layer):
         self.shift = self.add_weight(name="shift", shape=shape, initializer="zeros")
 
     def call(self, x):
+        return self.normalize(x, *self.moments(x))
+
+    # Tiled inference (cartoongan.tiling) combines the statistics of the whole image from
+    # tiles and applies them with `normalize`, so the formula has this one definition.
+
+    def moments(self, x):
+        """float32 (mean, variance) of `x` over the axes this layer normalises, keepdims."""
         axes = [1, 2] if self.per_channel else [1, 2, 3]
+        return ops.moments(ops.cast(x, "float32"), axes=axes, keepdims=True)
+
+    def normalize(self, x, mean, variance):
+        """`x` normalised with the given float32 statistics (of `x`, or of the whole image
+        `x` is a tile of), then scaled and shifted."""
         if keras.backend.standardize_dtype(x.dtype) == "float32":
-            mean, variance = ops.moments(x, axes=axes, keepdims=True)
             std = ops.sqrt(variance)
             return (x - mean) / (std + self.epsilon) * self.scale + self.shift
         # Low-precision input (a bfloat16/float16 convolution's output): the statistics and
@@ -62,7 +73,6 @@ class InstanceNormalization(keras.layers.Layer):
         # multiply-add in float32 on the upcast input, which saves a pass over the
         # feature map and several elementwise ops.
         x = ops.cast(x, "float32")
-        mean, variance = ops.moments(x, axes=axes, keepdims=True)
         multiplier = self.scale / (ops.sqrt(variance) + self.epsilon)
         return x * multiplier + (self.shift - mean * multiplier)
 

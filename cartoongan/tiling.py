@@ -1,0 +1,580 @@
+"""Exact tiled execution of a generator: full-resolution images in bounded memory.
+
+Cutting an image into tiles and running the generator on each gives seams: every instance
+norm would use the statistics of its tile, and every convolution would see a made-up
+border. Here the generator's own Keras graph is executed tile by tile, layer by layer,
+so that the result equals whole-image inference:
+
+- An instance norm needs the mean and variance of the *whole* map it normalises. The graph
+  is run in passes, one per instance norm (in topological order): a pass streams over the
+  tiles of that norm's input map, computing each tile from what is already known (the
+  image, maps stored by earlier passes, the statistics of earlier norms), and accumulates
+  per-channel count/mean/M2 in float64 (Chan's parallel formula). The last pass computes
+  the output.
+- Each tile is computed on the region its receptive field needs: the regions are
+  propagated backwards through the graph layer by layer (convolutions, transposed
+  convolutions, crops, bilinear upsampling, padding), so a tile carries exactly the halo
+  it needs, and padding (reflection or zeros) is applied only where the region meets the
+  map's true border. Tensors consumed by several layers are computed once on the union.
+- Maps that are cheaper to store than to recompute (instance-norm inputs and residual
+  sums at reduced resolution, at most `store_values_per_pixel` values per input pixel) are
+  written once to a temporary file with os.pwrite and read back with os.pread, in their
+  own dtype (so bfloat16 maps stay bfloat16, bit for bit): the page cache holds them, not
+  the process. Everything else (the full-resolution 64-channel maps of the stem and the
+  decoder) is recomputed from the nearest stored map. A stored map is deleted after the
+  last pass that reads it.
+
+The generator's layers are called as they are (their weights, dtype policies, and
+`InstanceNormalization.normalize` for the statistics), so the network keeps its one
+definition; a layer this module does not know makes `TiledGenerator` raise
+`NotTileableError`.
+"""
+
+import math
+import os
+import tempfile
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from cartoongan.models.layers import (
+    ChannelShuffle,
+    ChannelSplit,
+    CropTopLeft,
+    InstanceNormalization,
+    LegacyBilinearUpsampling2D,
+    ReflectionPadding2D,
+)
+
+# Maps with at most this many values per pixel of the input image are stored rather than
+# recomputed: the 1/4-resolution maps of the full generator (256 channels: 16) and its
+# 1/2-resolution 128-channel maps (32); its full-resolution 64-channel maps are recomputed.
+DEFAULT_STORE_VALUES_PER_PIXEL = 32
+
+# Layers that act on each pixel on its own (regions pass through unchanged).
+_POINTWISE = (
+    keras.layers.ReLU,
+    keras.layers.LeakyReLU,
+    keras.layers.Activation,
+    keras.layers.Add,
+    keras.layers.Subtract,
+    keras.layers.Multiply,
+    keras.layers.Concatenate,
+    keras.layers.Rescaling,
+    ChannelShuffle,
+    ChannelSplit,
+)
+
+
+class NotTileableError(ValueError):
+    """The generator has a layer whose tiling this module does not know."""
+
+
+# --------------------------------------------------------------------------------------
+# Per-layer geometry. Along each spatial axis: `size(n)` is the output length for an
+# input of length n; `needs(o0, o1, n)` is the input interval [i0, i1) the output interval
+# [o0, o1) depends on; `apply(x, i0, o0, o1, n, axis)` turns the values on [i0, i1) into
+# the values on [o0, o1) for layers that are not simply called.
+
+
+def _ceil_div(a, b):
+    return -(-a // b)
+
+
+def _reflect(index, n):
+    index = np.abs(index)
+    return np.where(index >= n, 2 * (n - 1) - index, index)
+
+
+class _Op:
+    """How one layer of the graph runs on a region."""
+
+    def __init__(self, layer):
+        self.layer = layer
+
+    def size(self, n, axis):
+        return n
+
+    def needs(self, o0, o1, n, axis):
+        return o0, o1
+
+    def run(self, inputs, in_regions, out_region, in_sizes):
+        return self.layer(*inputs) if len(inputs) > 1 else self.layer(inputs[0])
+
+
+class _Pointwise(_Op):
+    def run(self, inputs, in_regions, out_region, in_sizes):
+        if isinstance(self.layer, (keras.layers.Add, keras.layers.Subtract, keras.layers.Multiply,
+                                   keras.layers.Concatenate)):
+            return self.layer(list(inputs))
+        return self.layer(inputs[0])
+
+
+def _autocast(layer, x):
+    dtype = layer.compute_dtype
+    if layer.autocast and x.dtype.is_floating and x.dtype != tf.as_dtype(dtype):
+        return tf.cast(x, dtype)
+    return x
+
+
+class _Padding(_Op):
+    """ReflectionPadding2D / ZeroPadding2D: the padding exists only at the map's border."""
+
+    def __init__(self, layer, pads, reflect):
+        super().__init__(layer)
+        self.pads = pads  # ((top, bottom), (left, right))
+        self.reflect = reflect
+
+    def size(self, n, axis):
+        before, after = self.pads[axis]
+        return n + before + after
+
+    def _sources(self, o0, o1, n, axis):
+        index = np.arange(o0, o1) - self.pads[axis][0]
+        if self.reflect:
+            return _reflect(index, n), None
+        return np.clip(index, 0, n - 1), (index >= 0) & (index < n)
+
+    def needs(self, o0, o1, n, axis):
+        sources, _ = self._sources(o0, o1, n, axis)
+        return int(sources.min()), int(sources.max()) + 1
+
+    def run(self, inputs, in_regions, out_region, in_sizes):
+        x = _autocast(self.layer, inputs[0])
+        for axis in (0, 1):
+            o0, o1 = out_region[axis]
+            sources, valid = self._sources(o0, o1, in_sizes[axis], axis)
+            x = tf.gather(x, sources - in_regions[0][axis][0], axis=axis + 1)
+            if valid is not None and not valid.all():
+                shape = [1, 1, 1, 1]
+                shape[axis + 1] = len(valid)
+                x = x * tf.constant(valid.reshape(shape), dtype=x.dtype)
+        return x
+
+
+class _Conv(_Op):
+    """Conv2D / DepthwiseConv2D (any stride, no dilation). A "same"-padded layer runs as its
+    "valid" twin (same weights and dtype policy) after zero padding at the true border."""
+
+    def __init__(self, layer):
+        super().__init__(layer)
+        if tuple(layer.dilation_rate) != (1, 1):
+            raise NotTileableError(f"{layer.name}: dilated convolutions are not supported")
+        self.kernel = tuple(layer.kernel_size)
+        self.strides = tuple(layer.strides)
+        self.same = layer.padding == "same"
+        self.valid_layer = layer
+        if self.same:
+            twin = layer.__class__.from_config({**layer.get_config(), "padding": "valid", "name": layer.name + "_valid"})
+            twin.build(layer.input.shape)
+            twin.set_weights(layer.get_weights())
+            self.valid_layer = twin
+
+    def _pad_before(self, n, axis):
+        k, s = self.kernel[axis], self.strides[axis]
+        if not self.same:
+            return 0
+        total = max((_ceil_div(n, s) - 1) * s + k - n, 0)
+        return total // 2
+
+    def size(self, n, axis):
+        k, s = self.kernel[axis], self.strides[axis]
+        return _ceil_div(n, s) if self.same else (n - k) // s + 1
+
+    def _window(self, o0, o1, n, axis):
+        k, s = self.kernel[axis], self.strides[axis]
+        before = self._pad_before(n, axis)
+        return s * o0 - before, s * (o1 - 1) + k - before  # input rows, may overhang [0, n)
+
+    def needs(self, o0, o1, n, axis):
+        w0, w1 = self._window(o0, o1, n, axis)
+        return max(w0, 0), min(w1, n)
+
+    def run(self, inputs, in_regions, out_region, in_sizes):
+        x = inputs[0]
+        if self.same:
+            pads = [[0, 0], [0, 0], [0, 0], [0, 0]]
+            for axis in (0, 1):
+                w0, w1 = self._window(*out_region[axis], in_sizes[axis], axis)
+                pads[axis + 1] = [max(0, -w0), max(0, w1 - in_sizes[axis])]
+            x = tf.pad(_autocast(self.valid_layer, x), pads)
+        return self.valid_layer(x)
+
+
+class _ConvTranspose(_Op):
+    """Conv2DTranspose with "valid" padding: output o gets input i for 0 <= o - s*i < k."""
+
+    def __init__(self, layer):
+        super().__init__(layer)
+        if layer.padding != "valid" or layer.output_padding is not None or tuple(layer.dilation_rate) != (1, 1):
+            raise NotTileableError(f"{layer.name}: only 'valid' transposed convolutions are supported")
+        self.kernel = tuple(layer.kernel_size)
+        self.strides = tuple(layer.strides)
+
+    def size(self, n, axis):
+        return (n - 1) * self.strides[axis] + self.kernel[axis]
+
+    def needs(self, o0, o1, n, axis):
+        k, s = self.kernel[axis], self.strides[axis]
+        return max(0, _ceil_div(o0 - k + 1, s)), min(n, (o1 - 1) // s + 1)
+
+    def run(self, inputs, in_regions, out_region, in_sizes):
+        y = self.layer(inputs[0])
+        (r0, r1), (c0, c1) = out_region
+        (i0, _), (j0, _) = in_regions[0]
+        sr, sc = self.strides
+        return y[:, r0 - sr * i0:r1 - sr * i0, c0 - sc * j0:c1 - sc * j0, :]
+
+
+class _CropTopLeft(_Op):
+    def size(self, n, axis):
+        return n - 1
+
+    def needs(self, o0, o1, n, axis):
+        return o0 + 1, o1 + 1
+
+    def run(self, inputs, in_regions, out_region, in_sizes):
+        return _autocast(self.layer, inputs[0])
+
+
+class _Upsample(_Op):
+    """LegacyBilinearUpsampling2D: out[2i] = in[i], out[2i+1] = (in[i] + in[i+1]) / 2, the
+    last input row repeated at the true border only."""
+
+    def size(self, n, axis):
+        return 2 * n
+
+    def needs(self, o0, o1, n, axis):
+        return o0 // 2, min(n, (o1 - 1) // 2 + 2)
+
+    def run(self, inputs, in_regions, out_region, in_sizes):
+        y = self.layer(inputs[0])
+        (r0, r1), (c0, c1) = out_region
+        (i0, _), (j0, _) = in_regions[0]
+        return y[:, r0 - 2 * i0:r1 - 2 * i0, c0 - 2 * j0:c1 - 2 * j0, :]
+
+
+class _Norm(_Op):
+    def __init__(self, layer):
+        super().__init__(layer)
+        self.statistics = None  # (mean, variance), float32, set by the statistics pass
+
+    def run(self, inputs, in_regions, out_region, in_sizes):
+        return self.layer.normalize(inputs[0], *self.statistics)
+
+
+def _make_op(layer):
+    if isinstance(layer, InstanceNormalization):
+        return _Norm(layer)
+    if isinstance(layer, ReflectionPadding2D):
+        p = layer.padding
+        return _Padding(layer, ((p, p), (p, p)), reflect=True)
+    if isinstance(layer, keras.layers.ZeroPadding2D):
+        if layer.data_format != "channels_last":
+            raise NotTileableError(f"{layer.name}: channels_last only")
+        return _Padding(layer, tuple(tuple(p) for p in layer.padding), reflect=False)
+    if isinstance(layer, keras.layers.Conv2DTranspose):
+        return _ConvTranspose(layer)
+    if isinstance(layer, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D)):
+        if layer.data_format != "channels_last":
+            raise NotTileableError(f"{layer.name}: channels_last only")
+        return _Conv(layer)
+    if isinstance(layer, CropTopLeft):
+        return _CropTopLeft(layer)
+    if isinstance(layer, LegacyBilinearUpsampling2D):
+        return _Upsample(layer)
+    if isinstance(layer, _POINTWISE):
+        if isinstance(layer, keras.layers.Concatenate) and layer.axis not in (-1, 3):
+            raise NotTileableError(f"{layer.name}: concatenation along a spatial axis")
+        return _Pointwise(layer)
+    raise NotTileableError(f"{layer.name}: {type(layer).__name__} layers cannot be tiled exactly")
+
+
+# --------------------------------------------------------------------------------------
+# The graph.
+
+
+class _Node:
+    def __init__(self, keras_node, op):
+        self.keras_node = keras_node
+        self.op = op
+        self.inputs = [id(t) for t in keras_node.input_tensors]
+        self.outputs = [id(t) for t in keras_node.outputs]
+
+
+class _MapStore:
+    """One feature map (batch 1, HWC) in a temporary file, written and read by region with
+    pwrite/pread: the data lives in the page cache, not in the process's memory."""
+
+    def __init__(self, height, width, channels, dtype, directory=None):
+        self.height, self.width, self.channels = height, width, channels
+        self.dtype = np.dtype(dtype)
+        self.pixel_bytes = channels * self.dtype.itemsize
+        self._file = tempfile.TemporaryFile(dir=directory, prefix="cartoongan-tile-")
+        self._fd = self._file.fileno()
+
+    def write(self, region, array):
+        (r0, r1), (c0, c1) = region
+        array = np.ascontiguousarray(array.reshape(r1 - r0, c1 - c0, self.channels).astype(self.dtype, copy=False))
+        for row in range(r0, r1):
+            offset = (row * self.width + c0) * self.pixel_bytes
+            data = memoryview(array[row - r0].view(np.uint8).reshape(-1))
+            while data:
+                written = os.pwrite(self._fd, data, offset)
+                data, offset = data[written:], offset + written
+
+    def read(self, region):
+        (r0, r1), (c0, c1) = region
+        out = np.empty((r1 - r0, c1 - c0, self.channels), self.dtype)
+        length = (c1 - c0) * self.pixel_bytes
+        for row in range(r0, r1):
+            view = memoryview(out[row - r0].view(np.uint8).reshape(-1))
+            offset, done = (row * self.width + c0) * self.pixel_bytes, 0
+            while done < length:
+                n = os.preadv(self._fd, [view[done:]], offset + done)
+                if n <= 0:
+                    raise OSError(f"short read from the tile store at row {row}")
+                done += n
+        return out[None]
+
+    def close(self):
+        self._file.close()
+
+
+def _union(a, b):
+    if a is None:
+        return b
+    return tuple((min(x0, y0), max(x1, y1)) for (x0, x1), (y0, y1) in zip(a, b))
+
+
+def _split(length, tile):
+    count = max(1, _ceil_div(length, max(1, tile)))
+    edges = [round(i * length / count) for i in range(count + 1)]
+    return [(edges[i], edges[i + 1]) for i in range(count)]
+
+
+class TiledGenerator:
+    """Runs a single-input, single-output generator (NHWC, any size) on one image tile by
+    tile, with the result of whole-image inference.
+
+    `tile_size`: tile side in pixels of the input (maps at 1/4 resolution get tiles of a
+    quarter of it). `store_values_per_pixel`: maps up to this size per input pixel are
+    stored instead of recomputed (see the module docstring). `temp_dir`: where the stored
+    maps go (default: the system's temporary folder).
+    """
+
+    def __init__(self, generator, tile_size=512, store_values_per_pixel=DEFAULT_STORE_VALUES_PER_PIXEL,
+                 temp_dir=None):
+        if len(generator.inputs) != 1 or len(generator.outputs) != 1:
+            raise NotTileableError("only single-input, single-output generators can be tiled")
+        self.generator = generator
+        self.tile_size = int(tile_size)
+        if self.tile_size < 8:
+            raise ValueError(f"tile_size must be at least 8 pixels, not {tile_size}")
+        self.store_values_per_pixel = store_values_per_pixel
+        self.temp_dir = temp_dir
+        self.input_id = id(generator.inputs[0])
+        self.output_id = id(generator.outputs[0])
+        self.nodes = []  # topological order
+        self.producer = {}  # tensor id -> _Node
+        self.channels = {}
+        for depth in sorted(generator._nodes_by_depth, reverse=True):
+            for keras_node in generator._nodes_by_depth[depth]:
+                if keras_node.is_input or not keras_node.operation:
+                    continue
+                if len(keras_node.operation._inbound_nodes) != 1:
+                    raise NotTileableError(f"{keras_node.operation.name}: shared layers are not supported")
+                node = _Node(keras_node, _make_op(keras_node.operation))
+                self.nodes.append(node)
+                for tensor in keras_node.outputs:
+                    self.producer[id(tensor)] = node
+                    self.channels[id(tensor)] = tensor.shape[-1]
+        self.consumers = {}
+        for node in self.nodes:
+            for tensor in node.inputs:
+                self.consumers.setdefault(tensor, []).append(node)
+
+    # ---- sizes
+
+    def map_sizes(self, height, width):
+        """Spatial size of every tensor of the graph for a (height, width) input."""
+        sizes = {self.input_id: (height, width)}
+        for node in self.nodes:
+            h, w = sizes[node.inputs[0]]
+            for tensor in node.outputs:
+                sizes[tensor] = (node.op.size(h, 0), node.op.size(w, 1))
+        return sizes
+
+    # ---- planning
+
+    def _schedule(self, sizes):
+        """The passes: (tensor, kind) in topological order; kinds: 'norm' (statistics of a
+        norm's input, stored too if it is in `stored`), 'store', 'output'."""
+        pixels = sizes[self.input_id][0] * sizes[self.input_id][1]
+        stored = set()
+        for node in self.nodes:
+            candidates = []
+            if isinstance(node.op, _Norm):
+                candidates.append(node.inputs[0])
+            if len(node.inputs) > 1:  # residual sums, concatenations
+                candidates += node.outputs
+            for tensor in candidates:
+                h, w = sizes[tensor]
+                if tensor != self.input_id and h * w * self.channels[tensor] <= self.store_values_per_pixel * pixels:
+                    stored.add(tensor)
+        passes, seen = [], set()
+        for node in self.nodes:
+            if isinstance(node.op, _Norm):
+                tensor = node.inputs[0]
+                passes.append((tensor, node))
+                seen.add(tensor)
+            for tensor in node.outputs:
+                if tensor in stored and tensor not in seen:
+                    passes.append((tensor, None))
+                    seen.add(tensor)
+        passes.append((self.output_id, None))
+        return stored, passes
+
+    def _sources(self, target, available):
+        """Stored maps (and the input) a pass over `target` reads."""
+        found, stack, visited = set(), [target], set()
+        while stack:
+            tensor = stack.pop()
+            if tensor in visited:
+                continue
+            visited.add(tensor)
+            if tensor in available or tensor == self.input_id:
+                found.add(tensor)
+                continue
+            stack += self.producer[tensor].inputs
+        return found
+
+    def _plan(self, target, region, available, sizes):
+        """Regions every tensor needs for `target` on `region` (bounding box over consumers)."""
+        need = {target: region}
+        for node in reversed(self.nodes):
+            outs = [need[t] for t in node.outputs if t in need]
+            if not outs or any(t in available for t in node.outputs):
+                continue
+            out = outs[0]
+            for other in outs[1:]:
+                out = _union(out, other)
+            for t in node.outputs:
+                need[t] = out
+            for t in node.inputs:
+                h, w = sizes[t]
+                needed = (node.op.needs(*out[0], h, 0), node.op.needs(*out[1], w, 1))
+                need[t] = _union(need.get(t), needed)
+        return need
+
+    def _compute(self, target, region, available, sizes, read_input, stores):
+        need = self._plan(target, region, available, sizes)
+        values = {}
+        remaining = {}
+        for node in self.nodes:
+            if node.outputs[0] in need and not any(t in available for t in node.outputs):
+                for t in node.inputs:
+                    remaining[t] = remaining.get(t, 0) + 1
+
+        def value(tensor):
+            if tensor not in values:
+                if tensor == self.input_id:
+                    values[tensor] = read_input(need[tensor])
+                else:
+                    values[tensor] = tf.convert_to_tensor(stores[tensor].read(need[tensor]))
+            return values[tensor]
+
+        for node in self.nodes:
+            if node.outputs[0] not in need or any(t in available for t in node.outputs):
+                continue
+            out = need[node.outputs[0]]
+            in_regions, inputs = [], []
+            for t in node.inputs:
+                h, w = sizes[t]
+                wanted = (node.op.needs(*out[0], h, 0), node.op.needs(*out[1], w, 1))
+                have = need[t]
+                x = value(t)
+                if wanted != have:
+                    x = x[:, wanted[0][0] - have[0][0]:wanted[0][1] - have[0][0],
+                          wanted[1][0] - have[1][0]:wanted[1][1] - have[1][0], :]
+                inputs.append(x)
+                in_regions.append(wanted)
+                remaining[t] -= 1
+            result = node.op.run(inputs, in_regions, out, sizes[node.inputs[0]])
+            del inputs
+            for t in node.inputs:
+                if remaining[t] == 0 and t != target:
+                    values.pop(t, None)
+            results = result if isinstance(result, (list, tuple)) else [result]
+            for t, y in zip(node.outputs, results):
+                values[t] = y
+        return value(target)
+
+    # ---- running
+
+    def __call__(self, read_input, height, width, write_output):
+        """Runs the generator on a (height, width) input.
+
+        `read_input(region)` -> float32 [1, h, w, 3] of the input on region
+        ((r0, r1), (c0, c1)); `write_output(region, y)` receives the output, tile by tile,
+        on a partition of the output map (whose size is `output_size`)."""
+        sizes = self.map_sizes(height, width)
+        stored, passes = self._schedule(sizes)
+        available = set()
+        last_use = {}
+        for index, (target, _) in enumerate(passes):
+            for source in self._sources(target, stored - {target}):
+                last_use[source] = index
+        stores = {}
+        try:
+            for index, (target, norm) in enumerate(passes):
+                h, w = sizes[target]
+                scale = math.sqrt(h * w / (height * width))
+                tile = max(8, round(self.tile_size * scale))
+                count, mean, m2 = 0, 0.0, 0.0
+                for rows in _split(h, tile):
+                    for cols in _split(w, tile):
+                        region = (rows, cols)
+                        y = self._compute(target, region, available, sizes, read_input, stores)
+                        if norm is not None:
+                            count, mean, m2 = _combine(count, mean, m2, norm.op.layer, y)
+                        if target in stored:
+                            if target not in stores:
+                                stores[target] = _MapStore(h, w, y.shape[-1], y.dtype.as_numpy_dtype, self.temp_dir)
+                            stores[target].write(region, y.numpy())
+                        if target == self.output_id:
+                            write_output(region, y)
+                        del y
+                if norm is not None:
+                    shape = (1, 1, 1, -1)
+                    norm.op.statistics = (tf.constant(np.reshape(mean, shape), tf.float32),
+                                          tf.constant(np.reshape(m2 / count, shape), tf.float32))
+                if target in stored:
+                    available.add(target)
+                for source, last in list(last_use.items()):
+                    if last == index and source in stores:
+                        stores.pop(source).close()
+                        available.discard(source)
+        finally:
+            for store in stores.values():
+                store.close()
+            for node in self.nodes:
+                if isinstance(node.op, _Norm):
+                    node.op.statistics = None
+        return sizes[self.output_id]
+
+
+def _combine(count, mean, m2, layer, y):
+    """Adds a tile's float32 moments to the running float64 (count, mean, M2) per channel."""
+    tile_mean, tile_var = layer.moments(y)
+    axes_count = int(np.prod(y.shape[1:3])) * (1 if layer.per_channel else int(y.shape[-1]))
+    tile_mean = tile_mean.numpy().astype(np.float64).reshape(-1)
+    tile_m2 = tile_var.numpy().astype(np.float64).reshape(-1) * axes_count
+    if count == 0:
+        return axes_count, tile_mean, tile_m2
+    total = count + axes_count
+    delta = tile_mean - mean
+    mean = mean + delta * (axes_count / total)
+    m2 = m2 + tile_m2 + delta * delta * (count * axes_count / total)
+    return total, mean, m2
