@@ -46,10 +46,11 @@ from cartoongan.cli.cartoonize import DEFAULT_MAX_SIZE, Job, output_path
 FAILED_FOLDER = "_failed"  # DIR/_failed/failed.jsonl: no style folder can be named so
 FAILED_FILE = "failed.jsonl"
 METRICS_NAMESPACE = "cartoongan"
-# Images per generator call, at most (Beam's BatchElements adapts the size below it). On a
-# CPU batching barely changes the time per image; it pays on an accelerator. Four photos of
-# 1024x1024 keep the full generator's activations within a few GB.
-DEFAULT_MAX_BATCH_SIZE = 4
+# Images per generator call, at most (Beam's BatchElements adapts the size below it; images
+# of one size run as one call). On a CPU one image per call is fastest: hayao_lite took 0.41 s
+# a photo alone and 0.60 s in batches of four on the 2-core machine of benchmarks/beam.py
+# (the working set outgrows the caches). Raise it on an accelerator.
+DEFAULT_MAX_BATCH_SIZE = 1
 # Files larger than this are not read: no photo is, and a worker must not load gigabytes
 # because of one stray file. (Decoded size is bounded by PIL's decompression-bomb check.)
 DEFAULT_MAX_FILE_MB = 256
@@ -117,7 +118,7 @@ def input_plan(pattern):
     out) and results keep their path below it; a glob's results keep their path below the
     glob's fixed leading folder (its file name for `photos/*.jpg`, as the CLI)."""
     if not any(char in pattern for char in _WILDCARDS):
-        if (os.path.isdir(pattern) if is_local(pattern) else pattern.endswith("/")):
+        if os.path.isdir(pattern) if is_local(pattern) else _is_remote_folder(pattern):
             return _join(pattern, "**"), pattern, True
         return pattern, _dirname(pattern), False
     parts = pattern.replace(os.sep, "/").split("/") if is_local(pattern) else pattern.split("/")
@@ -127,6 +128,19 @@ def input_plan(pattern):
             break
         fixed.append(part)
     return pattern, "/".join(fixed) or ".", False
+
+
+def _is_remote_folder(path):
+    # Object stores have no folders: `gs://b/photos` names one if objects lie below it.
+    if path.endswith("/"):
+        return True
+    return not FileSystems.exists(path) and bool(FileSystems.match([path.rstrip("/") + "/**"], [1])[0].metadata_list)
+
+
+def matches_anything(pattern):
+    """Whether the input pattern (see `input_plan`) matches at least one file."""
+    glob_pattern, _, _ = input_plan(pattern)
+    return bool(FileSystems.match([glob_pattern], [1])[0].metadata_list)
 
 
 def _dirname(path):
@@ -477,23 +491,29 @@ def build_pipeline(pipeline, job, folder):
     return failures
 
 
+def is_saved_model(path):
+    """Whether `path` (on any Beam filesystem) is a SavedModel folder, not a preset."""
+    if is_local(path):
+        return os.path.isfile(os.path.join(path, "saved_model.pb"))
+    return FileSystems.exists(FileSystems.join(path, "saved_model.pb"))
+
+
 def resolve_style_folder(job):
+    """The output folder of the job's style: as the CLI's `style_folder` for names and
+    presets; an exported SavedModel (`exported/hayao/saved_model`) writes to its parent's name."""
     from cartoongan.cli.cartoonize import style_folder
+    from cartoongan.presets import check_preset_name_value
 
     if job.style_folder:
         return job.style_folder
+    if is_saved_model(job.style):  # exported/hayao/saved_model -> hayao
+        parent = (_dirname(os.path.abspath(job.style)) if is_local(job.style) else _dirname(job.style.rstrip("/")))
+        return check_preset_name_value(os.path.basename(parent.rstrip("/")), where=f"{job.style}: folder name")
     if is_local(job.style):
-        if os.path.isfile(os.path.join(job.style, "saved_model.pb")):
-            # exported/hayao/saved_model -> hayao
-            parent = os.path.basename(os.path.dirname(os.path.abspath(job.style)))
-            return parent or "saved_model"
         return style_folder(job.style)
     with FileSystems.open(FileSystems.join(job.style, "config.json")) as config:
         name = json.loads(config.read()).get("name") or posixpath.basename(job.style.rstrip("/"))
-    from cartoongan.presets import check_preset_name_value
-
-    check_preset_name_value(name, where=f"{job.style}/config.json: name")
-    return name
+    return check_preset_name_value(name, where=f"{job.style}/config.json: name")
 
 
 def run(job, pipeline_args=()):

@@ -193,3 +193,98 @@ def test_decode_image_from_bytes_is_read_image(photos):
         assert (alpha is None) == (want_alpha is None)
     with pytest.raises(ImageReadError, match="corrupt.jpg"):
         decode_image((photos / "trip" / "corrupt.jpg").read_bytes(), "corrupt.jpg")
+
+
+def _fake_remote_filesystem():
+    """A Beam filesystem where `fake://PATH` is the local PATH, with an object store's
+    manners (a folder does not `exist`, writes need no folders): the gs:// and s3:// code
+    paths, run on the in-process runner."""
+    from apache_beam.io.filesystem import FileMetadata, MatchResult
+    from apache_beam.io.localfilesystem import LocalFileSystem
+
+    prefix = "fake://"
+
+    def local(path):
+        return path[len(prefix):] if path.startswith(prefix) else path
+
+    plain = LocalFileSystem(None)  # does the work: LocalFileSystem's methods call each other
+
+    class FakeRemoteFileSystem(LocalFileSystem):
+        @classmethod
+        def scheme(cls):
+            return "fake"
+
+        def join(self, basepath, *paths):
+            return prefix + plain.join(local(basepath), *paths)
+
+        def split(self, path):
+            head, tail = plain.split(local(path))
+            return prefix + head, tail
+
+        def match(self, patterns, limits=None):
+            results = plain.match([local(p) for p in patterns], limits)
+            return [MatchResult(prefix + r.pattern, [FileMetadata(prefix + m.path, m.size_in_bytes, m.last_updated_in_seconds)
+                                                    for m in r.metadata_list if not os.path.isdir(m.path)])
+                    for r in results]
+
+        def create(self, path, *args, **kwargs):
+            os.makedirs(os.path.dirname(local(path)), exist_ok=True)  # object stores need no folders
+            return plain.create(local(path), *args, **kwargs)
+
+        def open(self, path, *args, **kwargs):
+            return plain.open(local(path), *args, **kwargs)
+
+        def rename(self, sources, destinations):
+            for destination in destinations:
+                os.makedirs(os.path.dirname(local(destination)), exist_ok=True)
+            return plain.rename([local(p) for p in sources], [local(p) for p in destinations])
+
+        def copy(self, sources, destinations):
+            return plain.copy([local(p) for p in sources], [local(p) for p in destinations])
+
+        def delete(self, paths):
+            return plain.delete([local(p) for p in paths])
+
+        def mkdirs(self, path):
+            os.makedirs(local(path), exist_ok=True)
+
+        def exists(self, path):
+            return os.path.isfile(local(path))
+
+        def size(self, path):
+            return plain.size(local(path))
+
+        def last_updated(self, path):
+            return plain.last_updated(local(path))
+
+        def checksum(self, path):
+            return plain.checksum(local(path))
+
+        def metadata(self, path):
+            return plain.metadata(local(path))
+
+    return FakeRemoteFileSystem
+
+
+@pytest.fixture(scope="module")
+def fake_remote():
+    """Registers `fake://` for the test module (Beam finds filesystems by subclassing)."""
+    return _fake_remote_filesystem()
+
+
+@pytest.mark.parametrize("slash", ["/", ""])
+def test_remote_filesystem_paths_read_write_and_preset(photos, tmp_path, tiny_preset, fake_remote, capsys, slash):
+    import shutil
+
+    cli, out = tmp_path / "cli", tmp_path / "out"
+    preset = tmp_path / "remote-preset"
+    shutil.copytree(tiny_preset, preset)
+    assert cartoonize_main(["--input", str(photos), "--output", str(cli), "--style", str(tiny_preset)]) == 1
+
+    assert main(["--input", f"fake://{photos}{slash}", "--output", f"fake://{out}",
+                 "--preset", f"fake://{preset}", "--max-batch-size", "4"]) == 0
+
+    assert "cartoonized 5, skipped 0 existing, failed 1" in capsys.readouterr().err
+    _assert_same_as_cli(cli / "tiny", out / "tiny")
+    assert [r["file"] for r in _failed(out)] == [f"fake://{photos}/trip/corrupt.jpg"]
+    assert not [p for p in out.rglob(".*")]  # temporaries renamed into place

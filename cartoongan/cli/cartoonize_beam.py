@@ -59,7 +59,7 @@ def build_parser():
 
 def check_flags(args):
     """-> the style to load; raises ValueError / PresetError before any work."""
-    from cartoongan.beam import is_local
+    from cartoongan.beam import is_local, is_saved_model, matches_anything
     from cartoongan.presets import DEFAULT_STYLE, check_preset_name, resolve_preset
 
     for flag, value, least in (("--max-size", args.max_size, 0), ("--max-batch-size", args.max_batch_size, 1),
@@ -68,10 +68,10 @@ def check_flags(args):
             raise ValueError(f"{flag} must be >= {least}")
     if is_local(args.output) and os.path.exists(args.output) and not os.path.isdir(args.output):
         raise ValueError(f"--output {args.output} exists and is not a folder")
-    if is_local(args.input) and not any(c in args.input for c in "*?[") and not os.path.exists(args.input):
-        raise ValueError(f"--input {args.input}: no such file or folder")
+    if not matches_anything(args.input):
+        raise ValueError(f"--input {args.input}: no such file or folder, and no glob match")
     style = args.preset or args.style or DEFAULT_STYLE
-    if is_local(style) and not os.path.isfile(os.path.join(style, "saved_model.pb")):
+    if is_local(style) and not is_saved_model(style):
         check_preset_name(style)
         resolve_preset(style)  # an upstream style is fetched into the cache once, here
     return style
@@ -105,7 +105,7 @@ def main(argv=None):
                       max_file_mb=args.max_file_mb, large_model=args.large_model,
                       verbose=args.verbose)
         job = BeamJob(**{**job.__dict__, "style_folder": resolve_style_folder(job)})
-    except (PresetError, DownloadError, FileNotFoundError) as error:
+    except (PresetError, DownloadError, OSError) as error:  # OSError: Beam's BeamIOError too
         print(f"cartoonize-beam: error: {error}", file=sys.stderr)
         return 2
     except ValueError as error:
