@@ -111,6 +111,19 @@ def output_size(width, height, max_size):
     return max(2, width - width % 2), max(2, height - height % 2)
 
 
+def check_quality(destination, quality):
+    """The CRF a video written to `destination` gets: `quality`, or the codec's default;
+    ValueError when out of the codec's range."""
+    codec = video_codec_for(os.fspath(destination))
+    if quality is None:
+        return DEFAULT_QUALITY[codec]
+    low, high = QUALITY_RANGE[codec]
+    if not low <= quality <= high:
+        raise ValueError(f"video quality (CRF) for {codec} ({os.path.basename(destination)}) must be in "
+                         f"[{low}, {high}], got {quality}")
+    return quality
+
+
 def cartoonize_video(cartoonizer, source, destination, max_size=0, quality=None, batch_size=4,
                      segment_seconds=DEFAULT_SEGMENT_SECONDS, progress=None):
     """Cartoonizes the video `source` into `destination` (its extension picks the container;
@@ -127,10 +140,7 @@ def cartoonize_video(cartoonizer, source, destination, max_size=0, quality=None,
     started = time.monotonic()
     source, destination = os.fspath(source), os.path.abspath(destination)
     codec = video_codec_for(destination)
-    crf = DEFAULT_QUALITY[codec] if quality is None else quality
-    low, high = QUALITY_RANGE[codec]
-    if not low <= crf <= high:
-        raise ValueError(f"video quality (CRF) for {codec} must be in [{low}, {high}], got {crf}")
+    crf = check_quality(destination, quality)
     probe = _probe(source)
     width, height = output_size(probe["width"], probe["height"], max_size)
     key = {"version": _MANIFEST_VERSION, "source": os.path.abspath(source), "size": probe["file_size"],
@@ -563,6 +573,8 @@ def _join(source, work, manifest, destination):
             # the source's time base: the timestamps are the source's, in its own units
             video.time_base = inp.streams.video[0].time_base
             source_video = inp.streams.video[0]
+            if source_video.average_rate:  # Matroska writes it as the default frame duration
+                video.codec_context.framerate = source_video.average_rate
             video.metadata.update({k: v for k, v in source_video.metadata.items() if k in ("language", "title")})
             copied = {}
             for stream in inp.streams:
