@@ -45,7 +45,7 @@ def build_parser():
         epilog=_ENVIRONMENT_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--input", nargs="+", metavar="PATH", help="image files, folders (recursive) or globs")
+    parser.add_argument("--input", nargs="+", metavar="PATH", help="image or video files, folders (recursive) or globs")
     parser.add_argument("--output", default=DEFAULT_OUTPUT, metavar="DIR",
                         help=f"results go to DIR/<style>/<relative path> (default: {DEFAULT_OUTPUT})")
     parser.add_argument("--style", nargs="+", metavar="NAME",
@@ -54,6 +54,9 @@ def build_parser():
                         help=f"shrink so the long side is at most N pixels; 0 keeps the size (default: {DEFAULT_MAX_SIZE})")
     parser.add_argument("--format", choices=("same", "png", "jpg"), default="same",
                         help="output format (default: same as the input)")
+    parser.add_argument("--video-quality", type=int, metavar="CRF",
+                        help="videos: the encoder's constant rate factor, lower is better and bigger "
+                             "(default: 20 for H.264, 32 for VP9 in .webm)")
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs instead of skipping them")
     parser.add_argument("--precision", choices=PRECISIONS, default="auto",
                         help="arithmetic of the convolutions (default: auto, the fastest faithful one)")
@@ -68,7 +71,7 @@ def collect_jobs(inputs, output_dir=None, style_folders=()):
     A folder walk never enters what this tool writes: `output_dir` when it lies inside an
     input folder (the default output of `--input .`), and `output_dir/<style>` for the styles
     of the run (so `--output` may equal `--input`, run after run)."""
-    from cartoongan.images import list_images
+    from cartoongan.video import list_media
 
     skip = [os.path.join(output_dir, folder) for folder in style_folders] if output_dir else []
     jobs = []
@@ -83,7 +86,7 @@ def collect_jobs(inputs, output_dir=None, style_folders=()):
             if os.path.isdir(match):
                 inside = output_dir and _is_inside(output_dir, match) and not _same_path(output_dir, match)
                 jobs += [Job(path, os.path.relpath(path, match))
-                         for path in list_images(match, skip=skip + ([output_dir] if inside else []))]
+                         for path in list_media(match, skip=skip + ([output_dir] if inside else []))]
             else:  # files, and special files that the reader refuses by name
                 jobs.append(Job(match, os.path.basename(match)))
     return jobs
@@ -100,6 +103,10 @@ def _is_inside(path, folder):
 
 
 def output_path(output_dir, style_folder_name, job, image_format):
+    from cartoongan.video import is_video
+
+    if is_video(job.relative_path):  # a video keeps its container; --format is for images
+        return os.path.join(output_dir, style_folder_name, job.relative_path)
     stem, extension = os.path.splitext(job.relative_path)
     if image_format == "png":
         extension = ".png"
@@ -124,6 +131,8 @@ def style_folder(style):
 def check_plan(args, jobs, styles, folders):
     """Everything that can be wrong with the plan, found before any work starts: every
     destination stays inside --output, none is an input, no two collide."""
+    from cartoongan.video import check_quality, is_video
+
     if len(set(folders)) != len(folders):
         raise ValueError(f"--style {' '.join(styles)}: two styles would write to the same folder")
     sources = {os.path.realpath(job.source) for job in jobs}
@@ -139,6 +148,8 @@ def check_plan(args, jobs, styles, folders):
             if real in destinations:
                 raise ValueError(f"{job.source} and {destinations[real]} would both be written to {destination}")
             destinations[real] = job.source
+            if is_video(destination):
+                check_quality(destination, args.video_quality)
 
 
 def check_flags(args):
@@ -183,7 +194,7 @@ def main(argv=None):
         folders = [style_folder(style) for style in styles]
         jobs = collect_jobs(args.input, args.output, folders)
         if not jobs:
-            raise ValueError(f"--input {' '.join(args.input)}: no images found")
+            raise ValueError(f"--input {' '.join(args.input)}: no images or videos found")
         check_plan(args, jobs, styles, folders)
     except PresetError as error:
         print(f"cartoonize: error: {error}", file=sys.stderr)
@@ -210,6 +221,7 @@ def run(args, jobs, styles, folders):
     from cartoongan.atomic import remove_stale_partials
     from cartoongan.images import ImageReadError, read_image, resize_to_max, write_image
     from cartoongan.presets import PresetError
+    from cartoongan.video import VideoError, is_video
     from cartoongan.weights.download import DownloadError
 
     plan = {}
@@ -239,11 +251,18 @@ def run(args, jobs, styles, folders):
             bar.set_postfix_str(folder)
             for job in todo:
                 try:
-                    rgb, alpha = read_image(job.source)
-                    rgb, alpha = resize_to_max(rgb, args.max_size, alpha)
-                    write_image(destinations[job], cartoonizers[style](rgb), alpha)
-                    written += 1
-                except (ImageReadError, OSError) as error:
+                    if is_video(job.source):
+                        errors = cartoonize_video_job(cartoonizers[style], job.source, destinations[job], args)
+                        for error in errors:  # the frames that decoded were written
+                            tqdm.write(f"error: {error}", file=sys.stderr)
+                        failed += [job.source] if errors else []
+                        written += not errors
+                    else:
+                        rgb, alpha = read_image(job.source)
+                        rgb, alpha = resize_to_max(rgb, args.max_size, alpha)
+                        write_image(destinations[job], cartoonizers[style](rgb), alpha)
+                        written += 1
+                except (ImageReadError, VideoError, OSError) as error:
                     tqdm.write(f"error: {error}", file=sys.stderr)
                     failed.append(job.source)
                 except tf.errors.OpError as error:  # e.g. out of memory on a huge image
@@ -255,6 +274,33 @@ def run(args, jobs, styles, folders):
         print("failed: " + ", ".join(sorted(set(failed))), file=sys.stderr)
         return 1
     return 0
+
+
+def cartoonize_video_job(cartoonizer, source, destination, args):
+    """One video, with a progress bar over its frames; returns its decoding problems."""
+    from tqdm import tqdm
+
+    from cartoongan.video import cartoonize_video
+
+    bar = None
+
+    def progress(done, total):
+        nonlocal bar
+        if bar is None:  # frames an earlier run finished count as done, not into the rate
+            bar = tqdm(total=total, initial=done, unit="frame", desc=os.path.basename(source), leave=False)
+        bar.total = max(total, done)
+        bar.update(done - bar.n)
+
+    try:
+        result = cartoonize_video(cartoonizer, source, destination, max_size=args.max_size,
+                                  quality=args.video_quality, progress=progress)
+    finally:
+        if bar is not None:
+            bar.close()
+    resumed = f", {result.resumed_frames} resumed from an earlier run" if result.resumed_frames else ""
+    flicker = f", flicker {result.flicker:.2f}" if result.flicker is not None else ""
+    tqdm.write(f"{source}: {result.frames} frames{resumed}{flicker}", file=sys.stderr)
+    return result.errors
 
 
 if __name__ == "__main__":
