@@ -1,7 +1,7 @@
 """A bounded load generator for the web API, loopback only: N clients x M requests each.
 
     python -m tests.serve.loadgen --url http://127.0.0.1:8000 --photo photo.jpg \\
-        --style hayao_lite --clients 32 --requests 4
+        --style hayao_lite --clients 32 --requests 4 [--retries 20]
 
 Every client sends its requests one after another on its own connection; the summary has
 the count of each status, p50/p95 latency of the answered (200) requests and throughput.
@@ -34,10 +34,21 @@ def request(url, method="GET", body=None, timeout=120):
         connection.close()
 
 
-def run_load(url, body, clients, requests_each, timeout=120):
-    """Returns (answers, wall seconds); answers: (status, headers, body, seconds) tuples."""
+def run_load(url, body, clients, requests_each, timeout=120, retries=0):
+    """Returns (answers, wall seconds); answers: (status, headers, body, seconds) tuples.
+
+    `retries`: how often a client that gets 503 waits Retry-After (at most 10 s) and sends
+    again; the seconds of an answer then run from its first attempt."""
+    def one():
+        start = time.perf_counter()
+        for attempt in range(retries + 1):
+            status, headers, data, _ = request(url, "POST", body, timeout)
+            if status != 503 or attempt == retries:
+                return status, headers, data, time.perf_counter() - start
+            time.sleep(min(10, int(headers.get("retry-after", "1"))))
+
     def client(_):
-        return [request(url, "POST", body, timeout) for _ in range(requests_each)]
+        return [one() for _ in range(requests_each)]
 
     start = time.perf_counter()
     with concurrent.futures.ThreadPoolExecutor(clients) as pool:
@@ -66,13 +77,15 @@ def main(argv=None):
     parser.add_argument("--max-size", type=int, default=0)
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--requests", type=int, default=4, help="per client")
+    parser.add_argument("--retries", type=int, default=0, help="after a 503, wait Retry-After and resend, N times")
     args = parser.parse_args(argv)
-    if not (1 <= args.clients <= 256 and 1 <= args.requests <= 64):
-        parser.error("--clients 1..256 and --requests 1..64: the load stays bounded")
+    if not (1 <= args.clients <= 256 and 1 <= args.requests <= 64 and 0 <= args.retries <= 20):
+        parser.error("--clients 1..256, --requests 1..64, --retries 0..20: the load stays bounded")
     with open(args.photo, "rb") as f:
         body = f.read()
     query = urllib.parse.urlencode({"style": args.style, "max_size": args.max_size})
-    answers, wall = run_load(f"{args.url.rstrip('/')}/api/cartoonize?{query}", body, args.clients, args.requests)
+    answers, wall = run_load(f"{args.url.rstrip('/')}/api/cartoonize?{query}", body, args.clients, args.requests,
+                             retries=args.retries)
     print(json.dumps(summarize(answers, wall)))
     return 0
 
