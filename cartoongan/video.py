@@ -73,8 +73,18 @@ class VideoResult:
     resumed_frames: int       # frames taken from an earlier, killed run's segments
     resumed_segments: int
     seconds: float            # this run's wall time
-    flicker: float | None     # mean |out[t] - out[t-1]| / mean |in[t] - in[t-1]| (this run's frames)
+    # Flicker, over this run's consecutive frames: mean |frame[t] - frame[t-1]| in 0-255
+    # levels of the input and of the output; `flicker` is their ratio (None on a still shot,
+    # input change under half a level, where the ratio says nothing)
+    input_change: float | None
+    output_change: float | None
     errors: list              # decoding problems ("file: what"): the frames that decoded were written
+
+    @property
+    def flicker(self):
+        if self.input_change is None or self.input_change < 0.5:
+            return None
+        return self.output_change / self.input_change
 
 
 def video_codec_for(path):
@@ -148,14 +158,14 @@ def cartoonize_video(cartoonizer, source, destination, max_size=0, quality=None,
            "cartoonizer": cartoonizer_fingerprint(cartoonizer)}
     work, manifest = _claim_work_folder(destination, key)
     done = sum(segment["frames"] for segment in manifest["segments"])
-    result = VideoResult(source, destination, 0, done, len(manifest["segments"]), 0.0, None, [])
+    result = VideoResult(source, destination, 0, done, len(manifest["segments"]), 0.0, None, None, [])
     if progress:
         progress(done, max(done, probe["frames"]))
     if not manifest["finished"]:
         pipeline = _Pipeline(cartoonizer, source, work, manifest, codec, crf, (width, height), probe,
                              batch_size, segment_seconds, progress)
         pipeline.run()
-        result.flicker = pipeline.flicker()
+        result.input_change, result.output_change = pipeline.changes()
     result.errors = list(manifest["errors"])
     result.frames = sum(segment["frames"] for segment in manifest["segments"])
     if not result.frames:
@@ -369,8 +379,10 @@ class _Pipeline:
         if self.failure is not None:
             raise self.failure
 
-    def flicker(self):
-        return self.out_change / self.in_change if self.pairs and self.in_change else None
+    def changes(self):
+        if not self.pairs:
+            return None, None
+        return self.in_change / self.pairs, self.out_change / self.pairs
 
     def _guard(self, work):
         try:

@@ -298,7 +298,8 @@ def cartoonize_video_job(cartoonizer, source, destination, args):
         if bar is not None:
             bar.close()
     resumed = f", {result.resumed_frames} resumed from an earlier run" if result.resumed_frames else ""
-    flicker = f", flicker {result.flicker:.2f}" if result.flicker is not None else ""
+    flicker = "" if result.output_change is None else (
+        f", consecutive frames differ by {result.output_change:.2f} levels (input: {result.input_change:.2f})")
     tqdm.write(f"{source}: {result.frames} frames{resumed}{flicker}", file=sys.stderr)
     return result.errors
 
