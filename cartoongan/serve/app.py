@@ -117,43 +117,23 @@ def create_app(cartoonizers, catalogue=None, default_style=None, limits=Limits()
         return JSONResponse({"status": "ok", "styles": list(cartoonizers), "queue": queue.stats()})
 
     async def cartoonize(request):
-        style = request.query_params.get("style") or default_style
-        if style not in cartoonizers:
-            known = {row.name for row in catalogue}
-            reason = ("is not served here (start the server with --styles including it)" if style in known
-                      else "is unknown")
-            return _error(404, f"style {style!r} {reason}; served styles: {', '.join(cartoonizers)}")
-        image_format = request.query_params.get("format", "png").lower()
-        if image_format not in FORMATS:
-            return _error(400, f"format must be png or jpg, not {image_format!r}")
         try:
-            max_size = int(request.query_params.get("max_size", "0"))
-            if max_size < 0:
-                raise ValueError
-        except ValueError:
-            return _error(400, f"max_size must be a whole number of pixels (0: keep the size), "
-                               f"not {request.query_params.get('max_size')!r}")
-        try:
-            body = await _read_body(request, limits.max_upload_bytes)
-        except ClientDisconnect:
-            return Response(status_code=400)  # nobody is listening any more
-        except UploadTooLarge as error:
-            return _error(413, str(error))
-        if not body:
-            return _error(400, "empty body: send the image file's bytes as the request body")
-        try:
+            style, image_format, max_size = _options(request.query_params, cartoonizers, catalogue, default_style)
+            try:
+                body = await _read_body(request, limits.max_upload_bytes)
+            except ClientDisconnect:
+                return Response(status_code=400)  # nobody is listening any more
+            if not body:
+                raise ApiError(400, "empty body: send the image file's bytes as the request body")
             image_size(body, limits.max_pixels)  # the header only: cheap enough for the event loop
-        except UploadError as error:
-            return _error(400, str(error))
-        except UploadTooLarge as error:
-            return _error(413, str(error))
-        try:
-            future = queue.submit(_run_job, cartoonizers[style], body, limits.max_pixels, max_size, image_format)
-        except QueueFull as error:
-            return _error(503, str(error), headers={"Retry-After": str(error.retry_after)})
-        try:
+            try:
+                future = queue.submit(_run_job, cartoonizers[style], body, limits.max_pixels, max_size, image_format)
+            except QueueFull as error:
+                raise ApiError(503, str(error), {"Retry-After": str(error.retry_after)}) from error
             result = await _result_unless_disconnected(request, future)
-        except UploadError as error:  # the header was fine, the pixels are not
+        except ApiError as error:
+            return _error(error.status, str(error), error.headers)
+        except UploadError as error:
             return _error(400, str(error))
         except UploadTooLarge as error:
             return _error(413, str(error))
@@ -164,8 +144,9 @@ def create_app(cartoonizers, catalogue=None, default_style=None, limits=Limits()
         if result is None:
             return Response(status_code=400)  # the client went away; its slot is free
         (data, media_type), seconds = result
+        extension = "jpg" if media_type == "image/jpeg" else "png"
         return Response(data, media_type=media_type, headers={
-            "Content-Disposition": f'inline; filename="cartoon-{style}.{"jpg" if media_type == "image/jpeg" else "png"}"',
+            "Content-Disposition": f'inline; filename="cartoon-{style}.{extension}"',
             "X-Style": style, "X-Inference-Seconds": f"{seconds:.3f}"})
 
     @contextlib.asynccontextmanager
@@ -189,6 +170,36 @@ def create_app(cartoonizers, catalogue=None, default_style=None, limits=Limits()
     )
     app.state.queue = queue
     return app
+
+
+class ApiError(Exception):
+    """An answer other than the image: HTTP status, message (JSON "error"), extra headers."""
+
+    def __init__(self, status, message, headers=None):
+        super().__init__(message)
+        self.status = status
+        self.headers = headers
+
+
+def _options(query, cartoonizers, catalogue, default_style):
+    """(style, format, max_size) from the query string, or ApiError 404/400. The style is
+    only looked up among the loaded models: a client's string never becomes a path."""
+    style = query.get("style") or default_style
+    if style not in cartoonizers:
+        reason = ("is not served here (start the server with --styles including it)"
+                  if style in {row.name for row in catalogue} else "is unknown")
+        raise ApiError(404, f"style {style!r} {reason}; served styles: {', '.join(cartoonizers)}")
+    image_format = query.get("format", "png").lower()
+    if image_format not in FORMATS:
+        raise ApiError(400, f"format must be png or jpg, not {image_format!r}")
+    try:
+        max_size = int(query.get("max_size", "0"))
+        if max_size < 0:
+            raise ValueError
+    except ValueError:
+        raise ApiError(400, f"max_size must be a whole number of pixels (0: keep the size), "
+                            f"not {query.get('max_size')!r}") from None
+    return style, image_format, max_size
 
 
 def _run_job(cartoonizer, body, max_pixels, max_size, image_format):

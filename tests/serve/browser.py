@@ -22,7 +22,8 @@ _CHROMIUM_FLAGS = (
     "--no-first-run", "--no-default-browser-check", "--disable-background-networking",
     "--disable-component-update", "--disable-sync", "--disable-default-apps", "--disable-extensions",
     "--disable-domain-reliability", "--disable-client-side-phishing-detection", "--disable-breakpad",
-    "--metrics-recording-only", "--disable-features=OptimizationHints,MediaRouter,Translate,AutofillServerCommunication",
+    "--metrics-recording-only",
+    "--disable-features=OptimizationHints,MediaRouter,Translate,AutofillServerCommunication",
     # Whatever might still try to leave the machine goes to a closed loopback port, unresolved.
     "--proxy-server=http://127.0.0.1:9", "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
 )
@@ -38,7 +39,7 @@ def find_browser():
         return None, (f"{' and '.join(missing)} not installed (apt-get install chromium chromium-driver; "
                       ".ci/run does)")
     try:
-        import selenium  # noqa: F401
+        import selenium  # noqa: F401  (only: is it installed?)
     except ImportError:
         return None, "selenium is not installed (pip install -e '.[test]')"
     return (chromium, driver), None

@@ -1,16 +1,18 @@
 """The HTTP API in-process (Starlette's TestClient): answers, errors, limits, the page."""
 
 import asyncio
+import io
 import re
 import threading
 import time
 
 import numpy as np
 import pytest
+from PIL import Image
 from starlette.testclient import TestClient
 
-from cartoongan.images import psnr
-from cartoongan.presets import read_preset_config
+from cartoongan.images import resize_to_max
+from cartoongan.presets import read_preset_config, resolve_preset
 from cartoongan.serve.app import STATIC_DIR, Limits, create_app, style_catalogue
 from tests.serve.conftest import Gate, decode, encode, photo
 from tests.serve.test_uploads import png_header_only
@@ -19,18 +21,12 @@ from tests.serve.test_uploads import png_header_only
 @pytest.fixture(scope="module")
 def client(tiny_cartoonizer, lite_cartoonizer, tiny_preset):
     served = {"hayao_lite": lite_cartoonizer, "tiny": tiny_cartoonizer}
-    catalogue = style_catalogue({"hayao_lite": read_preset_config(_pretrained("hayao_lite")),
+    catalogue = style_catalogue({"hayao_lite": read_preset_config(resolve_preset("hayao_lite")),
                                  "tiny": read_preset_config(tiny_preset)})
     app = create_app(served, catalogue=catalogue, default_style="tiny",
                      limits=Limits(max_upload_bytes=200_000, max_pixels=300_000))
     with TestClient(app) as client:
         yield client
-
-
-def _pretrained(name):
-    from cartoongan.presets import resolve_preset
-
-    return resolve_preset(name)
 
 
 def test_styles_lists_every_style_with_licence_and_what_is_served(client):
@@ -62,8 +58,6 @@ def test_default_style_and_max_size(client, tiny_cartoonizer):
     answer = client.post("/api/cartoonize?max_size=60", content=encode(image))
     assert answer.status_code == 200, answer.text
     assert answer.headers["x-style"] == "tiny"
-    from cartoongan.images import resize_to_max
-
     expected = tiny_cartoonizer(resize_to_max(np.asarray(image), 60)[0])
     np.testing.assert_array_equal(decode(answer.content), expected)
 
@@ -78,9 +72,6 @@ def test_alpha_is_kept_in_png(client):
     image = photo(20, 10, mode="RGBA")
     image.putalpha(128)
     answer = client.post("/api/cartoonize?style=tiny", content=encode(image, "PNG"))
-    from PIL import Image
-    import io
-
     result = Image.open(io.BytesIO(answer.content))
     assert result.mode == "RGBA" and np.all(np.asarray(result)[..., 3] == 128)
 

@@ -4,12 +4,11 @@ locally; fails instead when CI is set (.ci/run installs it)."""
 
 import os
 
-import numpy as np
 import pytest
 
 from cartoongan.images import psnr, read_image
-from cartoongan.serve.app import create_app, style_catalogue
 from cartoongan.presets import read_preset_config, resolve_preset
+from cartoongan.serve.app import create_app, style_catalogue
 from tests.serve.browser import cartoonize_in_page, find_browser, start_chromium
 from tests.serve.conftest import decode, live_server, photo
 

@@ -1,5 +1,6 @@
 """Upload decoding (limits before decoding, the CLI reader's conversions) and the queue."""
 
+import io
 import struct
 import threading
 import time
@@ -82,7 +83,7 @@ def test_encode_png_keeps_alpha_and_jpg_drops_it():
     alpha = np.full((7, 9), 128, np.uint8)
     data, media_type = encode_image(rgb, alpha, "png")
     assert media_type == "image/png"
-    decoded = np.asarray(Image.open(__import__("io").BytesIO(data)))
+    decoded = np.asarray(Image.open(io.BytesIO(data)))
     np.testing.assert_array_equal(decoded[..., :3], rgb)
     np.testing.assert_array_equal(decoded[..., 3], alpha)
     data, media_type = encode_image(rgb, alpha, "jpg")
