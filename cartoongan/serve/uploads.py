@@ -40,7 +40,7 @@ def image_size(data, max_pixels):
         raise UploadTooLarge(f"image declares more than {2 * Image.MAX_IMAGE_PIXELS / 1e6:.0f} megapixels; "
                              f"the limit is {max_pixels / 1e6:.1f} megapixels") from error
     except (OSError, SyntaxError, ValueError) as error:
-        raise UploadError(f"not an image ({_reason(error)})") from error
+        raise UploadError(f"not an image: {_reason(error)}") from error
     check_pixels(size, max_pixels)
     return size
 
@@ -69,7 +69,7 @@ def decode_image(data, max_pixels):
     except UploadTooLarge:
         raise
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
-        raise UploadError(f"not a readable image ({_reason(error)})") from error
+        raise UploadError(f"not a readable image: {_reason(error)}") from error
 
 
 def encode_image(rgb, alpha, image_format):
@@ -83,5 +83,5 @@ def encode_image(rgb, alpha, image_format):
 
 def _reason(error):
     if isinstance(error, UnidentifiedImageError):
-        return "not a format PIL recognises"  # its message names an in-memory object
+        return "no known image format (JPEG, PNG, WebP, BMP, TIFF, GIF, ...)"  # PIL's names a BytesIO
     return str(error).split("\n")[0][:200] or type(error).__name__

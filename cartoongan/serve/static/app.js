@@ -92,8 +92,8 @@ function selectPhoto(index) {
     showCached();
   };
   before.onerror = () => {
-    setStatus("");
-    showError(`${photo.file.name}: this browser cannot show it; the server may still read it.`);
+    $("compare").hidden = true;
+    setStatus(`${photo.file.name}: this browser cannot show it; the server may still read it.`);
   };
   before.src = photo.url;
   $("compare").hidden = false;
@@ -184,7 +184,7 @@ function cartoonize() {
       503: `The server is busy${retry ? `; try again in ${retry} s` : ""}.`,
     }[xhr.status] || "Cartoonizing failed.";
     setStatus("");
-    showError(`${advice} (${message})`);
+    showError(`${advice} Details: ${message}.`);
   };
   xhr.onerror = () => {
     finish();
