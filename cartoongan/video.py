@@ -149,6 +149,8 @@ def cartoonize_video(cartoonizer, source, destination, max_size=0, quality=None,
 
     started = time.monotonic()
     source, destination = os.fspath(source), os.path.abspath(destination)
+    if os.path.exists(destination) and os.path.samefile(source, destination):
+        raise ValueError(f"{destination}: is the source itself; it would be overwritten")
     codec = video_codec_for(destination)
     crf = check_quality(destination, quality)
     probe = _probe(source)
@@ -603,6 +605,8 @@ def _join(source, work, manifest, destination):
             for k, v in inp.metadata.items():
                 if k in ("title", "creation_time", "date", "artist", "comment", "location"):
                     out.metadata[k] = v
+            with contextlib.suppress(av.error.FFmpegError, ValueError):
+                out.set_chapters(inp.chapters())
 
             def video_packets():
                 for path in segments:

@@ -1,5 +1,6 @@
 """cartoongan.video on small clips generated here with PyAV (H.264 + AAC, VP9 + Opus)."""
 
+import fractions
 import glob
 import json
 import os
@@ -23,9 +24,10 @@ from tests.conftest import PROJECT_ROOT, psnr
 
 
 def make_clip(path, frames=30, width=64, height=48, rate=25, pts=None, audio=True, rotation=0,
-              codec="libx264", options=None):
+              codec="libx264", options=None, subtitles=False):
     """A clip of moving gradients; `pts` (in 1/rate units) makes it variable-rate; with a
-    sine-tone audio track (AAC, or Opus for VP9) unless `audio` is False."""
+    sine-tone audio track (AAC, or Opus for VP9) unless `audio` is False; `subtitles` adds
+    two subtitle cues (SubRip, or mov_text in MP4/MOV)."""
     with av.open(str(path), "w", options=options or {}) as out:
         video = out.add_stream(codec, rate=rate)
         video.width, video.height, video.pix_fmt = width, height, "yuv420p"
@@ -34,6 +36,10 @@ def make_clip(path, frames=30, width=64, height=48, rate=25, pts=None, audio=Tru
         sound = out.add_stream("aac" if codec == "libx264" else "libopus", rate=48000) if audio else None
         if sound:
             sound.layout = "mono"
+        if subtitles:
+            mp4 = str(path).endswith((".mp4", ".mov"))
+            text = out.add_mux_stream("mov_text" if mp4 else "subrip")
+            text.time_base = fractions.Fraction(1, 1000)
         y, x = np.mgrid[:height, :width]
         for i in range(frames):
             image = np.stack([(x * 4 + i * 5) % 256, (y * 5) % 256, np.full_like(x, i * 7 % 256)], -1)
@@ -49,6 +55,11 @@ def make_clip(path, frames=30, width=64, height=48, rate=25, pts=None, audio=Tru
                 chunk.sample_rate, chunk.pts = 48000, start
                 out.mux(sound.encode(chunk))
             out.mux(sound.encode(None))
+        for number, cue in enumerate([b"Hello", b"world"] if subtitles else []):
+            packet = av.Packet(len(cue).to_bytes(2, "big") + cue if mp4 else cue)
+            packet.stream, packet.time_base, packet.duration = text, fractions.Fraction(1, 1000), 300
+            packet.pts = packet.dts = 100 + 400 * number
+            out.mux(packet)
     return str(path)
 
 
@@ -125,6 +136,35 @@ def test_a_real_style_survives_the_encoding(tmp_path):
     cartoonize_video(cartoonizer, source, tmp_path / "out.mp4")  # the default quality
     expected = cartoonizer.cartoonize_batch(video_frames(source))
     assert np.mean([psnr(a, b) for a, b in zip(video_frames(tmp_path / "out.mp4"), expected)]) > 33
+
+
+@pytest.mark.parametrize("name", ["clip.mkv", "clip.mp4"])
+def test_subtitles_are_copied(tmp_path, tiny, name):
+    source = make_clip(tmp_path / name, frames=20, subtitles=True)
+    cartoonize_video(tiny, source, tmp_path / "out" / name)
+    def cues(path):  # MP4's muxer fills the gaps between cues with empty ones of its own
+        return [cue for cue in packets(path, "subtitle") if cue[0] != b"\x00\x00"]
+
+    assert len(cues(source)) == 2 and cues(tmp_path / "out" / name) == cues(source)
+    assert packets(tmp_path / "out" / name, "audio") == packets(source, "audio")
+
+
+def test_chapters_are_kept_and_the_source_is_never_the_destination(tmp_path, tiny):
+    source = make_clip(tmp_path / "clip.mkv", frames=10, audio=False)
+    chapters = [{"id": 1, "start": 0, "end": 200, "time_base": fractions.Fraction(1, 1000), "metadata": {"title": "One"}},
+                {"id": 2, "start": 200, "end": 400, "time_base": fractions.Fraction(1, 1000), "metadata": {"title": "Two"}}]
+    with av.open(source) as inp, av.open(str(tmp_path / "marked.mkv"), "w") as out:  # a remux with chapters
+        copy = out.add_stream_from_template(inp.streams.video[0])
+        out.set_chapters(chapters)
+        for packet in inp.demux(inp.streams.video[0]):
+            if packet.size:
+                packet.stream = copy
+                out.mux(packet)
+    cartoonize_video(tiny, tmp_path / "marked.mkv", tmp_path / "out.mkv")
+    with av.open(str(tmp_path / "out.mkv")) as out:
+        assert [c["metadata"]["title"] for c in out.chapters()] == ["One", "Two"]
+    with pytest.raises(ValueError, match="is the source itself"):
+        cartoonize_video(tiny, source, source)
 
 
 def test_variable_frame_rate_is_kept(tmp_path, tiny):
