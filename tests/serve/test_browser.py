@@ -3,14 +3,16 @@ and #result holds the Cartoonizer's output at the photo's size. Skips without ch
 locally; fails instead when CI is set (.ci/run installs it)."""
 
 import os
+import threading
 
 import pytest
 
 from cartoongan.images import psnr, read_image
 from cartoongan.presets import read_preset_config, resolve_preset
-from cartoongan.serve.app import create_app, style_catalogue
+from cartoongan.serve.app import Limits, create_app, style_catalogue
 from tests.serve.browser import cartoonize_in_page, find_browser, start_chromium
-from tests.serve.conftest import decode, live_server, photo
+from tests.serve.conftest import Gate, decode, encode, live_server, photo
+from tests.serve.loadgen import request
 
 
 @pytest.fixture(scope="module")
@@ -71,3 +73,32 @@ def test_the_page_explains_an_unreadable_file_in_words(browser, page_url, tmp_pa
     error = browser.find_element(By.ID, "error")
     WebDriverWait(browser, 10).until(lambda b: "could not read this file as an image" in error.text)
     assert "not an image" in error.text
+
+
+@pytest.mark.slow
+def test_the_page_waits_out_a_busy_server_and_retries(browser, tiny_cartoonizer, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    gate = Gate(tiny_cartoonizer)
+    app = create_app({"gate": gate}, limits=Limits(workers=1, queue_size=0))
+    path = tmp_path / "photo.png"
+    photo(41, 29).save(path)
+    with live_server(app) as url:
+        other = threading.Thread(target=request, args=(f"{url}/api/cartoonize", "POST", encode(photo(8, 8))))
+        other.start()  # another client holds the only slot
+        try:
+            assert gate.started.acquire(timeout=10)
+            browser.get(url)
+            wait = WebDriverWait(browser, 30)
+            wait.until(lambda b: b.execute_script("return document.getElementById('style').options.length > 0"))
+            browser.find_element(By.ID, "photo").send_keys(str(path))
+            Select(browser.find_element(By.ID, "style")).select_by_value("gate")
+            browser.find_element(By.ID, "go").click()
+            wait.until(lambda b: "busy with other photos" in b.find_element(By.ID, "status").text)
+            assert not browser.find_element(By.ID, "error").is_displayed()
+        finally:
+            gate.release.set()
+            other.join(30)
+        wait.until(lambda b: b.execute_script("return document.getElementById('result').naturalWidth") == 41)
+        assert "Done" in browser.find_element(By.ID, "status").text

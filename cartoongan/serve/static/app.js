@@ -7,6 +7,8 @@ const photos = []; // {file, url, width, height}
 const results = new Map(); // "photo|style|size" -> {url, seconds}
 let current = -1;
 let request = null; // the XMLHttpRequest in flight
+let retryTimer = null; // a retry after 503, waiting for its Retry-After
+const BUSY_RETRIES = 3;
 let styles = [];
 
 function showError(message) {
@@ -97,7 +99,7 @@ function selectPhoto(index) {
   };
   before.src = photo.url;
   $("compare").hidden = false;
-  $("go").disabled = request !== null;
+  $("go").disabled = request !== null || retryTimer !== null;
   showResult(null);
 }
 
@@ -125,8 +127,9 @@ function showCached() {
   if (current >= 0) showResult(results.get(key()) || null);
 }
 
-function cartoonize() {
-  if (current < 0 || request) return;
+function cartoonize(attempt) {
+  if (current < 0 || request || (retryTimer && attempt === 0)) return;
+  retryTimer = null;
   const photo = photos[current];
   const style = $("style").value;
   const size = $("size").value;
@@ -177,11 +180,19 @@ function cartoonize() {
       message = JSON.parse(await xhr.response.text()).error || message;
     } catch (_) { /* not JSON: keep the status */ }
     const retry = xhr.getResponseHeader("Retry-After");
+    if (xhr.status === 503 && attempt < BUSY_RETRIES) {
+      const wait = Math.max(1, Number(retry) || 1);
+      setStatus(`The server is busy with other photos; trying again in ${wait} s…`);
+      $("go").disabled = true;
+      $("cancel").hidden = false;
+      retryTimer = setTimeout(() => cartoonize(attempt + 1), wait * 1000);
+      return;
+    }
     const advice = {
       400: "The server could not read this file as an image.",
       404: "This style is not available on the server.",
       413: "This photo is too large for the server: choose a smaller one.",
-      503: `The server is busy${retry ? `; try again in ${retry} s` : ""}.`,
+      503: `The server is still busy${retry ? `; try again in ${retry} s` : ""}.`,
     }[xhr.status] || "Cartoonizing failed.";
     setStatus("");
     showError(`${advice} Details: ${message}.`);
@@ -220,8 +231,18 @@ document.addEventListener("DOMContentLoaded", () => {
   });
   $("style").addEventListener("change", describeStyle);
   $("size").addEventListener("change", showCached);
-  $("go").addEventListener("click", cartoonize);
-  $("cancel").addEventListener("click", () => request && request.abort());
+  $("go").addEventListener("click", () => cartoonize(0));
+  $("cancel").addEventListener("click", () => {
+    if (request) {
+      request.abort();
+    } else if (retryTimer) {
+      clearTimeout(retryTimer);
+      retryTimer = null;
+      $("go").disabled = current < 0;
+      $("cancel").hidden = true;
+      setStatus("Cancelled.");
+    }
+  });
   $("slider").addEventListener("input", setSplit);
   setSplit();
 });
