@@ -34,7 +34,8 @@ def find_browser():
     chromium = os.environ.get("CHROMIUM_BINARY") or next(filter(None, map(shutil.which, CHROMIUM_NAMES)), None)
     driver = os.environ.get("CHROMEDRIVER") or shutil.which("chromedriver") or next(
         (path for path in CHROMEDRIVER_FALLBACKS if os.path.isfile(path)), None)
-    missing = [name for name, path in (("chromium", chromium), ("chromium-driver", driver)) if not path]
+    missing = [name for name, path in (("chromium", chromium), ("chromium-driver", driver))
+               if not path or not os.path.isfile(path)]
     if missing:
         return None, (f"{' and '.join(missing)} not installed (apt-get install chromium chromium-driver; "
                       ".ci/run does)")
