@@ -145,7 +145,10 @@ class _Padding(_Op):
         for axis in (0, 1):
             o0, o1 = out_region[axis]
             sources, valid = self._sources(o0, o1, in_sizes[axis], axis)
-            x = tf.gather(x, sources - in_regions[0][axis][0], axis=axis + 1)
+            sources = sources - in_regions[0][axis][0]
+            if (valid is None or valid.all()) and np.array_equal(sources, np.arange(len(sources))):
+                continue  # away from the border: the halo is the padding
+            x = tf.gather(x, sources, axis=axis + 1)
             if valid is not None and not valid.all():
                 shape = [1, 1, 1, 1]
                 shape[axis + 1] = len(valid)
@@ -374,6 +377,10 @@ class TiledGenerator:
             raise ValueError(f"tile_size must be at least 8 pixels, not {tile_size}")
         self.store_values_per_pixel = store_values_per_pixel
         self.temp_dir = temp_dir
+        # {norm layer name: (mean, variance)} used instead of the whole image's statistics
+        # (no statistics passes): only for measuring approximations, such as statistics
+        # estimated on a downscaled copy (benchmarks/full_resolution.py).
+        self.fixed_statistics = None
         self.input_id = id(generator.inputs[0])
         self.output_id = id(generator.outputs[0])
         self.nodes = []  # topological order
@@ -425,7 +432,7 @@ class TiledGenerator:
                     stored.add(tensor)
         passes, seen = [], set()
         for node in self.nodes:
-            if isinstance(node.op, _Norm):
+            if isinstance(node.op, _Norm) and not self.fixed_statistics:
                 tensor = node.inputs[0]
                 passes.append((tensor, node))
                 seen.add(tensor)
@@ -527,6 +534,9 @@ class TiledGenerator:
             for source in self._sources(target, stored - {target}):
                 last_use[source] = index
         stores = {}
+        for node in self.nodes:
+            if isinstance(node.op, _Norm) and self.fixed_statistics:
+                node.op.statistics = self.fixed_statistics[node.op.layer.name]
         try:
             for index, (target, norm) in enumerate(passes):
                 h, w = sizes[target]
