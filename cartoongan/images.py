@@ -1,5 +1,6 @@
 """Reading any common image file as uint8 RGB, resizing, and writing results atomically."""
 
+import math
 import os
 import stat
 
@@ -42,18 +43,33 @@ class ImageReadError(ValueError):
     """An image file is unreadable or corrupt; the message names it."""
 
 
-def read_image(path):
+def read_image(path, *, max_size=0, pixel_limit=None):
     """-> (uint8 RGB HxWx3, uint8 alpha HxW or None), EXIF orientation applied.
 
     Greyscale, palette, 16-bit and float images are converted to 8-bit RGB; an alpha
     channel is returned separately (the RGB is composited on white). Anything but a regular
-    file (a FIFO, a device, a folder) is refused without being read: reading a FIFO blocks."""
+    file (a FIFO, a device, a folder) is refused without being read: reading a FIFO blocks.
+
+    `max_size`: the caller will shrink the image so that its long side is at most
+    `max_size` (`resize_to_max`; 0: no shrinking). A JPEG is then decoded with the
+    decoder's own reduction (1/2, 1/4 or 1/8, in the DCT) to the smallest size whose long
+    side is still at least `max_size`: a fraction of the memory and time, still shrunk by
+    the caller. `pixel_limit` (default: Pillow's `Image.MAX_IMAGE_PIXELS`, 89.5 MP): an
+    image with more pixels than this, as it would be decoded, raises ImageReadError naming
+    the file and the limit before its pixels are decoded. (Pillow itself refuses twice
+    `Image.MAX_IMAGE_PIXELS` when it opens a file; raise that too for larger limits.)"""
+    limit = Image.MAX_IMAGE_PIXELS if pixel_limit is None else pixel_limit
     try:
         with _open_regular_file(path) as file, Image.open(file, formats=READ_FORMATS) as image:
+            if max_size and image.format == "JPEG" and max(image.size) > max_size:
+                scale = max_size / max(image.size)
+                image.draft(image.mode, (math.ceil(image.width * scale), math.ceil(image.height * scale)))
             # Pillow only warns between MAX_IMAGE_PIXELS and twice that; a 700-byte file
             # may declare 100 megapixels, which decode into gigabytes
-            if image.width * image.height > Image.MAX_IMAGE_PIXELS:
-                raise ValueError(f"{image.width}x{image.height} is more than {Image.MAX_IMAGE_PIXELS} pixels")
+            if limit and image.width * image.height > limit:
+                raise ImageReadError(
+                    f"{path}: {image.width}x{image.height} is {image.width * image.height / 1e6:.1f} megapixels, "
+                    f"over the pixel limit of {limit / 1e6:g} megapixels; not decoded")
             image.load()
             image = ImageOps.exif_transpose(image)
             return _to_rgb_and_alpha(image)

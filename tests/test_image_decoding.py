@@ -1,0 +1,83 @@
+"""Decoding in bounded memory: JPEG reduction when the image will be shrunk, a pixel limit."""
+
+import struct
+import zlib
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from cartoongan.images import ImageReadError, psnr, read_image, resize_to_max
+
+
+def _photo(width, height):
+    y, x = np.mgrid[0:height, 0:width]
+    rgb = np.stack([(x * 255 // width), (y * 255 // height), ((x + y) % 64) * 4], -1)
+    return rgb.astype(np.uint8)
+
+
+def test_jpeg_is_decoded_reduced_when_it_will_be_shrunk(tmp_path):
+    path = tmp_path / "big.jpg"
+    Image.fromarray(_photo(1600, 1200)).save(path, quality=95)
+    reduced, _ = read_image(path, max_size=300)
+    assert reduced.shape == (300, 400, 3)  # 1/4 in the DCT: the smallest with a long side >= 300
+    full, _ = read_image(path)
+    assert full.shape == (1200, 1600, 3)
+    shrunk_reduced, _ = resize_to_max(reduced, 300)
+    shrunk_full, _ = resize_to_max(full, 300)
+    assert shrunk_reduced.shape == shrunk_full.shape == (225, 300, 3)
+    assert psnr(shrunk_reduced, shrunk_full) > 30
+
+
+def test_reduction_never_goes_below_max_size(tmp_path):
+    path = tmp_path / "big.jpg"
+    Image.fromarray(_photo(1000, 750)).save(path)
+    rgb, _ = read_image(path, max_size=600)
+    assert max(rgb.shape[:2]) >= 600
+    assert read_image(path, max_size=5000)[0].shape == (750, 1000, 3)
+
+
+def test_reduced_jpeg_keeps_exif_orientation(tmp_path):
+    path = tmp_path / "rotated.jpg"
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise on display
+    Image.fromarray(_photo(1600, 800)).save(path, exif=exif.tobytes())
+    rgb, _ = read_image(path, max_size=400)
+    assert rgb.shape == (400, 200, 3)
+
+
+def test_png_is_decoded_whole_whatever_max_size(tmp_path):
+    path = tmp_path / "a.png"
+    Image.fromarray(_photo(64, 48)).save(path)
+    assert read_image(path, max_size=16)[0].shape == (48, 64, 3)
+
+
+def test_pixel_limit_names_the_file_and_the_limit(tmp_path):
+    path = tmp_path / "wide.png"
+    Image.fromarray(_photo(100, 80)).save(path)
+    with pytest.raises(ImageReadError, match=r"wide\.png: 100x80 .* over the pixel limit of 0\.005 megapixels"):
+        read_image(path, pixel_limit=5000)
+    assert read_image(path, pixel_limit=8000)[0].shape == (80, 100, 3)
+    assert read_image(path)[0].shape == (80, 100, 3)  # default: Pillow's MAX_IMAGE_PIXELS
+
+
+def test_pixel_limit_applies_to_the_reduced_jpeg(tmp_path):
+    path = tmp_path / "big.jpg"
+    Image.fromarray(_photo(1600, 1200)).save(path)
+    with pytest.raises(ImageReadError, match="over the pixel limit"):
+        read_image(path, pixel_limit=1_000_000)
+    assert read_image(path, max_size=400, pixel_limit=1_000_000)[0].shape == (300, 400, 3)
+
+
+def test_huge_declared_png_is_refused_before_decoding(tmp_path):
+    """A tiny file claiming 13000x13000 16-bit pixels (5 GB to decode) is refused by its header
+    (Pillow alone only warns below twice its MAX_IMAGE_PIXELS)."""
+    path = tmp_path / "bomb.png"
+    Image.new("I;16", (8, 8)).save(path)
+    data = bytearray(path.read_bytes())
+    ihdr = data.index(b"IHDR")
+    data[ihdr + 4:ihdr + 12] = struct.pack(">II", 13000, 13000)
+    data[ihdr + 17:ihdr + 21] = struct.pack(">I", zlib.crc32(bytes(data[ihdr:ihdr + 17])))
+    path.write_bytes(bytes(data))
+    with pytest.raises(ImageReadError, match=r"bomb\.png: 13000x13000 is 169\.0 megapixels, over the pixel limit of 89\.5"):
+        read_image(path)
