@@ -60,9 +60,44 @@ def build_parser():
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs instead of skipping them")
     parser.add_argument("--precision", choices=PRECISIONS, default="auto",
                         help="arithmetic of the convolutions (default: auto, the fastest faithful one)")
+    parser.add_argument("--tile-size", type=_tile_size, default="auto", metavar="auto|0|N",
+                        help="run large images in N x N tiles, with the same result as the whole image "
+                             "(instance norms use the whole image's statistics); auto: tiles only when the "
+                             "whole image would not fit --memory-budget; 0: never (default: auto)")
+    parser.add_argument("--memory-budget", type=_bytes, default="1G", metavar="SIZE",
+                        help="memory inference may use per image beyond the model, e.g. 800M, 4G; with "
+                             "--tile-size auto, larger images run in tiles (default: 1G)")
+    parser.add_argument("--pixel-limit", type=float, metavar="MP",
+                        help="refuse images over MP megapixels (as decoded) before decoding them "
+                             "(default: Pillow's limit, 89.5)")
     parser.add_argument("--list-styles", action="store_true", help="list the available styles and exit")
     parser.add_argument("--verbose", action="store_true", help="show TensorFlow's start-up messages")
     return parser
+
+
+def _tile_size(text):
+    if text == "auto":
+        return text
+    try:
+        size = int(text)
+    except ValueError:
+        size = -1
+    if size != 0 and size < 16:
+        raise argparse.ArgumentTypeError(f"expected auto, 0 or a tile side of at least 16 pixels, not {text!r}")
+    return size
+
+
+def _bytes(text):
+    units = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+    number = text.upper().removesuffix("B").removesuffix("I")
+    unit = number[-1:] if number[-1:] in units else ""
+    try:
+        value = float(number[:len(number) - len(unit)]) * units[unit]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a size such as 800M or 4G, not {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive size, not {text!r}")
+    return int(value)
 
 
 def collect_jobs(inputs, output_dir=None, style_folders=()):
@@ -157,6 +192,8 @@ def check_flags(args):
 
     if args.max_size < 0:
         raise ValueError("--max-size must be >= 0")
+    if args.pixel_limit is not None and args.pixel_limit <= 0:
+        raise ValueError("--pixel-limit must be > 0")
     if os.path.exists(args.output) and not os.path.isdir(args.output):
         raise ValueError(f"--output {args.output} exists and is not a folder")
     styles = args.style or [DEFAULT_STYLE]
@@ -204,7 +241,7 @@ def main(argv=None):
     return run(args, jobs, styles, folders)
 
 
-def load_cartoonizers(styles, precision, verbose):
+def load_cartoonizers(styles, precision, verbose, **options):
     """{style: Cartoonizer}, every style fetched and loaded before any photo is touched;
     a style that cannot be had is a usage error (status 2) naming it and where it was sought."""
     from cartoongan.cli.quiet import import_tensorflow
@@ -212,7 +249,7 @@ def load_cartoonizers(styles, precision, verbose):
     import_tensorflow(verbose)
     from cartoongan.inference import Cartoonizer
 
-    return {style: Cartoonizer.from_pretrained(style, precision=precision) for style in styles}
+    return {style: Cartoonizer.from_pretrained(style, precision=precision, **options) for style in styles}
 
 
 def run(args, jobs, styles, folders):
@@ -230,7 +267,8 @@ def run(args, jobs, styles, folders):
         todo = [job for job in jobs if args.overwrite or not os.path.lexists(destinations[job])]
         plan[style] = (folder, destinations, todo)
     try:
-        cartoonizers = load_cartoonizers([s for s in styles if plan[s][2]], args.precision, args.verbose)
+        cartoonizers = load_cartoonizers([s for s in styles if plan[s][2]], args.precision, args.verbose,
+                                         tile_size=args.tile_size, memory_budget=args.memory_budget)
     except (DownloadError, PresetError, FileNotFoundError) as error:
         print(f"cartoonize: error: {error}", file=sys.stderr)
         return 2
@@ -240,6 +278,12 @@ def run(args, jobs, styles, folders):
         for directory in {os.path.dirname(destinations[job]) for job in todo}:
             remove_stale_partials(directory)  # temporaries of a killed earlier run
 
+    pixel_limit = None
+    if args.pixel_limit is not None:
+        from PIL import Image
+
+        pixel_limit = round(args.pixel_limit * 1e6)
+        Image.MAX_IMAGE_PIXELS = max(Image.MAX_IMAGE_PIXELS, pixel_limit)  # Pillow's own check, raised to match
     failed, written, skipped = [], 0, 0
     with tqdm(total=len(jobs) * len(styles), unit="img", desc="cartoonize") as bar:
         for style in styles:
@@ -258,7 +302,7 @@ def run(args, jobs, styles, folders):
                         failed += [job.source] if errors else []
                         written += not errors
                     else:
-                        rgb, alpha = read_image(job.source)
+                        rgb, alpha = read_image(job.source, max_size=args.max_size, pixel_limit=pixel_limit)
                         rgb, alpha = resize_to_max(rgb, args.max_size, alpha)
                         write_image(destinations[job], cartoonizers[style](rgb), alpha)
                         written += 1
