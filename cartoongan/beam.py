@@ -11,8 +11,8 @@ The pipeline, step by step (every step is a piece below, usable on its own):
    (`cartoongan.cli.cartoonize.output_path`), files are grouped by destination (two inputs
    that would write one output both fail, by name) and existing outputs are skipped there:
    a re-run only does what is missing. The grouping also spreads the files over workers.
-2. `ReadPhotos`: `cartoongan.images.read_image` (remote files: the same decoding from their
-   bytes), then `resize_to_max`, as the CLI does.
+2. `ReadPhotos`: `cartoongan.images.read_image` (a remote file is copied to a local temporary
+   one first, so both decode alike), then `resize_to_max`, as the CLI does.
 3. `RunInference` with `KeyedModelHandler(CartoonModelHandler(...))`: keyed by file, one
    model per worker process (or one per machine with `large_model`), batches of up to
    `max_batch_size` images where images of one size run as one generator call.
@@ -26,7 +26,6 @@ generator failing on it) becomes a record `{"file": ..., "reason": ...}` in
 """
 
 import dataclasses
-import io
 import json
 import os
 import posixpath
@@ -70,6 +69,9 @@ class BeamJob:
     max_size: int = DEFAULT_MAX_SIZE
     image_format: str = "same"
     precision: str = "auto"
+    tile_size: object = "auto"  # "auto", 0 or a side: as the CLI's --tile-size
+    memory_budget: Optional[int] = None  # bytes; None: the Cartoonizer's default, as the CLI's
+    pixel_limit: Optional[int] = None  # pixels; None: Pillow's limit, as the CLI's
     max_batch_size: int = DEFAULT_MAX_BATCH_SIZE
     max_file_mb: float = DEFAULT_MAX_FILE_MB
     large_model: bool = False
@@ -253,11 +255,19 @@ class ListPhotos(beam.PTransform):
 
 
 class ReadPhotos(beam.DoFn):
-    """(Task, size) -> (Task, Photo), resized as the CLI does; failures tagged `failed`."""
+    """(Task, size) -> (Task, Photo), decoded and resized as the CLI does (`max_size`,
+    `pixel_limit`); failures tagged `failed`."""
 
-    def __init__(self, max_size, max_file_mb=DEFAULT_MAX_FILE_MB):
+    def __init__(self, max_size, max_file_mb=DEFAULT_MAX_FILE_MB, pixel_limit=None):
         self._max_size, self._max_bytes = max_size, int(max_file_mb * 2**20)
+        self._pixel_limit = pixel_limit
         self._failed = Metrics.counter(METRICS_NAMESPACE, "failed")
+
+    def setup(self):
+        if self._pixel_limit is not None:
+            from PIL import Image
+
+            Image.MAX_IMAGE_PIXELS = max(Image.MAX_IMAGE_PIXELS, self._pixel_limit)  # as the CLI does
 
     def process(self, element):
         from cartoongan.images import ImageReadError, resize_to_max
@@ -266,7 +276,7 @@ class ReadPhotos(beam.DoFn):
         try:
             if size is not None and size > self._max_bytes:
                 raise ImageReadError(f"{task.source}: {size} bytes, over the limit of {self._max_bytes}; skipped")
-            rgb, alpha = read_photo(task.source)
+            rgb, alpha = read_photo(task.source, max_size=self._max_size, pixel_limit=self._pixel_limit)
             rgb, alpha = resize_to_max(rgb, self._max_size, alpha)
         except (ImageReadError, OSError) as error:  # Beam's BeamIOError is an OSError
             self._failed.inc()
@@ -275,29 +285,23 @@ class ReadPhotos(beam.DoFn):
         yield task, Photo(rgb, alpha)
 
 
-def read_photo(path):
-    """`cartoongan.images.read_image` for a path on any Beam filesystem."""
+def read_photo(path, max_size=0, pixel_limit=None):
+    """`cartoongan.images.read_image` for a path on any Beam filesystem: a remote file is
+    copied to a local temporary file and read from there, so that every decoding rule of
+    the CLI (formats, pixel limit, JPEG draft decoding under `max_size`) applies alike."""
     from cartoongan.images import ImageReadError, read_image
 
     if is_local(path):
-        return read_image(path)  # also refuses FIFOs and devices without blocking on them
-    with FileSystems.open(path) as remote:
-        data = remote.read()
-    return decode_image(data, path)
-
-
-def decode_image(data, name):
-    """`read_image`'s decoding from bytes (EXIF orientation, greyscale, 16-bit, alpha)."""
-    from PIL import Image, ImageOps
-
-    from cartoongan import images
-
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            image.load()
-            return images._to_rgb_and_alpha(ImageOps.exif_transpose(image))
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
-        raise images.ImageReadError(f"{name}: cannot read image ({error})") from error
+        return read_image(path, max_size=max_size, pixel_limit=pixel_limit)  # refuses FIFOs unread
+    with tempfile.TemporaryDirectory(prefix="cartoongan-read-") as scratch:
+        local = os.path.join(scratch, "image" + os.path.splitext(posixpath.basename(path))[1])
+        with FileSystems.open(path) as remote, open(local, "wb") as out:
+            while chunk := remote.read(1 << 20):
+                out.write(chunk)
+        try:
+            return read_image(local, max_size=max_size, pixel_limit=pixel_limit)
+        except ImageReadError as error:
+            raise ImageReadError(str(error).replace(local, path)) from error
 
 
 class InferenceFailure(NamedTuple):
@@ -311,13 +315,14 @@ class CartoonModel:
     same-sized ones in one call. The model itself is built on first use, so a worker that
     only skips finished files (a re-run) never loads TensorFlow."""
 
-    def __init__(self, style, precision="auto", verbose=False):
+    def __init__(self, style, precision="auto", verbose=False, **cartoonizer_options):
         self.style, self.precision, self.verbose = style, precision, verbose
+        self.cartoonizer_options = cartoonizer_options  # tile_size, memory_budget
         self._run = None
 
     def cartoonize_batch(self, images):
         if self._run is None:
-            self._run = _load(self.style, self.precision, self.verbose)
+            self._run = _load(self.style, self.precision, self.verbose, self.cartoonizer_options)
         by_shape = {}
         for index, image in enumerate(images):
             by_shape.setdefault(image.shape, []).append(index)
@@ -346,7 +351,7 @@ def _reason(error):
     return f"cartoonizing failed: {type(error).__name__}: {message.splitlines()[0] if message else ''}"
 
 
-def _load(style, precision, verbose):
+def _load(style, precision, verbose, cartoonizer_options):
     """-> a function [uint8 RGB HxWx3 of one size] -> [uint8 RGB HxWx3]."""
     from cartoongan.cli.quiet import import_tensorflow
 
@@ -361,7 +366,7 @@ def _load(style, precision, verbose):
         return run_saved_model
     from cartoongan.inference import Cartoonizer
 
-    cartoonizer = Cartoonizer.from_pretrained(local, precision=precision)
+    cartoonizer = Cartoonizer.from_pretrained(local, precision=precision, **cartoonizer_options)
     return cartoonizer.cartoonize_batch
 
 
@@ -383,19 +388,21 @@ class CartoonModelHandler(ModelHandler):
     `InferenceFailure`) out. Wrap it in `KeyedModelHandler` to key images by file.
 
     `style`: a style name, a preset folder or an exported SavedModel folder (local or on a
-    Beam filesystem). `large_model=True` loads one copy per machine, shared by the worker
+    Beam filesystem). `cartoonizer_options` go to `Cartoonizer.from_pretrained` (`tile_size`,
+    `memory_budget`; the SavedModel always runs whole images). `large_model=True` loads one copy per machine, shared by the worker
     processes (for a big model on a small machine or one accelerator); by default each worker
     process loads its own, which keeps the processes from waiting on each other."""
 
     def __init__(self, style, precision="auto", max_batch_size=DEFAULT_MAX_BATCH_SIZE, large_model=False,
-                 verbose=False):
+                 verbose=False, **cartoonizer_options):
         # (ModelHandler's max_batch_weight would bound a batch's pixels, but apache-beam 2.77
         # passes it to a BatchElements that does not take it: a TypeError at construction.)
         super().__init__(min_batch_size=1, max_batch_size=max_batch_size, large_model=large_model)
         self._style, self._precision, self._verbose = style, precision, verbose
+        self._cartoonizer_options = cartoonizer_options
 
     def load_model(self):
-        return CartoonModel(self._style, self._precision, self._verbose)
+        return CartoonModel(self._style, self._precision, self._verbose, **self._cartoonizer_options)
 
     def run_inference(self, batch, model, inference_args=None):
         cartoons = model.cartoonize_batch([photo.rgb for photo in batch])
@@ -478,9 +485,14 @@ class WriteFailures(beam.PTransform):
 def build_pipeline(pipeline, job, folder):
     """Adds the whole job to `pipeline`; `folder`: the style's output folder."""
     listed = pipeline | "List" >> ListPhotos(job, folder)
-    read = listed.pending | "Read" >> beam.ParDo(ReadPhotos(job.max_size, job.max_file_mb)).with_outputs("failed", main="photos")
+    read = (listed.pending
+            | "Read" >> beam.ParDo(ReadPhotos(job.max_size, job.max_file_mb, job.pixel_limit)).with_outputs(
+                "failed", main="photos"))
+    options = {"tile_size": job.tile_size}
+    if job.memory_budget is not None:
+        options["memory_budget"] = job.memory_budget
     handler = KeyedModelHandler(CartoonModelHandler(job.style, job.precision, job.max_batch_size, job.large_model,
-                                                    job.verbose))
+                                                    job.verbose, **options))
     written = (
         read.photos
         | "Cartoonize" >> RunInference(handler)

@@ -25,7 +25,7 @@ reason) and counted; they never fail the job (exit status 0)."""
 
 def build_parser():
     from cartoongan.beam import DEFAULT_MAX_BATCH_SIZE, DEFAULT_MAX_FILE_MB
-    from cartoongan.cli.cartoonize import DEFAULT_MAX_SIZE
+    from cartoongan.cli.cartoonize import DEFAULT_MAX_SIZE, _bytes, _tile_size
     from cartoongan.precision import PRECISIONS
 
     parser = argparse.ArgumentParser(
@@ -47,6 +47,14 @@ def build_parser():
                         help="output format (default: same as the input)")
     parser.add_argument("--precision", choices=PRECISIONS, default="auto",
                         help="arithmetic of the convolutions (default: auto, as the CLI)")
+    parser.add_argument("--tile-size", type=_tile_size, default="auto", metavar="auto|0|N",
+                        help="run large images in N x N tiles with the whole image's result, as `cartoonize` "
+                             "(default: auto, tiles only beyond --memory-budget)")
+    parser.add_argument("--memory-budget", type=_bytes, default="1G", metavar="SIZE",
+                        help="memory inference may use per image beyond the model, e.g. 800M, 4G (default: 1G)")
+    parser.add_argument("--pixel-limit", type=float, metavar="MP",
+                        help="images over MP megapixels (as decoded) go to the failed list undecoded "
+                             "(default: Pillow's limit, 89.5)")
     parser.add_argument("--max-batch-size", type=int, default=DEFAULT_MAX_BATCH_SIZE, metavar="N",
                         help=f"images per generator call, at most (default: {DEFAULT_MAX_BATCH_SIZE})")
     parser.add_argument("--max-file-mb", type=float, default=DEFAULT_MAX_FILE_MB, metavar="MB",
@@ -66,6 +74,8 @@ def check_flags(args):
                                ("--max-file-mb", args.max_file_mb, 0)):
         if value < least:
             raise ValueError(f"{flag} must be >= {least}")
+    if args.pixel_limit is not None and args.pixel_limit <= 0:
+        raise ValueError("--pixel-limit must be > 0")
     if is_local(args.output) and os.path.exists(args.output) and not os.path.isdir(args.output):
         raise ValueError(f"--output {args.output} exists and is not a folder")
     if not matches_anything(args.input):
@@ -101,7 +111,10 @@ def main(argv=None):
     try:
         style = check_flags(args)
         job = BeamJob(input=args.input, output=args.output, style=style, max_size=args.max_size,
-                      image_format=args.format, precision=args.precision, max_batch_size=args.max_batch_size,
+                      image_format=args.format, precision=args.precision, tile_size=args.tile_size,
+                      memory_budget=args.memory_budget,
+                      pixel_limit=None if args.pixel_limit is None else round(args.pixel_limit * 1e6),
+                      max_batch_size=args.max_batch_size,
                       max_file_mb=args.max_file_mb, large_model=args.large_model,
                       verbose=args.verbose)
         job = BeamJob(**{**job.__dict__, "style_folder": resolve_style_folder(job)})
