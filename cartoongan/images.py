@@ -50,20 +50,22 @@ def read_image(path, *, max_size=0, pixel_limit=None):
     channel is returned separately (the RGB is composited on white). Anything but a regular
     file (a FIFO, a device, a folder) is refused without being read: reading a FIFO blocks.
 
-    `max_size`: the caller will shrink the image so that its long side is at most
-    `max_size` (`resize_to_max`; 0: no shrinking). A JPEG is then decoded with the
+    `max_size`: a JPEG that `resize_to_max(rgb, max_size)` would shrink is decoded with the
     decoder's own reduction (1/2, 1/4 or 1/8, in the DCT) to the smallest size whose long
-    side is still at least `max_size`: a fraction of the memory and time, still shrunk by
-    the caller. `pixel_limit` (default: Pillow's `Image.MAX_IMAGE_PIXELS`, 89.5 MP): an
+    side is still at least `max_size`, then shrunk to the size `resize_to_max` gives the
+    full image: a fraction of the memory and time. Other images are returned whole (0: no
+    shrinking); `resize_to_max` after this is a no-op for the JPEGs. `pixel_limit` (default: Pillow's `Image.MAX_IMAGE_PIXELS`, 89.5 MP): an
     image with more pixels than this, as it would be decoded, raises ImageReadError naming
     the file and the limit before its pixels are decoded. (Pillow itself refuses twice
     `Image.MAX_IMAGE_PIXELS` when it opens a file; raise that too for larger limits.)"""
     limit = Image.MAX_IMAGE_PIXELS if pixel_limit is None else pixel_limit
     try:
         with _open_regular_file(path) as file, Image.open(file, formats=READ_FORMATS) as image:
+            original = image.size
             if max_size and image.format == "JPEG" and max(image.size) > max_size:
                 scale = max_size / max(image.size)
                 image.draft(image.mode, (math.ceil(image.width * scale), math.ceil(image.height * scale)))
+            reduced = image.size != original
             # Pillow only warns between MAX_IMAGE_PIXELS and twice that; a 700-byte file
             # may declare 100 megapixels, which decode into gigabytes
             if limit and image.width * image.height > limit:
@@ -71,7 +73,11 @@ def read_image(path, *, max_size=0, pixel_limit=None):
                     f"{path}: {image.width}x{image.height} is {image.width * image.height / 1e6:.1f} megapixels, "
                     f"over the pixel limit of {limit / 1e6:g} megapixels; not decoded")
             image.load()
+            rotated = image.getexif().get(0x0112) in (5, 6, 7, 8)  # EXIF orientations that swap W and H
             image = ImageOps.exif_transpose(image)
+            if reduced:  # the size resize_to_max gives the full image, not the reduced one
+                image = image.resize(_shrunk_size(*(original[::-1] if rotated else original), max_size),
+                                     Image.Resampling.LANCZOS)
             return _to_rgb_and_alpha(image)
     except ImageReadError:
         raise
@@ -128,12 +134,16 @@ def resize_to_max(rgb, max_size, alpha=None):
     height, width = rgb.shape[:2]
     if not max_size or max(height, width) <= max_size:
         return rgb, alpha
-    scale = max_size / max(height, width)
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    size = _shrunk_size(width, height, max_size)
     rgb = np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.LANCZOS))
     if alpha is not None:
         alpha = np.asarray(Image.fromarray(alpha).resize(size, Image.Resampling.LANCZOS))
     return rgb, alpha
+
+
+def _shrunk_size(width, height, max_size):
+    scale = max_size / max(height, width)
+    return max(1, round(width * scale)), max(1, round(height * scale))
 
 
 def write_image(path, rgb, alpha=None, quality=95):

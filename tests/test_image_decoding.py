@@ -16,34 +16,38 @@ def _photo(width, height):
     return rgb.astype(np.uint8)
 
 
-def test_jpeg_is_decoded_reduced_when_it_will_be_shrunk(tmp_path):
+def test_jpeg_is_decoded_reduced_when_it_will_be_shrunk(tmp_path, monkeypatch):
     path = tmp_path / "big.jpg"
     Image.fromarray(_photo(1600, 1200)).save(path, quality=95)
+    decoded = []
+    original_load = Image.Image.load
+    monkeypatch.setattr(Image.Image, "load", lambda self: decoded.append(self.size) or original_load(self))
     reduced, _ = read_image(path, max_size=300)
-    assert reduced.shape == (300, 400, 3)  # 1/4 in the DCT: the smallest with a long side >= 300
+    assert decoded[0] == (400, 300)  # 1/4 in the DCT: the smallest with a long side >= 300
     full, _ = read_image(path)
     assert full.shape == (1200, 1600, 3)
-    shrunk_reduced, _ = resize_to_max(reduced, 300)
     shrunk_full, _ = resize_to_max(full, 300)
-    assert shrunk_reduced.shape == shrunk_full.shape == (225, 300, 3)
-    assert psnr(shrunk_reduced, shrunk_full) > 30
+    assert reduced.shape == shrunk_full.shape == (225, 300, 3)
+    assert resize_to_max(reduced, 300)[0] is reduced
+    assert psnr(reduced, shrunk_full) > 30
 
 
-def test_reduction_never_goes_below_max_size(tmp_path):
-    path = tmp_path / "big.jpg"
-    Image.fromarray(_photo(1000, 750)).save(path)
-    rgb, _ = read_image(path, max_size=600)
-    assert max(rgb.shape[:2]) >= 600
-    assert read_image(path, max_size=5000)[0].shape == (750, 1000, 3)
+@pytest.mark.parametrize("size", [(41, 30), (1000, 750), (999, 457), (457, 999)])
+@pytest.mark.parametrize("max_size", [20, 300, 600, 5000])
+def test_reduced_jpeg_has_the_size_of_the_shrunk_full_image(tmp_path, size, max_size):
+    path = tmp_path / "photo.jpg"
+    Image.fromarray(_photo(*size)).save(path)
+    rgb, _ = resize_to_max(read_image(path, max_size=max_size)[0], max_size)
+    assert rgb.shape == resize_to_max(read_image(path)[0], max_size)[0].shape
 
 
 def test_reduced_jpeg_keeps_exif_orientation(tmp_path):
     path = tmp_path / "rotated.jpg"
     exif = Image.Exif()
     exif[0x0112] = 6  # rotate 90 degrees clockwise on display
-    Image.fromarray(_photo(1600, 800)).save(path, exif=exif.tobytes())
+    Image.fromarray(_photo(1600, 801)).save(path, exif=exif.tobytes())
     rgb, _ = read_image(path, max_size=400)
-    assert rgb.shape == (400, 200, 3)
+    assert rgb.shape == (400, 200, 3) == resize_to_max(read_image(path)[0], 400)[0].shape
 
 
 def test_png_is_decoded_whole_whatever_max_size(tmp_path):
@@ -66,7 +70,7 @@ def test_pixel_limit_applies_to_the_reduced_jpeg(tmp_path):
     Image.fromarray(_photo(1600, 1200)).save(path)
     with pytest.raises(ImageReadError, match="over the pixel limit"):
         read_image(path, pixel_limit=1_000_000)
-    assert read_image(path, max_size=400, pixel_limit=1_000_000)[0].shape == (300, 400, 3)
+    assert read_image(path, max_size=400, pixel_limit=1_000_000)[0].shape == (300, 400, 3)  # decoded at 1/2
 
 
 def test_huge_declared_png_is_refused_before_decoding(tmp_path):
