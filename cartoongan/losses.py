@@ -8,6 +8,7 @@ The edge-promoting loss is the discriminator's third term: edge-smoothed anime i
 "fake", which teaches D that blurred edges are not anime and pushes G towards clear ones.
 """
 
+import numpy as np
 import tensorflow as tf
 
 
@@ -15,11 +16,11 @@ def lsgan_generator_loss(fake_logits):
     return tf.reduce_mean(tf.square(fake_logits - 1.0))
 
 
-def lsgan_discriminator_loss(real_logits, fake_logits, smooth_logits):
+def lsgan_discriminator_loss(real_logits, fake_logits, smooth_logits, edge_weight=1.0):
     return (
         tf.reduce_mean(tf.square(real_logits - 1.0))
         + tf.reduce_mean(tf.square(fake_logits))
-        + tf.reduce_mean(tf.square(smooth_logits))
+        + edge_weight * tf.reduce_mean(tf.square(smooth_logits))
     )
 
 
@@ -31,8 +32,8 @@ def bce_generator_loss(fake_logits):
     return _bce(fake_logits, 1.0)
 
 
-def bce_discriminator_loss(real_logits, fake_logits, smooth_logits):
-    return _bce(real_logits, 1.0) + _bce(fake_logits, 0.0) + _bce(smooth_logits, 0.0)
+def bce_discriminator_loss(real_logits, fake_logits, smooth_logits, edge_weight=1.0):
+    return _bce(real_logits, 1.0) + _bce(fake_logits, 0.0) + edge_weight * _bce(smooth_logits, 0.0)
 
 
 # kind -> (generator loss, discriminator loss)
@@ -42,27 +43,81 @@ ADVERSARIAL_LOSSES = {
 }
 
 
+def _checkerboard(images):
+    """|[[1, -1], [-1, 1]] * images| on every 2x2 window: the response at the pixel-period
+    checkerboard frequency (pi, pi); zero on flat regions and straight axis-aligned edges."""
+    images = tf.cast(images, tf.float32)
+    return tf.abs(images[:, :-1, :-1] - images[:, :-1, 1:] - images[:, 1:, :-1] + images[:, 1:, 1:])
+
+
+def checkerboard_loss(generated, photo):
+    """Mean excess of the generated images' checkerboard response over the photos': zero
+    while G adds no pixel-period energy that the photo does not have. Stride-2 transposed
+    convolutions and a 7x7 head fed by a discriminator's strided gradients put their
+    artefacts exactly there; lowering the contrast does not lower this loss below zero."""
+    return tf.reduce_mean(tf.nn.relu(_checkerboard(generated) - _checkerboard(photo)))
+
+
 def content_loss(photo_features, generated_features):
-    """L1 distance of VGG feature maps (the paper's semantic content loss)."""
+    """L1 distance of feature maps (the paper's semantic content loss); for lists of maps
+    (several layers), the sum of the per-layer mean distances."""
+    if isinstance(photo_features, (list, tuple)):
+        return tf.add_n([content_loss(a, b) for a, b in zip(photo_features, generated_features)])
     return tf.reduce_mean(tf.abs(photo_features - generated_features))
+
+
+# The VGG19 convolutions up to the content layer: name -> kernel shape (a weights file is
+# checked against these before it is loaded).
+VGG19_CONTENT_KERNELS = {
+    f"block{block}_conv{i}": (3, 3, cin if i == 1 else cout, cout)
+    for block, (cin, cout, count) in enumerate(((3, 64, 2), (64, 128, 2), (128, 256, 4), (256, 512, 4)), start=1)
+    for i in range(1, count + 1)
+}
+
+
+def check_vgg19_weights_file(path):
+    """Raises ValueError unless `path` is an HDF5 file holding VGG19 kernels (layer names and
+    shapes of block1_conv1 .. block4_conv4), e.g. Keras' vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            shapes = []
+            f.visititems(lambda name, item: shapes.append((name, tuple(item.shape)))
+                         if isinstance(item, h5py.Dataset) else None)
+    except OSError as error:
+        raise ValueError(f"--vgg-weights {path}: not an HDF5 weights file ({error})") from error
+    for layer, kernel in VGG19_CONTENT_KERNELS.items():
+        if not any(shape == kernel and layer in name.split("/") for name, shape in shapes):
+            found = ", ".join(f"{name} {shape}" for name, shape in shapes[:3]) or "no arrays"
+            raise ValueError(
+                f"--vgg-weights {path}: not VGG19 weights: no {layer} kernel of shape {kernel} "
+                f"(the file holds {len(shapes)} arrays: {found}{', ...' if len(shapes) > 3 else ''})"
+            )
 
 
 class VggFeatures:
     """VGG19 `block4_conv4` features of images in [-1, 1] (RGB or BGR as the generator's
     preset says), with VGG's own preprocessing (BGR, [0, 255], ImageNet mean removed).
 
-    `weights`: "imagenet" (Keras downloads and caches them), "random" (smoke tests only:
-    the content loss is then meaningless), or a path to a VGG19 notop weights file.
+    `weights`: "imagenet" (Keras downloads and caches them), a path to a VGG19 notop weights
+    file (checked by layer names and shapes), or "random": Glorot-uniform weights drawn from
+    `seed`, the same in every run (so a resumed run optimizes the same loss). Random VGG
+    features do not tell a scene from another one (the L1 from a photo to its toy rendering is
+    0.93x the L1 to a different photo): a content loss on them anchors nothing, and training
+    uses the `GeneratorEncoderFeatures` stand-in instead unless told otherwise.
     """
 
     LAYER = "block4_conv4"
     # keras.applications.vgg19 "caffe" preprocessing: BGR means in [0, 255].
     _BGR_MEAN = (103.939, 116.779, 123.68)
 
-    def __init__(self, weights="imagenet", channel_order="RGB"):
+    def __init__(self, weights="imagenet", channel_order="RGB", seed=0):
         import keras
 
         self.channel_order = channel_order
+        if weights not in ("imagenet", "random"):
+            check_vgg19_weights_file(weights)
         source = None if weights == "random" else weights
         try:
             vgg = keras.applications.VGG19(include_top=False, weights=source, input_shape=(None, None, 3))
@@ -73,10 +128,19 @@ class VggFeatures:
                 "cannot get the ImageNet VGG19 weights for the content loss "
                 f"({error}). Keras downloads them once into ~/.keras/models; offline, pass "
                 "--vgg-weights PATH (vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5) or "
-                "--vgg-weights random for smoke tests."
+                "--vgg-weights random (the content loss then uses the shipped stand-in, "
+                "see --content-features)."
             ) from error
         vgg.trainable = False
         self.model = keras.Model(vgg.input, vgg.get_layer(self.LAYER).output, name="vgg19_content")
+        if weights == "random":
+            rng = np.random.default_rng(seed)
+            for layer in self.model.layers:
+                if layer.weights:
+                    kernel, bias = layer.get_weights()
+                    fan_in, fan_out = np.prod(kernel.shape[:-1]), np.prod(kernel.shape[:-2]) * kernel.shape[-1]
+                    limit = np.sqrt(6.0 / (fan_in + fan_out))
+                    layer.set_weights([rng.uniform(-limit, limit, kernel.shape).astype(kernel.dtype), np.zeros_like(bias)])
 
     def __call__(self, images):
         x = (tf.cast(images, tf.float32) + 1.0) * 127.5
@@ -84,3 +148,52 @@ class VggFeatures:
             x = x[..., ::-1]
         x = x - tf.constant(self._BGR_MEAN, tf.float32)
         return self.model(x, training=False)
+
+
+class GeneratorEncoderFeatures:
+    """The offline stand-in for VGG19 content features: the encoder (7x7 stem and both
+    stride-2 blocks, output `down2_relu`, 1/4 resolution) of a pretrained CartoonGAN
+    generator shipped with the project (default `hayao_lite`, in `pretrained/`), frozen.
+
+    It was trained on photos, so its features keep a scene's layout and objects while being
+    indifferent to flat colour changes: on held-out ADE20K photos, the L1 from a photo to its
+    toy-anime rendering is 0.60x the L1 to a different photo (random VGG19: 0.93x, i.e. no
+    content signal). Not VGG: the content weight that suits it is its own (see TrainConfig).
+    `channel_order` is the convention of the images it is given; it converts to the
+    stand-in's own.
+    """
+
+    LAYERS = ("down2_relu",)
+
+    def __init__(self, preset="hayao_lite", channel_order="RGB", layers=None):
+        import keras
+
+        from cartoongan.presets import load_preset
+
+        generator, preprocessing, _ = load_preset(preset, dtype="float32")
+        generator.trainable = False
+        self.flip = preprocessing.channel_order != channel_order
+        layers = tuple(layers or self.LAYERS)
+        outputs = [generator.get_layer(name).output for name in layers]
+        self.model = keras.Model(generator.input, outputs if len(outputs) > 1 else outputs[0], name="encoder_content")
+        self.model.trainable = False
+
+    def __call__(self, images):
+        x = tf.cast(images, tf.float32)
+        return self.model(x[..., ::-1] if self.flip else x, training=False)
+
+
+CONTENT_FEATURES = ("auto", "vgg", "encoder")
+
+
+def content_features(kind, vgg_weights, channel_order, encoder_preset="hayao_lite"):
+    """The content loss's feature extractor: "vgg" (VGG19 with `vgg_weights`), "encoder"
+    (`GeneratorEncoderFeatures`), or "auto": VGG19 when its weights are real (imagenet or a
+    file), the encoder when they would be random."""
+    if kind not in CONTENT_FEATURES:
+        raise ValueError(f"content features must be one of {CONTENT_FEATURES}, not {kind!r}")
+    if kind == "auto":
+        kind = "encoder" if vgg_weights == "random" else "vgg"
+    if kind == "encoder":
+        return GeneratorEncoderFeatures(encoder_preset, channel_order=channel_order)
+    return VggFeatures(vgg_weights, channel_order=channel_order)

@@ -68,3 +68,65 @@ def test_offline_imagenet_vgg_is_a_clear_error(monkeypatch, tmp_path):
     monkeypatch.setattr(keras.applications, "VGG19", offline)
     with pytest.raises(RuntimeError, match="--vgg-weights"):
         losses.VggFeatures("imagenet")
+
+
+def _h5_with(path, arrays):
+    import h5py
+
+    with h5py.File(path, "w") as f:
+        for name, shape in arrays.items():
+            f.create_dataset(name, shape=shape, dtype="float32")  # no data written: a tiny file
+
+
+def test_vgg19_weights_files_are_checked_by_layer_names_and_shapes(tmp_path):
+    # The layout of keras-applications' vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5.
+    layout = {f"{layer}/{layer}_W_1:0": shape for layer, shape in losses.VGG19_CONTENT_KERNELS.items()}
+    _h5_with(tmp_path / "vgg.h5", layout)
+    losses.check_vgg19_weights_file(str(tmp_path / "vgg.h5"))
+
+    wrong = dict(layout)
+    wrong["block3_conv2/block3_conv2_W_1:0"] = (3, 3, 256, 128)
+    _h5_with(tmp_path / "wrong.h5", wrong)
+    with pytest.raises(ValueError, match=r"not VGG19 weights: no block3_conv2 kernel of shape \(3, 3, 256, 256\)"):
+        losses.check_vgg19_weights_file(str(tmp_path / "wrong.h5"))
+    (tmp_path / "text.h5").write_text("not hdf5")
+    with pytest.raises(ValueError, match="not an HDF5 weights file"):
+        losses.check_vgg19_weights_file(str(tmp_path / "text.h5"))
+    with pytest.raises(ValueError, match="not VGG19"):
+        losses.VggFeatures(str(tmp_path / "wrong.h5"))
+
+
+def test_random_vgg_is_the_same_network_in_every_run():
+    # A resumed run must optimise the same content loss as the run it continues.
+    x = np.random.default_rng(1).uniform(-1, 1, (1, 32, 32, 3)).astype("float32")
+    np.testing.assert_array_equal(losses.VggFeatures("random")(x), losses.VggFeatures("random")(x))
+
+
+def test_auto_content_features_use_the_encoder_stand_in_without_real_vgg_weights():
+    rgb = np.random.default_rng(2).uniform(-1, 1, (1, 32, 40, 3)).astype("float32")
+    features = losses.content_features("auto", "random", "RGB")
+    assert isinstance(features, losses.GeneratorEncoderFeatures)
+    assert features(rgb).shape == (1, 8, 10, 96)  # hayao_lite's down2: 1/4 size, 4 x 24 filters
+    # Given BGR images, it converts them to the stand-in's own RGB.
+    bgr_features = losses.content_features("encoder", "imagenet", "BGR")
+    np.testing.assert_allclose(bgr_features(rgb[..., ::-1]), features(rgb), atol=1e-5)
+    assert isinstance(losses.content_features("vgg", "random", "RGB"), losses.VggFeatures)
+    with pytest.raises(ValueError, match="content features"):
+        losses.content_features("pixels", "random", "RGB")
+
+
+def test_checkerboard_loss_counts_only_pixel_period_energy_beyond_the_photo():
+    flat = tf.zeros((1, 4, 4, 1))
+    board = tf.constant((np.indices((4, 4)).sum(0) % 2).astype("float32")[None, ..., None])  # 0/1 alternating
+    edge = tf.constant(np.repeat([[0, 0, 1, 1]], 4, axis=0).astype("float32")[None, ..., None])
+    # Each 2x2 window of a 0/1 board: |a - b - c + d| = 2.
+    assert float(losses.checkerboard_loss(board, flat)) == pytest.approx(2.0)
+    assert float(losses.checkerboard_loss(edge, flat)) == pytest.approx(0.0)  # a straight edge: none
+    assert float(losses.checkerboard_loss(board, board)) == pytest.approx(0.0)  # the photo has it too
+    assert float(losses.checkerboard_loss(0.5 * board, board)) == pytest.approx(0.0)  # never below zero
+
+
+def test_edge_weight_scales_the_smoothed_term():
+    # lsgan smooth term: mean(.25, .25) = .25; real 1 + fake 1 (see above)
+    assert float(losses.lsgan_discriminator_loss(REAL, FAKE, SMOOTH, edge_weight=0.0)) == pytest.approx(2.0)
+    assert float(losses.lsgan_discriminator_loss(REAL, FAKE, SMOOTH, edge_weight=2.0)) == pytest.approx(2.5)

@@ -12,60 +12,113 @@ import json
 import os
 import sys
 
-# Adam's first steps move every weight by about the learning rate whatever the gradient:
-# at 2e-4 one step takes Hayao to 14 dB PSNR from itself, at 1e-5 to 46 dB (measured).
-# A pretrained generator is fine-tuned gently; the new discriminator keeps its own rate.
-FINE_TUNE_GENERATOR_LR = 1e-5
+from cartoongan.training.config import FINE_TUNE_GENERATOR_LR, SCRATCH_GENERATOR_LR  # noqa: F401
+
+
+STEP_COST = """\
+what a step costs: a GAN step at the defaults (full generator, 256 px crops, batch 8, VGG19
+content loss) takes about 70 s on a 2-core CPU (measured) and, by its FLOPs, well under a
+second on one current GPU (an estimate: no GPU was at hand). Smaller runs scale with pixels
+x batch: fine-tuning hayao_lite at 64 px, batch 4 takes about 0.6 s a step on the same CPU.
+The first step of each phase traces the step function first (tens of seconds; minutes
+with XLA): the progress bar says so while it happens."""
+
+
+def _json_object(text):
+    try:
+        value = json.loads(text, parse_constant=_reject_constant)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"not valid JSON ({error}): {text!r}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"expected a JSON object like '{{\"filters\": 32}}', got {text!r}")
+    return value
+
+
+def _reject_constant(constant):
+    raise ValueError(f"{constant} is not allowed")
 
 
 def build_parser():
+    from cartoongan.losses import CONTENT_FEATURES
+    from cartoongan.models.discriminator import NORMALIZATIONS
     from cartoongan.training.config import TrainConfig
 
     defaults = TrainConfig(data="", workdir="", vgg_weights="random")
     parser = argparse.ArgumentParser(
         prog="cartoongan-train",
         description="Train or fine-tune a CartoonGAN generator. Re-run the same command to resume.",
-        epilog="Example: train.py --data tfrecords/ --workdir runs/ft --init-from hayao --init-steps 0 --steps 2000",
+        epilog="Example: train.py --data tfrecords/ --workdir runs/ft --init-from hayao --init-steps 0 --steps 2000\n\n"
+               + STEP_COST,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--data", required=True, help="folder written by build_tfrecords.py")
     parser.add_argument("--workdir", required=True, help="checkpoints, metrics.jsonl, TensorBoard logs and preset/")
     parser.add_argument("--generator", choices=("full", "light"), default=None,
                         help="architecture when training from scratch (default: full); with --init-from it is the preset's")
-    parser.add_argument("--generator-config", type=json.loads, default={}, metavar="JSON",
-                        help='constructor overrides, e.g. \'{"filters": 32, "num_residual_blocks": 4}\'')
-    parser.add_argument("--init-from", metavar="STYLE_OR_PRESET", help="start the generator from a style or preset (fine-tuning)")
-    parser.add_argument("--init-steps", type=int, default=defaults.init_steps, help="content-only initialization steps")
-    parser.add_argument("--steps", type=int, default=defaults.steps, help="all steps, initialization included")
-    parser.add_argument("--batch-size", type=int, default=defaults.batch_size, help="global batch size")
-    parser.add_argument("--image-size", type=int, default=defaults.image_size, help="training crop size")
+    parser.add_argument("--generator-config", type=_json_object, default={}, metavar="JSON",
+                        help='constructor overrides, e.g. \'{"filters": 32, "num_residual_blocks": 4}\' (default: none)')
+    parser.add_argument("--init-from", metavar="STYLE_OR_PRESET",
+                        help="start the generator from a style or preset (fine-tuning; default: from scratch)")
+    parser.add_argument("--init-steps", type=int, default=defaults.init_steps,
+                        help="content-only initialization steps (default: %(default)s)")
+    parser.add_argument("--steps", type=int, default=defaults.steps,
+                        help="all steps, initialization included (default: %(default)s)")
+    parser.add_argument("--batch-size", type=int, default=defaults.batch_size, help="global batch size (default: %(default)s)")
+    parser.add_argument("--image-size", type=int, default=defaults.image_size, help="training crop size (default: %(default)s)")
     parser.add_argument("--vgg-weights", default="imagenet", metavar="imagenet|random|PATH",
-                        help="VGG19 weights of the content loss (random: smoke tests only)")
-    parser.add_argument("--adversarial-loss", choices=("lsgan", "bce"), default=defaults.adversarial_loss)
-    parser.add_argument("--content-weight", type=float, default=defaults.content_weight)
+                        help="VGG19 weights of the content loss: imagenet (Keras downloads them once), a VGG19 "
+                             "notop .h5 file, or random (default: %(default)s)")
+    parser.add_argument("--content-features", choices=CONTENT_FEATURES, default=defaults.content_features,
+                        help="features of the content loss: vgg (VGG19 block4_conv4, the paper's), encoder (the "
+                             "shipped hayao_lite generator's encoder, an offline stand-in), auto: vgg unless "
+                             "--vgg-weights is random, then encoder (default: %(default)s)")
+    parser.add_argument("--adversarial-loss", choices=("lsgan", "bce"), default=defaults.adversarial_loss,
+                        help="(default: %(default)s)")
+    parser.add_argument("--content-weight", type=float, default=defaults.content_weight,
+                        help="weight of the content loss against the adversarial one (default: %(default)s)")
+    parser.add_argument("--checkerboard-weight", type=float, default=defaults.checkerboard_weight,
+                        help="weight of the excess of the outputs' checkerboard response (2x2 alternating kernel) "
+                             "over the photos': keeps transposed-convolution artefacts out (default: %(default)s)")
+    parser.add_argument("--edge-weight", type=float, default=defaults.edge_weight,
+                        help="weight of the edge-smoothed anime images, shown to the discriminator as fakes "
+                             "(the paper's edge-promoting loss; default: %(default)s)")
     parser.add_argument("--generator-lr", type=float, default=None,
-                        help=f"default {defaults.generator_lr:g}, or {FINE_TUNE_GENERATOR_LR:g} with --init-from")
-    parser.add_argument("--discriminator-lr", type=float, default=defaults.discriminator_lr)
+                        help=f"Adam learning rate of the generator (default: {SCRATCH_GENERATOR_LR:g}, or "
+                             f"{FINE_TUNE_GENERATOR_LR:g} with --init-from)")
+    parser.add_argument("--discriminator-lr", type=float, default=defaults.discriminator_lr,
+                        help="Adam learning rate of the discriminator (default: %(default)s)")
+    parser.add_argument("--discriminator-norm", choices=NORMALIZATIONS, default=defaults.discriminator_norm,
+                        help="normalization in the discriminator: instance (the paper's) hides the image-wide "
+                             "statistics a style is made of (default: %(default)s)")
     parser.add_argument("--precision", choices=("float32", "bfloat16", "float16"), default=defaults.precision,
-                        help="mixed precision of the convolutions")
-    parser.add_argument("--xla", choices=("auto", "on", "off"), default=defaults.xla, help="XLA-compile the train step (auto: on with a GPU)")
+                        help="mixed precision of the convolutions (default: %(default)s)")
+    parser.add_argument("--xla", choices=("auto", "on", "off"), default=defaults.xla,
+                        help="XLA-compile the train step (auto: on with a GPU; default: %(default)s)")
     parser.add_argument("--distribute", choices=("auto", "default", "mirrored", "multi_worker"), default=defaults.distribute,
-                        help="tf.distribute strategy (auto: multi_worker if TF_CONFIG names workers, mirrored with several GPUs)")
-    parser.add_argument("--seed", type=int, default=defaults.seed)
-    parser.add_argument("--checkpoint-every", type=int, default=defaults.checkpoint_every)
-    parser.add_argument("--sample-every", type=int, default=defaults.sample_every)
+                        help="tf.distribute strategy (auto: multi_worker if TF_CONFIG names workers, mirrored with "
+                             "several GPUs; default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=defaults.seed, help="(default: %(default)s)")
+    parser.add_argument("--checkpoint-every", type=int, default=defaults.checkpoint_every,
+                        help="steps between checkpoints and preset updates (default: %(default)s)")
+    parser.add_argument("--sample-every", type=int, default=defaults.sample_every,
+                        help="steps between TensorBoard sample images, also written at the start (default: %(default)s)")
     parser.add_argument("--dry-run", action="store_true", help="validate the options, print the resolved config and exit")
     return parser
 
 
 def resolve_config(args):
     """argparse namespace -> TrainConfig, or ValueError with a message for the user."""
+    from cartoongan.data.pipeline import check_data_dir
     from cartoongan.presets import check_preset_name, read_preset_config, resolve_preset
     from cartoongan.training.config import TrainConfig
     from cartoongan.training.trainer import GENERATOR_CLASSES
 
     options = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if hasattr(args, f.name)}
-    if not os.path.isdir(args.data):
-        raise ValueError(f"--data {args.data}: no such folder (build it with tools/build_tfrecords.py)")
+    check_data_dir(args.data)
+    if args.vgg_weights not in ("imagenet", "random") and os.path.isfile(args.vgg_weights):
+        from cartoongan.losses import check_vgg19_weights_file
+
+        check_vgg19_weights_file(args.vgg_weights)
     if args.init_from:
         check_preset_name(args.init_from)
         class_name = read_preset_config(resolve_preset(args.init_from))["generator"]["class_name"]
@@ -77,10 +130,6 @@ def resolve_config(args):
         options["generator"] = kind
     else:
         options["generator"] = args.generator or "full"
-    if args.generator_lr is None:
-        options.pop("generator_lr")
-        if args.init_from:
-            options["generator_lr"] = FINE_TUNE_GENERATOR_LR
     return TrainConfig(**options)
 
 
@@ -105,12 +154,12 @@ def main(argv=None):
         print(config.to_json(), end="")
         return 0
 
-    from cartoongan.training.trainer import Trainer, TrainingDiverged
+    from cartoongan.training.trainer import CheckpointError, DataError, Trainer, TrainingDiverged
 
     try:
         trainer = Trainer(config)
         ran = trainer.fit()
-    except TrainingDiverged as error:
+    except (TrainingDiverged, DataError, CheckpointError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     except (RuntimeError, ValueError) as error:
@@ -118,8 +167,10 @@ def main(argv=None):
             raise
         print(f"error: {error}", file=sys.stderr)
         return 2
-    print(f"ran {ran} steps; at step {int(trainer.step.numpy())} of {config.steps}. Preset: {os.path.join(config.workdir, 'preset')}",
-          file=sys.stderr)
+    step = int(trainer.step.numpy())
+    preset = os.path.join(config.workdir, "preset")
+    where = f"preset: {preset}" if os.path.isfile(os.path.join(preset, "config.json")) else "no preset written (nothing trained)"
+    print(f"ran {ran} steps; at step {step} of {config.steps}; {where}", file=sys.stderr)
     return 0
 
 

@@ -97,3 +97,30 @@ def _cover(image, size):
         return tf.image.resize(tf.cast(image, tf.float32), tf.maximum(new_size, size), method="bilinear")
 
     return tf.cond(short < size, enlarge, lambda: tf.cast(image, tf.float32))
+
+
+def find_bad_shard(data_dir):
+    """-> (path, reason) of the first shard in `data_dir` that cannot be read and decoded to
+    the end, or None. Reads everything: call it after a read error, to name the culprit."""
+    for family, parse in ((PHOTO, parse_photo), (ANIME, parse_anime)):
+        for path in family_files(data_dir, family):
+            try:
+                for _ in tf.data.TFRecordDataset(path).map(parse):
+                    pass
+            except tf.errors.OpError as error:
+                return path, error.message.splitlines()[0] if error.message else type(error).__name__
+    return None
+
+
+def check_data_dir(data_dir):
+    """Raises ValueError unless `data_dir` is a folder with photo and anime shards."""
+    import os
+
+    if not os.path.isdir(data_dir):
+        raise ValueError(f"--data {data_dir}: no such folder (build it with tools/build_tfrecords.py)")
+    for family in (PHOTO, ANIME):
+        files = family_files(data_dir, family)
+        if not files:
+            raise ValueError(f"--data {data_dir}: no {family}-*.tfrecord files (build them with tools/build_tfrecords.py)")
+        if all(os.path.getsize(path) == 0 for path in files):
+            raise ValueError(f"--data {data_dir}: the {family} shards are empty (no records)")

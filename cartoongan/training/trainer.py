@@ -33,6 +33,14 @@ class TrainingDiverged(RuntimeError):
     """A loss became NaN or infinite; the last good checkpoint is kept."""
 
 
+class DataError(RuntimeError):
+    """The training data cannot be read (a corrupt shard, no records); names the file."""
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint could not be written (e.g. a full disk); its partial files are removed."""
+
+
 def make_strategy(kind):
     """auto: multi-worker when TF_CONFIG names several workers, mirrored with several GPUs,
     else the default strategy."""
@@ -81,8 +89,10 @@ class Trainer:
             else:
                 self.generator = build_generator(GENERATOR_CLASSES[config.generator], config.generator_config, dtype=policy)
                 self.preprocessing = Preprocessing("RGB")
-            self.discriminator = CartoonGanDiscriminator(filters=config.discriminator_filters, dtype=policy)
-            self.vgg = losses.VggFeatures(config.vgg_weights, channel_order=self.preprocessing.channel_order)
+            self.discriminator = CartoonGanDiscriminator(
+                filters=config.discriminator_filters, dtype=policy, normalization=config.discriminator_norm)
+            self.vgg = losses.content_features(config.content_features, config.vgg_weights,
+                                               self.preprocessing.channel_order)
             self.generator_optimizer = self._optimizer(config.generator_lr)
             self.discriminator_optimizer = self._optimizer(config.discriminator_lr)
             # Optimizer slots exist before a restore, so a checkpoint is matched in full.
@@ -159,10 +169,13 @@ class Trainer:
             real_logits = self.discriminator(anime, training=True)
             fake_logits = self.discriminator(generated, training=True)
             smooth_logits = self.discriminator(smooth, training=True)
-            discriminator_loss = self.discriminator_loss_fn(real_logits, fake_logits, smooth_logits)
+            discriminator_loss = self.discriminator_loss_fn(real_logits, fake_logits, smooth_logits,
+                                                            self.config.edge_weight)
             adversarial = self.generator_loss_fn(fake_logits)
             content = losses.content_loss(self.vgg(photo), self.vgg(generated))
-            generator_loss = adversarial + self.config.content_weight * content
+            checkerboard = losses.checkerboard_loss(generated, photo)
+            generator_loss = (adversarial + self.config.content_weight * content
+                              + self.config.checkerboard_weight * checkerboard)
             generator_scaled = self._scaled(self.generator_optimizer, generator_loss)
             discriminator_scaled = self._scaled(self.discriminator_optimizer, discriminator_loss)
         generator_gradients = generator_tape.gradient(generator_scaled, self.generator.trainable_variables)
@@ -171,7 +184,12 @@ class Trainer:
             "generator_loss": generator_loss,
             "adversarial_loss": adversarial,
             "content_loss": content,
+            "checkerboard_loss": checkerboard,
             "discriminator_loss": discriminator_loss,
+            # What D makes of each input (LSGAN targets: anime 1, generated 0, smoothed 0).
+            "d_real": tf.reduce_mean(real_logits),
+            "d_fake": tf.reduce_mean(fake_logits),
+            "d_smooth": tf.reduce_mean(smooth_logits),
         }
         return metrics, generator_gradients, discriminator_gradients
 
@@ -192,6 +210,7 @@ class Trainer:
 
     def restore(self):
         """Restores the latest checkpoint if there is one; returns the step to continue after."""
+        _remove_partial_checkpoints(os.path.join(self.workdir, CHECKPOINT_DIR))
         latest = self.manager.latest_checkpoint
         if latest:
             self.checkpoint.restore(latest).assert_existing_objects_matched()
@@ -208,26 +227,34 @@ class Trainer:
         start = self.restore()
         if start >= config.steps:
             return 0
-        if self.is_chief:
-            os.makedirs(self.workdir, exist_ok=True)
-            with atomic_file(os.path.join(self.workdir, CONFIG_FILE)) as partial, open(partial, "w") as f:
-                f.write(config.to_json())
+        # The data is opened before anything is written: a bad --data leaves no workdir.
         # A resumed run draws new crops instead of replaying the first ones.
         dataset = self.strategy.distribute_datasets_from_function(
             lambda context: self.dataset_fn(context, config.seed + start)
         )
         batches = iter(dataset)
+        if self.is_chief:
+            os.makedirs(self.workdir, exist_ok=True)
+            with atomic_file(os.path.join(self.workdir, CONFIG_FILE)) as partial, open(partial, "w") as f:
+                f.write(config.to_json())
         samples = None
         writer = tf.summary.create_file_writer(os.path.join(self.workdir, TENSORBOARD_DIR)) if self.is_chief else None
         metrics_file = open(os.path.join(self.workdir, METRICS_FILE), "a") if self.is_chief else None
         bar = tqdm(total=config.steps, initial=start, unit="step", disable=not (progress and self.is_chief))
         try:
             for step in range(start + 1, config.steps + 1):
-                batch = next(batches)
+                batch = self._next_batch(batches)
                 if samples is None:
                     samples = self._local_photos(batch)
-                began = time.perf_counter()
+                    if self.is_chief:
+                        with writer.as_default(step=start):  # where this run starts from
+                            tf.summary.image("generated", self._sample_images(samples), max_outputs=4)
                 step_fn = self._init_step if step <= config.init_steps else self._gan_step
+                if step == start + 1 or step == config.init_steps + 1:
+                    # The first call of each step function traces (and with XLA compiles) it.
+                    bar.set_description_str(f"tracing the {'initialization' if step <= config.init_steps else 'GAN'} step")
+                    bar.refresh()
+                began = time.perf_counter()
                 metrics = {name: float(value) for name, value in step_fn(batch).items()}
                 seconds = time.perf_counter() - began
                 bad = [name for name, value in metrics.items() if not math.isfinite(value)]
@@ -249,6 +276,7 @@ class Trainer:
                             tf.summary.image("generated", self._sample_images(samples), max_outputs=4)
                 if step % config.checkpoint_every == 0 or step == config.steps:
                     self.save()
+                bar.set_description_str("init" if step <= config.init_steps else "GAN")
                 bar.set_postfix({k.replace("_loss", ""): f"{v:.3g}" for k, v in metrics.items()})
                 bar.update()
         finally:
@@ -259,10 +287,34 @@ class Trainer:
                 writer.close()
         return config.steps - start
 
+    def _next_batch(self, batches):
+        try:
+            return next(batches)
+        except StopIteration:
+            raise DataError(f"{self.config.data}: the training data holds no records") from None
+        except tf.errors.OpError as error:
+            if self.dataset_fn != self._tfrecord_dataset:
+                raise
+            from cartoongan.data.pipeline import find_bad_shard
+
+            bad = find_bad_shard(self.config.data)
+            where = f"{bad[0]} is corrupt ({bad[1]})" if bad else f"{self.config.data}: cannot read the training data"
+            raise DataError(f"{where}: rebuild it with tools/build_tfrecords.py. ({error.message.splitlines()[0]})") from None
+
     def save(self):
         """Checkpoint (every worker takes part) and, on the chief, the preset."""
         step = int(self.step.numpy())
-        self.manager.save(checkpoint_number=step)
+        try:
+            self.manager.save(checkpoint_number=step)
+        except (OSError, tf.errors.OpError) as error:
+            # A full disk leaves `ckpt-N_temp/` behind: remove it, keep the earlier checkpoints.
+            _remove_partial_checkpoints(os.path.join(self.workdir, CHECKPOINT_DIR))
+            message = getattr(error, "message", None) or str(error)
+            raise CheckpointError(
+                f"cannot write the checkpoint of step {step} in {os.path.join(self.workdir, CHECKPOINT_DIR)} "
+                f"({message.splitlines()[0] if message else type(error).__name__}); the last complete one "
+                f"({self.manager.latest_checkpoint or 'none'}) is kept: free space and re-run to resume"
+            ) from error
         if self.is_chief:
             save_preset(
                 self.generator,
@@ -282,6 +334,15 @@ class Trainer:
         generated = tf.cast(self.generator(photos, training=False), tf.float32)
         pair = tf.concat([photos, generated], axis=2)
         return (self._to_generator_convention(pair) + 1.0) / 2.0
+
+
+def _remove_partial_checkpoints(directory):
+    """Removes `ckpt-N_temp*` leftovers: what a save killed or failing midway leaves."""
+    import glob
+    import shutil
+
+    for path in glob.glob(os.path.join(glob.escape(directory), "*_temp*")):
+        shutil.rmtree(path, ignore_errors=True) if os.path.isdir(path) else os.remove(path)
 
 
 def _truncate_metrics(path, last_step):

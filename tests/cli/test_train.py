@@ -72,3 +72,98 @@ def test_fine_tuning_defaults_to_a_gentle_generator_rate(tfrecords, tmp_path, ti
     assert train_main(args + ["--vgg-weights", "random"]) == 0
     config = json.loads(capsys.readouterr().out)
     assert config["generator_lr"] == FINE_TUNE_GENERATOR_LR and config["init_from"] == str(tiny_preset)
+
+
+def _exit_code(argv):
+    with pytest.raises(SystemExit) as exit_info:
+        train_main(argv)
+    return exit_info.value.code
+
+
+def test_missing_or_empty_data_fails_before_any_model_and_leaves_no_workdir(tmp_path, capsys, monkeypatch):
+    import cartoongan.training.trainer as trainer_module
+
+    def no_models(*args, **kwargs):
+        raise AssertionError("a Trainer was built")
+
+    monkeypatch.setattr(trainer_module, "Trainer", no_models)
+    (tmp_path / "empty").mkdir()
+    for data, message in [(tmp_path / "missing", "no such folder"), (tmp_path / "empty", "no photo-")]:
+        assert _exit_code(["--data", str(data), "--workdir", str(tmp_path / "w"), *TINY]) == 2
+        assert message in capsys.readouterr().err
+        assert not (tmp_path / "w").exists()
+
+
+@pytest.mark.parametrize("value, reason", [
+    ("{bad", "not valid JSON"),
+    ("[4]", "expected a JSON object"),
+    ('{"filter": 4}', "unknown parameter 'filter'"),
+    ('{"filters": "24"}', "filters must be an integer"),
+    ('{"filters": 4.5}', "filters must be an integer"),
+    ('{"filters": 4000}', "outside"),
+    ('{"filters": NaN}', "not valid JSON"),
+])
+def test_bad_generator_config_exits_2_with_the_reason(tfrecords, tmp_path, capsys, value, reason):
+    argv = ["--data", str(tfrecords), "--workdir", str(tmp_path / "w"), "--batch-size", "2", "--image-size", "32",
+            "--vgg-weights", "random", "--generator-config", value]
+    assert _exit_code(argv) == 2
+    assert reason in capsys.readouterr().err
+    assert not (tmp_path / "w").exists()
+
+
+@pytest.mark.parametrize("flag", ["--content-weight", "--generator-lr", "--discriminator-lr"])
+def test_nan_or_inf_options_are_refused_and_never_written(tfrecords, tmp_path, capsys, flag):
+    for value in ("nan", "inf"):
+        assert _exit_code(["--data", str(tfrecords), "--workdir", str(tmp_path / "w"), *TINY, flag, value]) == 2
+        assert "finite" in capsys.readouterr().err
+    assert not (tmp_path / "w").exists()
+
+
+def test_steps_0_does_not_claim_a_preset(tfrecords, tmp_path, capsys):
+    workdir = tmp_path / "w"
+    assert train_main(["--data", str(tfrecords), "--workdir", str(workdir), "--steps", "0", *TINY]) == 0
+    err = capsys.readouterr().err
+    assert "no preset written" in err and "preset: " not in err
+    assert not (workdir / "preset").exists()
+
+
+def test_a_corrupt_shard_is_named_and_exits_1(tfrecords, tmp_path, capsys):
+    import shutil
+
+    data = tmp_path / "records"
+    shutil.copytree(tfrecords, data)
+    shards = sorted(data.glob("photo-*.tfrecord"))
+    for shard in shards:  # every photo shard: the first batch reads whichever comes first
+        raw = bytearray(shard.read_bytes())
+        raw[len(raw) // 2:len(raw) // 2 + 16] = b"\xff" * 16
+        shard.write_bytes(bytes(raw))
+    assert train_main(["--data", str(data), "--workdir", str(tmp_path / "w"), "--steps", "1", *TINY]) == 1
+    err = capsys.readouterr().err
+    assert "corrupt" in err and shards[0].name in err
+
+
+def test_vgg_weights_file_that_is_not_vgg19_is_refused(tfrecords, tmp_path, capsys):
+    import h5py
+
+    path = tmp_path / "not_vgg.h5"
+    with h5py.File(path, "w") as f:
+        f.create_dataset("dense/kernel", shape=(10, 10), dtype="float32")
+    args = ["--data", str(tfrecords), "--workdir", str(tmp_path / "w"), "--steps", "1", "--batch-size", "2",
+            "--image-size", "32", "--generator-config", '{"filters": 4, "num_residual_blocks": 1}']
+    assert _exit_code(args + ["--vgg-weights", str(path)]) == 2
+    assert "not VGG19 weights: no block1_conv1 kernel of shape (3, 3, 3, 64)" in capsys.readouterr().err
+    assert not (tmp_path / "w").exists()
+
+
+def test_help_shows_every_default_and_the_cost_of_a_step(capsys):
+    with pytest.raises(SystemExit):
+        train_main(["--help"])
+    out = capsys.readouterr().out
+    assert "about 70 s on a 2-core CPU" in out and "GPU" in out
+    # every option with a value says its default
+    blocks = out.split("\n  --")
+    for block in blocks[1:]:
+        name = block.split()[0]
+        if name in ("help", "dry-run", "data", "workdir"):
+            continue
+        assert "default" in block, name

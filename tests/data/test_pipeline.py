@@ -90,3 +90,35 @@ def test_input_context_shards_files_and_splits_the_batch(data_dir):
 def test_missing_files_fail_clearly(tmp_path):
     with pytest.raises(FileNotFoundError, match="photo-"):
         training_dataset(tmp_path, batch_size=2, image_size=SIZE, seed=0)
+
+
+def _corrupt(path):
+    data = bytearray(path.read_bytes())
+    middle = len(data) // 2
+    data[middle:middle + 16] = b"\xff" * 16  # inside a record: its CRC no longer matches
+    path.write_bytes(bytes(data))
+
+
+def test_a_corrupt_shard_is_found_and_named(data_dir):
+    from cartoongan.data.pipeline import find_bad_shard
+
+    assert find_bad_shard(data_dir) is None
+    shard = sorted(data_dir.glob("anime-*.tfrecord"))[1]
+    _corrupt(shard)
+    path, reason = find_bad_shard(data_dir)
+    assert path == str(shard) and reason
+
+
+def test_check_data_dir_refuses_missing_empty_and_one_sided_folders(data_dir, tmp_path):
+    from cartoongan.data.pipeline import check_data_dir
+
+    check_data_dir(data_dir)
+    with pytest.raises(ValueError, match="no such folder"):
+        check_data_dir(tmp_path / "missing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="no photo-"):
+        check_data_dir(tmp_path / "empty")
+    for shard in data_dir.glob("anime-*.tfrecord"):
+        shard.unlink()
+    with pytest.raises(ValueError, match="no anime-"):
+        check_data_dir(data_dir)

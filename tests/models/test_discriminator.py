@@ -7,7 +7,7 @@ from cartoongan.models.discriminator import CartoonGanDiscriminator
 def test_config_round_trip():
     discriminator = CartoonGanDiscriminator(filters=4)
     config = discriminator.get_config()
-    assert set(config) == {"name", "trainable", "filters"}
+    assert set(config) == {"name", "trainable", "filters", "normalization"}
     rebuilt = CartoonGanDiscriminator.from_config(config)
     assert rebuilt.get_config() == config
     assert rebuilt.count_params() == discriminator.count_params()

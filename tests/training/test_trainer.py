@@ -134,3 +134,89 @@ def test_two_local_workers_train_identical_weights(tmp_path):
     assert _steps(tmp_path / "w0") == [1, 2, 3]
     initial = tf.train.load_checkpoint(str(tmp_path / "w0" / "checkpoints"))
     assert int(initial.get_tensor("step/.ATTRIBUTES/VARIABLE_VALUE")) == 3
+
+
+def test_fine_tuning_learning_rate_default_lives_in_the_config(tmp_path):
+    from cartoongan.training.config import FINE_TUNE_GENERATOR_LR, SCRATCH_GENERATOR_LR, TrainConfig
+
+    assert TrainConfig(data="d", workdir="w", init_from="hayao_lite").generator_lr == FINE_TUNE_GENERATOR_LR == 1e-5
+    assert TrainConfig(data="d", workdir="w").generator_lr == SCRATCH_GENERATOR_LR == 2e-4
+    assert TrainConfig(data="d", workdir="w", init_from="hayao_lite", generator_lr=3e-5).generator_lr == 3e-5
+
+
+def test_config_refuses_non_finite_numbers_and_bad_generator_configs(tmp_path):
+    from cartoongan.training.config import TrainConfig
+
+    for bad in [dict(content_weight=float("nan")), dict(generator_lr=float("inf")), dict(beta_1=-1.0),
+                dict(generator_config={"filters": "24"}), dict(generator_config={"depth": 3}),
+                dict(generator="light", generator_config={"num_residual_blocks": 10**6})]:
+        with pytest.raises(ValueError):
+            TrainConfig(data="d", workdir="w", **bad)
+    assert "NaN" not in TrainConfig(data="d", workdir="w").to_json()
+
+
+def test_gan_steps_log_what_the_discriminator_sees_and_samples_start_at_step_0(tmp_path):
+    config = tiny_config(tmp_path, steps=3, init_steps=1, sample_every=100)
+    Trainer(config, dataset_fn=synthetic_dataset).fit(progress=False)
+    with open(tmp_path / "metrics.jsonl") as f:
+        last = json.loads(f.readlines()[-1])
+    assert {"d_real", "d_fake", "d_smooth"} <= set(last)
+    image_steps = []
+    for path in (tmp_path / "tensorboard").glob("events.*"):
+        for event in tf.compat.v1.train.summary_iterator(str(path)):
+            image_steps += [event.step for value in event.summary.value if value.tag == "generated"]
+    assert sorted(image_steps) == [0, 3]  # the starting generator, then the last step
+
+
+def test_a_failed_checkpoint_save_removes_its_partial_files(tmp_path, monkeypatch):
+    import errno
+
+    from cartoongan.training.trainer import CheckpointError
+
+    config = tiny_config(tmp_path, steps=4, checkpoint_every=2)
+    original = tf.train.CheckpointManager.save
+
+    def disk_full(manager, checkpoint_number=None, **kwargs):
+        if checkpoint_number == 4:
+            partial = tmp_path / "checkpoints" / "ckpt-4_temp"
+            partial.mkdir()
+            (partial / "part-00000-of-00001.data-00000-of-00001").write_bytes(b"half")
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return original(manager, checkpoint_number=checkpoint_number, **kwargs)
+
+    monkeypatch.setattr(tf.train.CheckpointManager, "save", disk_full)
+    with pytest.raises(CheckpointError, match="step 4.*No space left.*ckpt-2"):
+        Trainer(config, dataset_fn=synthetic_dataset).fit(progress=False)
+    assert not list((tmp_path / "checkpoints").glob("*_temp*"))
+    assert tf.train.latest_checkpoint(tmp_path / "checkpoints").endswith("ckpt-2")
+
+
+def test_leftovers_of_a_killed_save_are_removed_by_the_next_run(tmp_path):
+    config = tiny_config(tmp_path, steps=2)
+    Trainer(config, dataset_fn=synthetic_dataset).fit(progress=False)
+    leftover = tmp_path / "checkpoints" / "ckpt-3_temp"
+    leftover.mkdir()
+    (leftover / "part-00000-of-00001.index").write_bytes(b"x")
+    config.steps = 3
+    trainer = Trainer(config, dataset_fn=synthetic_dataset)
+    assert trainer.restore() == 2
+    assert not leftover.exists()
+
+
+@pytest.mark.parametrize("normalization", ["instance", "none"])
+def test_discriminator_normalization_is_a_switch_that_resume_checks(tmp_path, normalization):
+    from cartoongan.models.discriminator import CartoonGanDiscriminator
+    from cartoongan.models.layers import InstanceNormalization
+
+    discriminator = CartoonGanDiscriminator(filters=4, normalization=normalization)
+    norms = [layer for layer in discriminator.layers if isinstance(layer, InstanceNormalization)]
+    assert len(norms) == (3 if normalization == "instance" else 0)
+    assert discriminator(tf.zeros((1, 32, 32, 3))).shape == (1, 8, 8, 1)
+    assert discriminator.get_config()["normalization"] == normalization
+    config = tiny_config(tmp_path, discriminator_norm=normalization)
+    other = "none" if normalization == "instance" else "instance"
+    with pytest.raises(ValueError, match="discriminator_norm"):
+        config.check_resumable_from({"discriminator_norm": other})
+    if normalization == "none":  # runs from before the switch had instance norms
+        with pytest.raises(ValueError, match="--discriminator-norm instance"):
+            config.check_resumable_from({"generator": "full"})
