@@ -167,7 +167,7 @@ def _record(source, reason):
 
 
 class PlanTasks(beam.DoFn):
-    """FileMetadata -> (destination, (source, size)), or a failure record (tagged `failed`).
+    """FileMetadata -> (destination, (source, size)), with the CLI's `output_path`.
 
     Files of the style folder being written, of `DIR/_failed` and (for a folder input) of
     `DIR` when it lies inside that folder are never inputs, as in the CLI."""
