@@ -28,8 +28,9 @@ DEFAULT_MEMORY_BUDGET = 1 << 30
 _WORKSPACE_FACTOR = 1.6
 _IMAGE_BYTES_PER_PIXEL = 120
 # Tile sides tried by tile_size="auto", largest first (larger tiles are not faster on a CPU:
-# a 1 MP image in one tile ran 1.3x slower than in 512-pixel tiles), and the halo they carry.
-_AUTO_TILE_SIDES = (768, 512, 384, 256, 128)
+# a 1 MP image in one tile ran 1.3x slower than in 512-pixel tiles, and 768-pixel tiles
+# peaked at 1.9 GB on a 3 MP photo), and the halo they carry.
+_AUTO_TILE_SIDES = (512, 384, 256, 128)
 _HALO = 32
 
 # Feature maps smaller than 2x2 cannot be reflection-padded inside the generator, so tiny
