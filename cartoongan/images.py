@@ -1,5 +1,6 @@
 """Reading any common image file as uint8 RGB, resizing, and writing results atomically."""
 
+import contextlib
 import math
 import os
 import stat
@@ -46,6 +47,9 @@ class ImageReadError(ValueError):
 def read_image(path, *, max_size=0, pixel_limit=None):
     """-> (uint8 RGB HxWx3, uint8 alpha HxW or None), EXIF orientation applied.
 
+    `path`: a file path, or a binary file object (uploads, remote files, TFDS records),
+    named in errors by its `name` attribute if it has one.
+
     Greyscale, palette, 16-bit and float images are converted to 8-bit RGB; an alpha
     channel is returned separately (the RGB is composited on white). Anything but a regular
     file (a FIFO, a device, a folder) is refused without being read: reading a FIFO blocks.
@@ -60,7 +64,10 @@ def read_image(path, *, max_size=0, pixel_limit=None):
     `Image.MAX_IMAGE_PIXELS` when it opens a file; raise that too for larger limits.)"""
     limit = Image.MAX_IMAGE_PIXELS if pixel_limit is None else pixel_limit
     try:
-        with _open_regular_file(path) as file, Image.open(file, formats=READ_FORMATS) as image:
+        opened = _open_regular_file(path) if not hasattr(path, "read") else contextlib.nullcontext(path)
+        if hasattr(path, "read"):
+            path = getattr(path, "name", "<image bytes>")
+        with opened as file, Image.open(file, formats=READ_FORMATS) as image:
             original = image.size
             if max_size and image.format == "JPEG" and max(image.size) > max_size:
                 scale = max_size / max(image.size)

@@ -85,3 +85,15 @@ def test_write_is_atomic_and_leaves_no_partial_file(tmp_path, monkeypatch):
         write_image(tmp_path / "ok.png", _photo(4, 4))
     assert os.listdir(tmp_path) == ["ok.png"]
     assert Image.open(tmp_path / "ok.png").size == (20, 12)  # the earlier file is intact
+
+
+def test_read_image_takes_a_file_object_too(tmp_path):
+    """Uploads, remote files and TFDS records arrive as bytes."""
+    import io
+
+    rgb = np.random.default_rng(1).integers(0, 256, (9, 7, 3), dtype=np.uint8)
+    Image.fromarray(rgb).save(tmp_path / "a.png")
+    from_bytes, alpha = read_image(io.BytesIO((tmp_path / "a.png").read_bytes()))
+    assert np.array_equal(from_bytes, rgb) and alpha is None
+    with pytest.raises(ImageReadError, match="<image bytes>"):
+        read_image(io.BytesIO(b"not an image"))
