@@ -156,6 +156,8 @@ def main(argv=None):
 
     from cartoongan.training.trainer import CheckpointError, DataError, Trainer, TrainingDiverged
 
+    print(f"building the models ({config.generator} generator{', from ' + config.init_from if config.init_from else ''}) "
+          f"and the input pipeline; the first step then traces", file=sys.stderr, flush=True)
     try:
         trainer = Trainer(config)
         ran = trainer.fit()
