@@ -15,8 +15,8 @@ Then, alternating round by round, in this process:
 
 It prints the medians: wall seconds, frames/s of the video path, its overhead over `alone`
 (target <= 10%), the same overhead in CPU seconds of the process (less sensitive to other
-jobs on a shared machine, which stretch wall times at random), and the flicker figure of the result (mean absolute change between
-consecutive output frames over the input's). `--frames` gives one count per style (the full
+jobs on a shared machine, which stretch wall times at random), and the flicker figure of
+the result (mean absolute change between consecutive output frames over the input's). `--frames` gives one count per style (the full
 hayao is ~6x slower). Models load once per style, before timing; precision is "auto".
 """
 
