@@ -19,7 +19,7 @@ import tensorflow as tf
 from cartoongan import losses
 from cartoongan import precision as precision_lib
 from cartoongan.atomic import atomic_file
-from cartoongan.presets import Preprocessing, load_preset, save_preset
+from cartoongan.presets import Preprocessing, load_preset, preset_name_from_path, save_preset
 
 CHECKPOINT_DIR = "checkpoints"
 PRESET_DIR = "preset"
@@ -320,7 +320,7 @@ class Trainer:
                 self.generator,
                 os.path.join(self.workdir, PRESET_DIR),
                 self.preprocessing,
-                name=os.path.basename(os.path.normpath(self.workdir)),
+                name=preset_name_from_path(self.workdir),  # `--workdir ..` is named, not `..`
                 source=f"trained by cartoongan for {step} steps",
                 trained_steps=step,
                 init_from=self.config.init_from,

@@ -220,3 +220,14 @@ def test_discriminator_normalization_is_a_switch_that_resume_checks(tmp_path, no
     if normalization == "none":  # runs from before the switch had instance norms
         with pytest.raises(ValueError, match="--discriminator-norm instance"):
             config.check_resumable_from({"generator": "full"})
+
+
+def test_a_workdir_given_as_dotdot_names_the_preset_after_the_real_folder(tmp_path, monkeypatch):
+    """`--workdir ..` once named the preset `..`, which the CLI then used as an output folder."""
+    from cartoongan.presets import read_preset_config
+
+    (tmp_path / "my run" / "inner").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path / "my run" / "inner")
+    config = tiny_config("..", init_steps=1, steps=2, checkpoint_every=2)
+    Trainer(config, dataset_fn=synthetic_dataset).fit(progress=False)
+    assert read_preset_config(tmp_path / "my run" / "preset")["name"] == "my_run"
