@@ -48,12 +48,16 @@ def build_parser():
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--name", default="student", help="preset name recorded in config.json")
     parser.add_argument("--output", help="copy the final preset here")
+    parser.add_argument("--verbose", action="store_true", help="show TensorFlow's start-up messages")
     return parser
 
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    from cartoongan.cli.quiet import import_tensorflow
     from cartoongan.presets import check_preset_name, check_preset_name_value
+
+    import_tensorflow(args.verbose)
     from cartoongan.training import distill
 
     data_dir = os.path.join(args.workdir, "data")

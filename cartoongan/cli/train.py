@@ -103,6 +103,7 @@ def build_parser():
     parser.add_argument("--sample-every", type=int, default=defaults.sample_every,
                         help="steps between TensorBoard sample images, also written at the start (default: %(default)s)")
     parser.add_argument("--dry-run", action="store_true", help="validate the options, print the resolved config and exit")
+    parser.add_argument("--verbose", action="store_true", help="show TensorFlow's start-up messages")
     return parser
 
 
@@ -134,7 +135,6 @@ def resolve_config(args):
 
 
 def main(argv=None):
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     from cartoongan.weights.download import DownloadError
 
     parser = build_parser()
@@ -154,10 +154,13 @@ def main(argv=None):
         print(config.to_json(), end="")
         return 0
 
-    from cartoongan.training.trainer import CheckpointError, DataError, Trainer, TrainingDiverged
-
     print(f"building the models ({config.generator} generator{', from ' + config.init_from if config.init_from else ''}) "
           f"and the input pipeline; the first step then traces", file=sys.stderr, flush=True)
+    from cartoongan.cli.quiet import import_tensorflow
+
+    import_tensorflow(args.verbose)
+    from cartoongan.training.trainer import CheckpointError, DataError, Trainer, TrainingDiverged
+
     try:
         trainer = Trainer(config)
         ran = trainer.fit()
