@@ -43,7 +43,9 @@ sys.path.insert(0, ROOT)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 LEVELS = np.array([32, 96, 160, 224], np.float32)
-SHARED = os.environ.get("CARTOONGAN_SHARED") or os.path.join(ROOT, "..", "shared")
+# CARTOONGAN_SHARED may name the folder; CI sets it to 1 (meaning "required"), as the tests read it.
+_CONFIGURED = os.environ.get("CARTOONGAN_SHARED", "")
+SHARED = _CONFIGURED if os.path.isdir(_CONFIGURED) else os.path.join(ROOT, "..", "shared")
 PHOTO_DIR = os.path.join(SHARED, "data", "photos", "train", "ade20k")
 DATA_SIZE = 96  # build_tfrecords --image-size of the toy domain
 EVAL_SIZE = 96  # held-out photos: short side 96, centre square
