@@ -31,6 +31,10 @@ def make_clip(path, frames=30, width=64, height=48, rate=25, pts=None, audio=Tru
     with av.open(str(path), "w", options=options or {}) as out:
         video = out.add_stream(codec, rate=rate)
         video.width, video.height, video.pix_fmt = width, height, "yuv420p"
+        # One encoder thread: x264's bitstream depends on its thread count, which follows the
+        # CPUs the process may use, and other tests' libraries change that; the damaged-file
+        # tests need the same bytes every time.
+        video.thread_count = 1
         if rotation:
             video.set_display_rotation(rotation)
         sound = out.add_stream("aac" if codec == "libx264" else "libopus", rate=48000) if audio else None
