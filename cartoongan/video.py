@@ -214,9 +214,8 @@ def _open_input(source):
         container.close()
         raise VideoReadError(f"{source}: no video stream")
     stream = container.streams.video[0]
-    # Slice threads only: with frame threads, whether a damaged frame comes out flagged
-    # corrupt depended on thread timing (a loaded machine decoded the same file without a
-    # flag). Decoding is a few ms a frame against seconds of inference.
+    # Slice threads only: frame-threaded decoding reports damage with a delay and depends on
+    # thread timing; decoding costs a few ms a frame against seconds of inference.
     stream.thread_type = "SLICE"
     return container, stream
 
