@@ -104,7 +104,7 @@ def remove_stale_partials(directory, name=None):
         return removed
     for entry in entries:
         match = _TEMPORARY.match(entry)
-        if not match or (name is not None and match["name"] != name) or _is_running(int(match["pid"])):
+        if not match or (name is not None and match["name"] != name) or is_running(int(match["pid"])):
             continue
         stale = os.path.join(directory, entry)
         if os.path.isdir(stale) and not os.path.islink(stale):
@@ -116,7 +116,7 @@ def remove_stale_partials(directory, name=None):
     return removed
 
 
-def _is_running(pid):
+def is_running(pid):
     if pid == os.getpid():
         return True
     try:

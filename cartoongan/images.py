@@ -19,9 +19,10 @@ READ_FORMATS = ("JPEG", "PNG", "BMP", "DIB", "WEBP", "TIFF", "GIF")
 _ALPHA_EXTENSIONS = (".png", ".webp", ".tif", ".tiff")
 
 
-def list_images(folder, skip=()):
+def list_images(folder, skip=(), extensions=IMAGE_EXTENSIONS):
     """Every image file below `folder` (recursive, hidden entries left out), in walk order
-    with sorted names. `skip`: folders not to enter (output folders inside the input).
+    with sorted names. `skip`: folders not to enter (output folders inside the input);
+    `extensions`: the names to list (lower case).
 
     Special files with an image name (a FIFO called x.jpg) are listed too: `read_image`
     refuses them by name instead of hanging on them."""
@@ -30,7 +31,7 @@ def list_images(folder, skip=()):
     for root, dirs, files in os.walk(folder):
         dirs[:] = sorted(d for d in dirs if not d.startswith(".") and os.path.realpath(os.path.join(root, d)) not in skip)
         paths += [os.path.join(root, name) for name in sorted(files)
-                  if not name.startswith(".") and name.lower().endswith(IMAGE_EXTENSIONS)]
+                  if not name.startswith(".") and name.lower().endswith(tuple(extensions))]
     return paths
 
 

@@ -38,7 +38,7 @@ import uuid
 import numpy as np
 
 from cartoongan.atomic import atomic_file
-from cartoongan.images import IMAGE_EXTENSIONS
+from cartoongan.images import IMAGE_EXTENSIONS, list_images
 
 VIDEO_EXTENSIONS = (".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi")
 
@@ -105,17 +105,8 @@ def is_video(path):
 
 
 def list_media(folder, skip=()):
-    """Every image and video file below `folder`: `images.list_images` with video files too
-    (recursive, hidden entries left out, walk order with sorted names; `skip`: folders not
-    to enter)."""
-    skip = {os.path.realpath(path) for path in ([skip] if isinstance(skip, (str, os.PathLike)) else skip)}
-    extensions = IMAGE_EXTENSIONS + VIDEO_EXTENSIONS
-    paths = []
-    for root, dirs, files in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and os.path.realpath(os.path.join(root, d)) not in skip)
-        paths += [os.path.join(root, name) for name in sorted(files)
-                  if not name.startswith(".") and name.lower().endswith(extensions)]
-    return paths
+    """Every image and video file below `folder`: `images.list_images` with videos too."""
+    return list_images(folder, skip=skip, extensions=IMAGE_EXTENSIONS + VIDEO_EXTENSIONS)
 
 
 def output_size(width, height, max_size):
@@ -299,7 +290,7 @@ def _claim_work_folder(destination, key):
     """(path, manifest) of this run's work folder: a killed writer's folder for the same
     source and settings is taken over (renamed to carry this process's id); other leftovers
     of dead writers are removed; a live writer's folder means the destination is busy."""
-    from cartoongan.atomic import _is_running
+    from cartoongan.atomic import is_running
 
     directory, name = os.path.split(destination)
     os.makedirs(directory, exist_ok=True)
@@ -310,7 +301,7 @@ def _claim_work_folder(destination, key):
         if not match or match["name"] != name:
             continue
         path = os.path.join(directory, entry)
-        if int(match["pid"]) != os.getpid() and _is_running(int(match["pid"])):
+        if int(match["pid"]) != os.getpid() and is_running(int(match["pid"])):
             raise VideoError(f"{destination}: being written by process {match['pid']} ({path})")
         if adopted is None and _read_manifest(path).get("key") == key:
             with contextlib.suppress(FileNotFoundError):  # another run may have taken it first

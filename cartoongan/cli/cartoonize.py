@@ -60,11 +60,11 @@ def build_parser():
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs instead of skipping them")
     parser.add_argument("--precision", choices=PRECISIONS, default="auto",
                         help="arithmetic of the convolutions (default: auto, the fastest faithful one)")
-    parser.add_argument("--tile-size", type=_tile_size, default="auto", metavar="auto|0|N",
+    parser.add_argument("--tile-size", type=parse_tile_size, default="auto", metavar="auto|0|N",
                         help="run large images in N x N tiles, with the same result as the whole image "
                              "(instance norms use the whole image's statistics); auto: tiles only when the "
                              "whole image would not fit --memory-budget; 0: never (default: auto)")
-    parser.add_argument("--memory-budget", type=_bytes, default="1G", metavar="SIZE",
+    parser.add_argument("--memory-budget", type=parse_size_in_bytes, default="1G", metavar="SIZE",
                         help="memory inference may use per image beyond the model, e.g. 800M, 4G; with "
                              "--tile-size auto, larger images run in tiles (default: 1G)")
     parser.add_argument("--pixel-limit", type=float, metavar="MP",
@@ -75,7 +75,7 @@ def build_parser():
     return parser
 
 
-def _tile_size(text):
+def parse_tile_size(text):
     if text == "auto":
         return text
     try:
@@ -87,7 +87,7 @@ def _tile_size(text):
     return size
 
 
-def _bytes(text):
+def parse_size_in_bytes(text):
     units = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
     number = text.upper().removesuffix("B").removesuffix("I")
     unit = number[-1:] if number[-1:] in units else ""

@@ -25,7 +25,7 @@ reason) and counted; they never fail the job (exit status 0)."""
 
 def build_parser():
     from cartoongan.beam import DEFAULT_MAX_BATCH_SIZE, DEFAULT_MAX_FILE_MB
-    from cartoongan.cli.cartoonize import DEFAULT_MAX_SIZE, _bytes, _tile_size
+    from cartoongan.cli.cartoonize import DEFAULT_MAX_SIZE, parse_size_in_bytes, parse_tile_size
     from cartoongan.precision import PRECISIONS
 
     parser = argparse.ArgumentParser(
@@ -47,10 +47,10 @@ def build_parser():
                         help="output format (default: same as the input)")
     parser.add_argument("--precision", choices=PRECISIONS, default="auto",
                         help="arithmetic of the convolutions (default: auto, as the CLI)")
-    parser.add_argument("--tile-size", type=_tile_size, default="auto", metavar="auto|0|N",
+    parser.add_argument("--tile-size", type=parse_tile_size, default="auto", metavar="auto|0|N",
                         help="run large images in N x N tiles with the whole image's result, as `cartoonize` "
                              "(default: auto, tiles only beyond --memory-budget)")
-    parser.add_argument("--memory-budget", type=_bytes, default="1G", metavar="SIZE",
+    parser.add_argument("--memory-budget", type=parse_size_in_bytes, default="1G", metavar="SIZE",
                         help="memory inference may use per image beyond the model, e.g. 800M, 4G (default: 1G)")
     parser.add_argument("--pixel-limit", type=float, metavar="MP",
                         help="images over MP megapixels (as decoded) go to the failed list undecoded "
