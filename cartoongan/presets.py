@@ -21,6 +21,8 @@ import re
 import warnings
 from pathlib import Path
 
+from cartoongan.weights.styles import UPSTREAM_CHANNEL_ORDER, UPSTREAM_LICENSE, UPSTREAM_STYLES
+
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.weights.h5"
 DEFAULT_WEIGHTS_URL = (
@@ -66,18 +68,9 @@ class Style:
     preprocessing: Preprocessing
 
 
-_UPSTREAM_LICENSE = (
-    "weights by the CartoonGAN authors (Chen et al., CVPR 2018), as redistributed by "
-    "mnicnc404/CartoonGan-tensorflow (Apache-2.0 repository); research use"
-)
 STYLES = {
-    name: Style(name, f"CartoonGAN (Chen et al. 2018), {artist}", _UPSTREAM_LICENSE, Preprocessing("BGR"))
-    for name, artist in (
-        ("hayao", "Hayao Miyazaki style"),
-        ("hosoda", "Mamoru Hosoda style"),
-        ("paprika", "Paprika (Satoshi Kon) style"),
-        ("shinkai", "Makoto Shinkai style"),
-    )
+    name: Style(name, f"CartoonGAN (Chen et al. 2018), {artist}", UPSTREAM_LICENSE, Preprocessing(UPSTREAM_CHANNEL_ORDER))
+    for name, artist in UPSTREAM_STYLES.items()
 }
 DEFAULT_STYLE = "hayao"
 
@@ -151,15 +144,33 @@ def fetch_style(style):
     fetched, verified and converted first if it is not cached."""
     directory = cached_preset_dir(style)
     if not is_preset_dir(directory):
-        from cartoongan.weights.convert import fetch_and_convert_style
         from cartoongan.weights.download import DownloadError
 
         try:
-            fetch_and_convert_style(style, weights_url(), directory)
+            convert_upstream_style(style, weights_url(), directory)
         except DownloadError as error:
             raise type(error)(f"style {style!r} is not cached in {directory} and could not be fetched "
                               f"from {weights_url()} (set CARTOONGAN_WEIGHTS_URL to a mirror): {error}") from error
     return directory
+
+
+def convert_upstream_style(style, base_url, preset_dir, keep_existing=True, weights_dtype="float32"):
+    """Builds the preset of an upstream style in `preset_dir`, atomically. The files are
+    downloaded into the preset's own temporary folder (a killed fetch leaves a
+    `.NAME.partial-PID-*` folder that the next one removes).
+
+    keep_existing: a cache entry, published at most once: when another process publishes the
+    same style first, its copy is kept. Otherwise `preset_dir` is replaced (e.g. the float16
+    `pretrained/hayao` shipped with the project, weights_dtype="float16")."""
+    from cartoongan.atomic import atomic_directory
+    from cartoongan.weights.convert import upstream_generator
+
+    with atomic_directory(preset_dir, keep_existing=keep_existing) as tmp:
+        generator, metadata = upstream_generator(style, base_url, os.path.join(tmp, "download"))
+        if weights_dtype != "float32":
+            metadata["weights_dtype"] = weights_dtype
+        write_preset_files(generator, tmp, preset_config(generator, STYLES[style].preprocessing, **metadata))
+    return preset_dir
 
 
 def check_preset_name_value(name, where="name"):

@@ -39,13 +39,12 @@ def main(argv=None):
     from cartoongan.cli.quiet import import_tensorflow
 
     import_tensorflow(args.verbose)
-    from cartoongan.presets import weights_url
-    from cartoongan.weights.convert import fetch_and_convert_style
+    from cartoongan.presets import convert_upstream_style, weights_url
     from cartoongan.weights.download import DownloadError
 
     try:
-        preset = fetch_and_convert_style(args.style, args.source or weights_url(), args.output,
-                                         keep_existing=False, weights_dtype=args.weights_dtype)
+        preset = convert_upstream_style(args.style, args.source or weights_url(), args.output,
+                                        keep_existing=False, weights_dtype=args.weights_dtype)
     except DownloadError as error:
         print(f"convert_style: {error}", file=sys.stderr)
         return 1

@@ -1,4 +1,5 @@
-"""Upstream CartoonGAN style -> preset: fetch every tensor, verify, convert, cache."""
+"""Upstream CartoonGAN style -> generator: fetch every tensor, verify, convert. Writing it as a
+preset (and caching it) is `cartoongan.presets.convert_upstream_style`'s job."""
 
 import os
 import shutil
@@ -7,6 +8,7 @@ from importlib import resources
 import numpy as np
 
 from cartoongan.weights.download import DownloadError, fetch_verified, join_url
+from cartoongan.weights.styles import UPSTREAM_LICENSE
 
 
 def upstream_manifest():
@@ -42,12 +44,12 @@ def fetch_upstream_tensors(style, base_url, workdir, progress=None):
 
 def upstream_generator(style, base_url, download_dir):
     """The CartoonGAN generator of an upstream style, from its verified files (downloaded into
-    `download_dir`, which is removed afterwards), and its preset metadata."""
-    from cartoongan.models import CartoonGanGenerator
-    from cartoongan.presets import STYLES
-    from cartoongan.weights.upstream import load_upstream_weights
-
+    `download_dir`, which is removed afterwards), and its preset metadata; it takes
+    `UPSTREAM_CHANNEL_ORDER` images."""
     from tqdm.auto import tqdm
+
+    from cartoongan.models import CartoonGanGenerator
+    from cartoongan.weights.upstream import load_upstream_weights
 
     with tqdm(total=len(upstream_manifest()[style]), desc=f"fetching {style}", unit="file", leave=False) as bar:
         tensors = fetch_upstream_tensors(style, base_url, download_dir, progress=lambda _: bar.update())
@@ -57,24 +59,5 @@ def upstream_generator(style, base_url, download_dir):
     where = base_url if "://" in base_url else "a local mirror"
     metadata = {"name": style, "source": f"upstream CartoonGAN weights from {where}, every file checked "
                                          f"against the sha256 in cartoongan/weights/cartoongan_sha256.txt",
-                "license": STYLES[style].license}
-    return generator, STYLES[style].preprocessing, metadata
-
-
-def fetch_and_convert_style(style, base_url, preset_dir, keep_existing=True, weights_dtype="float32"):
-    """Builds the preset of an upstream style in `preset_dir`, atomically. The files are
-    downloaded into the preset's own temporary folder (a killed fetch leaves a
-    `.NAME.partial-PID-*` folder that the next one removes).
-
-    keep_existing: a cache entry, published at most once: when another process publishes the
-    same style first, its copy is kept. Otherwise `preset_dir` is replaced (e.g. the float16
-    `pretrained/hayao` shipped with the project, weights_dtype="float16")."""
-    from cartoongan.atomic import atomic_directory
-    from cartoongan.presets import preset_config, write_preset_files
-
-    with atomic_directory(preset_dir, keep_existing=keep_existing) as tmp:
-        generator, preprocessing, metadata = upstream_generator(style, base_url, os.path.join(tmp, "download"))
-        if weights_dtype != "float32":
-            metadata["weights_dtype"] = weights_dtype
-        write_preset_files(generator, tmp, preset_config(generator, preprocessing, **metadata))
-    return preset_dir
+                "license": UPSTREAM_LICENSE}
+    return generator, metadata
