@@ -39,9 +39,8 @@ def _reject_constant(constant):
 
 
 def build_parser():
-    from cartoongan.losses import CONTENT_FEATURES
-    from cartoongan.models.discriminator import NORMALIZATIONS
-    from cartoongan.training.config import TrainConfig
+    from cartoongan.training.config import (ADVERSARIAL_LOSS_KINDS, CONTENT_FEATURE_KINDS, DISCRIMINATOR_NORMS,
+                                            TrainConfig)
 
     defaults = TrainConfig(data="", workdir="", vgg_weights="random")
     parser = argparse.ArgumentParser(
@@ -68,11 +67,11 @@ def build_parser():
     parser.add_argument("--vgg-weights", default="imagenet", metavar="imagenet|random|PATH",
                         help="VGG19 weights of the content loss: imagenet (Keras downloads them once), a VGG19 "
                              "notop .h5 file, or random (default: %(default)s)")
-    parser.add_argument("--content-features", choices=CONTENT_FEATURES, default=defaults.content_features,
+    parser.add_argument("--content-features", choices=CONTENT_FEATURE_KINDS, default=defaults.content_features,
                         help="features of the content loss: vgg (VGG19 block4_conv4, the paper's), encoder (the "
                              "shipped hayao_lite generator's encoder, an offline stand-in), auto: vgg unless "
                              "--vgg-weights is random, then encoder (default: %(default)s)")
-    parser.add_argument("--adversarial-loss", choices=("lsgan", "bce"), default=defaults.adversarial_loss,
+    parser.add_argument("--adversarial-loss", choices=ADVERSARIAL_LOSS_KINDS, default=defaults.adversarial_loss,
                         help="(default: %(default)s)")
     parser.add_argument("--content-weight", type=float, default=defaults.content_weight,
                         help="weight of the content loss against the adversarial one (default: %(default)s)")
@@ -87,7 +86,7 @@ def build_parser():
                              f"{FINE_TUNE_GENERATOR_LR:g} with --init-from)")
     parser.add_argument("--discriminator-lr", type=float, default=defaults.discriminator_lr,
                         help="Adam learning rate of the discriminator (default: %(default)s)")
-    parser.add_argument("--discriminator-norm", choices=NORMALIZATIONS, default=defaults.discriminator_norm,
+    parser.add_argument("--discriminator-norm", choices=DISCRIMINATOR_NORMS, default=defaults.discriminator_norm,
                         help="normalization in the discriminator: instance (the paper's) hides the image-wide "
                              "statistics a style is made of (default: %(default)s)")
     parser.add_argument("--precision", choices=("float32", "bfloat16", "float16"), default=defaults.precision,
@@ -111,8 +110,7 @@ def resolve_config(args):
     """argparse namespace -> TrainConfig, or ValueError with a message for the user."""
     from cartoongan.data.pipeline import check_data_dir
     from cartoongan.presets import check_preset_name, read_preset_config, resolve_preset
-    from cartoongan.training.config import TrainConfig
-    from cartoongan.training.trainer import GENERATOR_CLASSES
+    from cartoongan.training.config import GENERATOR_CLASSES, TrainConfig
 
     options = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if hasattr(args, f.name)}
     check_data_dir(args.data)
@@ -135,6 +133,7 @@ def resolve_config(args):
 
 
 def main(argv=None):
+    from cartoongan.cli.flags import flag_message
     from cartoongan.weights.download import DownloadError
 
     parser = build_parser()
@@ -145,8 +144,8 @@ def main(argv=None):
         if os.path.exists(previous):
             with open(previous) as f:
                 config.check_resumable_from(json.load(f))
-    except ValueError as error:
-        parser.error(str(error))
+    except ValueError as error:  # ConfigError and PresetError among them
+        parser.error(flag_message(error))
     except DownloadError as error:
         print(f"error: --init-from {args.init_from}: {error}", file=sys.stderr)
         return 1

@@ -1,7 +1,6 @@
 """The resolved configuration of a training run, stored as `config.json` in its workdir."""
 
 import dataclasses
-import inspect
 import json
 import math
 import os
@@ -19,12 +18,28 @@ _GENERATOR_PARAMETER_BOUNDS = {
     "num_residual_blocks": (0, 64),
     "end_kernel_size": (1, 15),
 }
-_GENERATOR_CLASS_NAMES = {"full": "CartoonGanGenerator", "light": "LightGenerator"}
+GENERATOR_CLASSES = {"full": "CartoonGanGenerator", "light": "LightGenerator"}
 # Keys whose absence in an older run's config.json means this value (not today's default).
 _RESUME_LEGACY = {"discriminator_norm": "instance"}
 
 # Options that change what a checkpoint contains: a resumed run must agree on them.
 _RESUME_KEYS = ("generator", "generator_config", "init_from", "discriminator_filters", "discriminator_norm", "precision")
+
+# The choices of the options, free of TensorFlow so that a tool can offer them in --help and
+# a config be checked before TensorFlow loads; tests/training/test_config.py checks them
+# against cartoongan.losses and cartoongan.models.discriminator, which define the real things.
+ADVERSARIAL_LOSS_KINDS = ("lsgan", "bce")
+CONTENT_FEATURE_KINDS = ("auto", "vgg", "encoder")
+DISCRIMINATOR_NORMS = ("instance", "none")
+
+
+class ConfigError(ValueError):
+    """A value of a TrainConfig is wrong; `field` names it, and the message starts with it
+    (a command line shows it as its flag)."""
+
+    def __init__(self, field, message):
+        super().__init__(message)
+        self.field = field
 
 
 @dataclasses.dataclass
@@ -59,8 +74,6 @@ class TrainConfig:
     sample_every: int = 100
 
     def __post_init__(self):
-        from cartoongan.losses import ADVERSARIAL_LOSSES, CONTENT_FEATURES
-
         if self.generator_lr is None:
             self.generator_lr = FINE_TUNE_GENERATOR_LR if self.init_from else SCRATCH_GENERATOR_LR
 
@@ -69,24 +82,31 @@ class TrainConfig:
         for name in floats:  # NaN would also make config.json invalid JSON
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-                raise ValueError(f"--{name.replace('_', '-')} must be a finite number >= 0, not {value!r}")
+                raise ConfigError(name, f"{name} must be a finite number >= 0, not {value!r}")
         checks = [
-            (self.generator in ("full", "light"), "--generator must be full or light"),
-            (self.steps >= 0 and self.init_steps >= 0, "--steps and --init-steps must be >= 0"),
-            (self.batch_size >= 1, "--batch-size must be >= 1"),
-            (self.image_size >= 16 and self.image_size % 4 == 0, "--image-size must be a multiple of 4, >= 16"),
-            (self.adversarial_loss in ADVERSARIAL_LOSSES, f"--adversarial-loss must be one of {sorted(ADVERSARIAL_LOSSES)}"),
-            (self.precision in ("float32", "bfloat16", "float16"), "--precision must be float32, bfloat16 or float16"),
-            (self.xla in ("auto", "on", "off"), "--xla must be auto, on or off"),
-            (self.distribute in ("auto", "default", "mirrored", "multi_worker"), "--distribute must be auto, default, mirrored or multi_worker"),
-            (self.checkpoint_every >= 1 and self.sample_every >= 1, "--checkpoint-every and --sample-every must be >= 1"),
-            (self.vgg_weights in ("imagenet", "random") or os.path.isfile(self.vgg_weights),
-             f"--vgg-weights must be imagenet, random or an existing file, not {self.vgg_weights!r}"),
-            (self.content_features in CONTENT_FEATURES, f"--content-features must be one of {', '.join(CONTENT_FEATURES)}"),
+            ("generator", self.generator in GENERATOR_CLASSES, "generator must be full or light"),
+            ("steps", self.steps >= 0, "steps must be >= 0"),
+            ("init_steps", self.init_steps >= 0, "init_steps must be >= 0"),
+            ("batch_size", self.batch_size >= 1, "batch_size must be >= 1"),
+            ("image_size", self.image_size >= 16 and self.image_size % 4 == 0, "image_size must be a multiple of 4, >= 16"),
+            ("adversarial_loss", self.adversarial_loss in ADVERSARIAL_LOSS_KINDS,
+             f"adversarial_loss must be one of {', '.join(ADVERSARIAL_LOSS_KINDS)}"),
+            ("precision", self.precision in ("float32", "bfloat16", "float16"), "precision must be float32, bfloat16 or float16"),
+            ("xla", self.xla in ("auto", "on", "off"), "xla must be auto, on or off"),
+            ("distribute", self.distribute in ("auto", "default", "mirrored", "multi_worker"),
+             "distribute must be auto, default, mirrored or multi_worker"),
+            ("checkpoint_every", self.checkpoint_every >= 1, "checkpoint_every must be >= 1"),
+            ("sample_every", self.sample_every >= 1, "sample_every must be >= 1"),
+            ("vgg_weights", self.vgg_weights in ("imagenet", "random") or os.path.isfile(self.vgg_weights),
+             f"vgg_weights must be imagenet, random or an existing file, not {self.vgg_weights!r}"),
+            ("content_features", self.content_features in CONTENT_FEATURE_KINDS,
+             f"content_features must be one of {', '.join(CONTENT_FEATURE_KINDS)}"),
+            ("discriminator_norm", self.discriminator_norm in DISCRIMINATOR_NORMS,
+             f"discriminator_norm must be one of {', '.join(DISCRIMINATOR_NORMS)}"),
         ]
-        for ok, message in checks:
+        for field, ok, message in checks:
             if not ok:
-                raise ValueError(message)
+                raise ConfigError(field, message)
         check_generator_config(self.generator, self.generator_config)
 
     def to_json(self):
@@ -104,20 +124,22 @@ class TrainConfig:
 
 
 def check_generator_config(generator, overrides):
-    """Raises ValueError with the reason unless `overrides` are constructor parameters of the
+    """Raises ConfigError with the reason unless `overrides` are constructor parameters of the
     `generator` ("full" or "light") with integer values within sane bounds."""
-    from cartoongan.models import GENERATORS
+    # The parameter names a preset may set (TensorFlow-free; tests/test_presets.py checks
+    # them against the generators' constructors).
+    from cartoongan.presets import GENERATOR_PARAMETER_BOUNDS
 
     if not isinstance(overrides, dict):
-        raise ValueError(f"--generator-config must be a JSON object, not {type(overrides).__name__}")
-    cls = GENERATORS[_GENERATOR_CLASS_NAMES.get(generator, "CartoonGanGenerator")]
-    known = [p for p in inspect.signature(cls.__init__).parameters if p in _GENERATOR_PARAMETER_BOUNDS]
+        raise ConfigError("generator_config", f"generator_config must be a JSON object, not {type(overrides).__name__}")
+    class_name = GENERATOR_CLASSES.get(generator, "CartoonGanGenerator")
+    known = [p for p in GENERATOR_PARAMETER_BOUNDS[class_name] if p in _GENERATOR_PARAMETER_BOUNDS]
     for key, value in overrides.items():
         if key not in known:
-            raise ValueError(f"--generator-config: unknown parameter {key!r} of the {generator} generator "
+            raise ConfigError("generator_config", f"generator_config: unknown parameter {key!r} of the {generator} generator "
                              f"(known: {', '.join(known)})")
         low, high = _GENERATOR_PARAMETER_BOUNDS[key]
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ValueError(f"--generator-config: {key} must be an integer, not {value!r}")
+            raise ConfigError("generator_config", f"generator_config: {key} must be an integer, not {value!r}")
         if not low <= value <= high:
-            raise ValueError(f"--generator-config: {key}={value} is outside {low}..{high}")
+            raise ConfigError("generator_config", f"generator_config: {key}={value} is outside {low}..{high}")

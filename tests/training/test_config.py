@@ -1,0 +1,49 @@
+"""TrainConfig checks its values without TensorFlow, naming the field at fault."""
+
+import pytest
+
+from cartoongan.training.config import (ADVERSARIAL_LOSS_KINDS, CONTENT_FEATURE_KINDS, DISCRIMINATOR_NORMS,
+                                        GENERATOR_CLASSES, ConfigError, TrainConfig)
+
+
+def test_the_tensorflow_free_choices_are_the_ones_the_library_implements():
+    from cartoongan.losses import ADVERSARIAL_LOSSES, CONTENT_FEATURES
+    from cartoongan.models import GENERATORS
+    from cartoongan.models.discriminator import NORMALIZATIONS
+    from cartoongan.training.trainer import GENERATOR_CLASSES as TRAINER_GENERATOR_CLASSES
+
+    assert set(ADVERSARIAL_LOSS_KINDS) == set(ADVERSARIAL_LOSSES)
+    assert CONTENT_FEATURE_KINDS == CONTENT_FEATURES
+    assert DISCRIMINATOR_NORMS == NORMALIZATIONS
+    assert GENERATOR_CLASSES == TRAINER_GENERATOR_CLASSES and set(GENERATOR_CLASSES.values()) <= set(GENERATORS)
+
+
+@pytest.mark.parametrize("changes, field, message", [
+    (dict(generator_lr=-1.0), "generator_lr", "generator_lr must be a finite number >= 0, not -1.0"),
+    (dict(content_weight=float("nan")), "content_weight", "content_weight must be a finite number"),
+    (dict(steps=-1), "steps", "steps must be >= 0"),
+    (dict(init_steps=-1), "init_steps", "init_steps must be >= 0"),
+    (dict(image_size=30), "image_size", "image_size must be a multiple of 4, >= 16"),
+    (dict(discriminator_norm="batch"), "discriminator_norm", "discriminator_norm must be one of instance, none"),
+    (dict(generator_config={"depth": 3}), "generator_config", "generator_config: unknown parameter 'depth'"),
+    (dict(generator="light", generator_config={"num_residual_blocks": 10**6}), "generator_config",
+     "generator_config: num_residual_blocks=1000000 is outside 0..64"),
+])
+def test_a_bad_value_names_its_field_not_a_flag(changes, field, message):
+    with pytest.raises(ConfigError) as error:
+        TrainConfig(data="d", workdir="w", **changes)
+    assert error.value.field == field
+    assert str(error.value).startswith(message) and "--" not in str(error.value)
+
+
+def test_checking_a_config_does_not_import_tensorflow():
+    import subprocess
+    import sys
+
+    from tests.conftest import PROJECT_ROOT
+
+    code = ("import sys; from cartoongan.training.config import TrainConfig; "
+            "TrainConfig(data='d', workdir='w', generator='light', generator_config={'filters': 8}); "
+            "print('tensorflow' in sys.modules, 'keras' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60)
+    assert result.stdout.split() == ["False", "False"], result.stderr
