@@ -13,10 +13,10 @@ from cartoongan.data.build import DEFAULT_IMAGE_SIZE, DEFAULT_NUM_SHARDS, PHOTO_
 
 def build_parser():
     parser = argparse.ArgumentParser(
-        prog="build_tfrecords",
+        prog="cartoongan-build-tfrecords",
         description="Build the sharded TFRecords of photos and edge-smoothed anime images for training.",
-        epilog="Examples: build_tfrecords --photos coco/train2017 --anime anime/ --output data/photo2anime\n"
-               "          build_tfrecords --photos tfds:coco/2017 --tfds-data-dir ~/tensorflow_datasets "
+        epilog="Examples: %(prog)s --photos coco/train2017 --anime anime/ --output data/photo2anime\n"
+               "          %(prog)s --photos tfds:coco/2017 --tfds-data-dir ~/tensorflow_datasets "
                "--anime anime/ --output data/photo2anime",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

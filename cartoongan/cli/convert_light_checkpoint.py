@@ -11,10 +11,10 @@ import sys
 
 def build_parser():
     parser = argparse.ArgumentParser(
-        prog="convert_light_checkpoint",
+        prog="cartoongan-convert-light-checkpoint",
         description="Convert a CartoonGan-tensorflow light generator checkpoint (TF2 object "
         "checkpoint, RGB in [-1, 1]) into a cartoongan preset directory.",
-        epilog="Example: convert_light_checkpoint --checkpoint light_shinkai_ckpt/generator "
+        epilog="Example: %(prog)s --checkpoint light_shinkai_ckpt/generator "
         "--output presets/light_shinkai; then cartoonize --style presets/light_shinkai ...",
     )
     parser.add_argument("--checkpoint", required=True, metavar="PREFIX_OR_DIR",

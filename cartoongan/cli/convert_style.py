@@ -12,10 +12,10 @@ def build_parser():
     from cartoongan.presets import STYLES
 
     parser = argparse.ArgumentParser(
-        prog="convert_style",
+        prog="cartoongan-convert-style",
         description="Fetch an original CartoonGAN style's upstream tensors, check each against the "
         "sha256 shipped in the package, and write them as a preset directory.",
-        epilog="Example: convert_style --style hayao --weights-dtype float16 --output pretrained/hayao",
+        epilog="Example: %(prog)s --style hayao --weights-dtype float16 --output pretrained/hayao",
     )
     parser.add_argument("--style", required=True, choices=sorted(STYLES))
     parser.add_argument("--output", required=True, metavar="PRESET_DIR",
