@@ -11,9 +11,7 @@ copied as they are; only the names differ.
 import os
 import re
 
-import numpy as np
-
-from cartoongan.weights import find_variable
+from cartoongan.weights import assign_weights
 
 VARIABLE_SUFFIX = "/.ATTRIBUTES/VARIABLE_VALUE"
 SOURCE_LICENSE = "CartoonGan-tensorflow, Apache-2.0"
@@ -117,22 +115,7 @@ def read_checkpoint_variables(prefix_or_dir):
 def load_light_weights(generator, variables):
     """Assigns `variables` (checkpoint name -> array) to `generator`, checking coverage:
     every checkpoint variable and every Keras variable must be used exactly once."""
-    assigned = {}
-    for variable_name, array in variables.items():
-        layer_name, param = checkpoint_to_keras_name(variable_name)
-        variable = find_variable(generator, layer_name, param)
-        if variable.path in assigned:
-            raise ValueError(f"{variable_name} and {assigned[variable.path]} both map to {variable.path}")
-        value = np.asarray(array, dtype="float32")
-        if tuple(variable.shape) != value.shape:
-            raise ValueError(
-                f"{variable_name}: shape {value.shape} does not match {variable.path} {tuple(variable.shape)}"
-            )
-        variable.assign(value)
-        assigned[variable.path] = variable_name
-    missing = sorted(v.path for v in generator.weights if v.path not in assigned)
-    if missing:
-        raise ValueError(f"weight conversion incomplete: Keras variables without a source: {missing}")
+    assign_weights(generator, variables, checkpoint_to_keras_name)
 
 
 def load_light_checkpoint(generator, prefix_or_dir):

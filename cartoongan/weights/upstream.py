@@ -3,15 +3,14 @@
 A pure mapping: `upstream_to_keras_name` addresses every Keras variable of
 `CartoonGanGenerator` from an upstream tensor name (and rejects names it does not know),
 and `load_upstream_weights` refuses to finish unless every Keras variable was assigned
-exactly once (a
-converter that leaves a variable at its initial value is the classic bug).
+exactly once (`cartoongan.weights.assign_weights`).
 """
 
 import re
 
 import numpy as np
 
-from cartoongan.weights import find_variable
+from cartoongan.weights import assign_weights
 
 _NUM_RESIDUAL_BLOCKS = 8
 # Upstream layer -> Keras layer of CartoonGanGenerator.
@@ -69,20 +68,4 @@ def to_keras_layout(tensor_name, array):
 
 def load_upstream_weights(generator, tensors):
     """Assigns `tensors` (upstream name -> numpy array) to `generator`, checking coverage."""
-    assigned = {}
-    for tensor_name, array in tensors.items():
-        layer_name, param = upstream_to_keras_name(tensor_name)  # unknown names raise here
-        variable = find_variable(generator, layer_name, param)
-        if variable.path in assigned:
-            raise ValueError(f"{tensor_name} and {assigned[variable.path]} both map to {variable.path}")
-        value = to_keras_layout(tensor_name, np.asarray(array, dtype="float32"))
-        if tuple(variable.shape) != value.shape:
-            raise ValueError(
-                f"{tensor_name}: shape {value.shape} after conversion does not match "
-                f"{variable.path} {tuple(variable.shape)}"
-            )
-        variable.assign(value)
-        assigned[variable.path] = tensor_name
-    missing = sorted(v.path for v in generator.weights if v.path not in assigned)
-    if missing:
-        raise ValueError(f"weight conversion incomplete: Keras variables without a source: {missing}")
+    assign_weights(generator, tensors, upstream_to_keras_name, to_keras_layout)
