@@ -137,20 +137,26 @@ def _to_rgb_and_alpha(image):
     return np.asarray(image.convert("RGB")), alpha
 
 
-def resize_to_max(rgb, max_size, alpha=None):
-    """Shrinks so that the long side is at most `max_size` (0: no limit); never enlarges."""
+def resize(image, size):
+    """A uint8 image (HxW or HxWxC) resampled to `size` (width, height) with Lanczos: the one
+    resampling of images in the project (returned as it is when it has that size)."""
+    if (image.shape[1], image.shape[0]) == tuple(size):
+        return image
+    return np.asarray(Image.fromarray(image).resize(tuple(size), Image.Resampling.LANCZOS))
+
+
+def resize_to_max(rgb, max_size, alpha=None, side="long"):
+    """Shrinks so that the long side (side="short": the short side) is at most `max_size`
+    (0: no limit), keeping the aspect ratio; never enlarges. -> (rgb, alpha)."""
     height, width = rgb.shape[:2]
-    if not max_size or max(height, width) <= max_size:
+    if not max_size or (max if side == "long" else min)(height, width) <= max_size:
         return rgb, alpha
-    size = _shrunk_size(width, height, max_size)
-    rgb = np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.LANCZOS))
-    if alpha is not None:
-        alpha = np.asarray(Image.fromarray(alpha).resize(size, Image.Resampling.LANCZOS))
-    return rgb, alpha
+    size = _shrunk_size(width, height, max_size, side)
+    return resize(rgb, size), None if alpha is None else resize(alpha, size)
 
 
-def _shrunk_size(width, height, max_size):
-    scale = max_size / max(height, width)
+def _shrunk_size(width, height, max_size, side="long"):
+    scale = max_size / (max if side == "long" else min)(height, width)
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 

@@ -97,3 +97,12 @@ def test_read_image_takes_a_file_object_too(tmp_path):
     assert np.array_equal(from_bytes, rgb) and alpha is None
     with pytest.raises(ImageReadError, match="<image bytes>"):
         read_image(io.BytesIO(b"not an image"))
+
+
+def test_resize_to_max_shrinks_the_long_or_the_short_side_alike():
+    rgb = np.random.default_rng(0).integers(0, 256, (30, 50, 3), dtype=np.uint8)
+    assert resize_to_max(rgb, 20)[0].shape == (12, 20, 3)  # 50 -> 20, 30 * 0.4 = 12
+    assert resize_to_max(rgb, 20, side="short")[0].shape == (20, 33, 3)  # 30 -> 20, 50 * 2/3 = 33.3
+    assert resize_to_max(rgb, 30, side="short")[0] is rgb  # never enlarges, never resamples in place
+    alpha = np.full((30, 50), 255, np.uint8)
+    assert resize_to_max(rgb, 20, alpha, side="short")[1].shape == (20, 33)

@@ -7,24 +7,11 @@ import TensorFlow (only `open_tfds` / `tfds_images`, in the main process, do).
 
 import io
 
-import numpy as np
-from PIL import Image
-
 from cartoongan.data.edge_smoothing import edge_smooth
 from cartoongan.data.encoding import encode_image
-from cartoongan.images import ImageReadError, read_image
+from cartoongan.images import ImageReadError, read_image, resize_to_max
 
 TFDS_PREFIX = "tfds:"
-
-
-def resize_short_side(rgb, max_short_side):
-    """Shrinks so that the short side is at most `max_short_side`; never enlarges."""
-    height, width = rgb.shape[:2]
-    if min(height, width) <= max_short_side:
-        return rgb
-    scale = max_short_side / min(height, width)
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    return np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.LANCZOS))
 
 
 def load(name, source):
@@ -39,14 +26,14 @@ def load(name, source):
 
 def prepare_photo(name, source, image_size, image_format):
     """-> (encoded photo, height, width)."""
-    rgb = resize_short_side(load(name, source), image_size)
+    rgb = resize_to_max(load(name, source), image_size, side="short")[0]
     return encode_image(rgb, image_format), rgb.shape[0], rgb.shape[1]
 
 
 def prepare_anime(name, source, image_size):
     """-> (encoded anime PNG, encoded edge-smoothed PNG, height, width); smoothed after the
     resize, so that the blurred band has the width it will have in training."""
-    rgb = resize_short_side(load(name, source), image_size)
+    rgb = resize_to_max(load(name, source), image_size, side="short")[0]
     return encode_image(rgb, "png"), encode_image(edge_smooth(rgb), "png"), rgb.shape[0], rgb.shape[1]
 
 
