@@ -15,7 +15,8 @@ import tensorflow_datasets as tfds
 from absl import logging
 from PIL import Image
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif")
+from cartoongan.images import list_images
+
 SPLIT_FOLDERS = {"photo": "photos", "anime": "anime"}
 
 
@@ -48,18 +49,13 @@ class Builder(tfds.core.GeneratorBasedBuilder):
 
     def _generate_examples(self, folder):
         folder = os.fspath(folder)
-        for root, dirs, files in os.walk(folder):
-            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-            for name in sorted(files):
-                if name.startswith(".") or not name.lower().endswith(IMAGE_EXTENSIONS):
-                    continue
-                path = os.path.join(root, name)
-                key = os.path.relpath(path, folder)
-                image = _rgb_image_or_path(path)
-                if image is None:
-                    logging.warning("photo2anime: %s is unreadable, skipped", path)
-                    continue
-                yield key, {"image": image, "filename": key}
+        for path in list_images(folder):  # the project's one folder walk: same files, same order
+            key = os.path.relpath(path, folder)
+            image = _rgb_image_or_path(path)
+            if image is None:
+                logging.warning("photo2anime: %s is unreadable, skipped", path)
+                continue
+            yield key, {"image": image, "filename": key}
 
 
 def _rgb_image_or_path(path):
