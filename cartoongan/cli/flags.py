@@ -10,6 +10,8 @@ def flag_message(error):
     """The message of `error` with the field it starts with (`error.field`, as the library's
     option errors carry it) written as its flag; other errors as they are."""
     field, message = getattr(error, "field", None), str(error)
+    if field and hasattr(error, "explain"):  # cartoongan.errors.ParameterError: a {name} slot
+        return error.explain({field: flag_name(field)})
     if field and message.startswith(field):
         return flag_name(field) + message[len(field):]
     return message
