@@ -14,7 +14,6 @@ import sys
 
 from cartoongan.training.config import FINE_TUNE_GENERATOR_LR, SCRATCH_GENERATOR_LR  # noqa: F401
 
-
 STEP_COST = """\
 what a step costs: a GAN step at the defaults (full generator, 256 px crops, batch 8,
 VGG19 content loss) takes about 70 s on a 2-core CPU (reported in issue 16) and, by its
@@ -39,8 +38,12 @@ def _reject_constant(constant):
 
 
 def build_parser():
-    from cartoongan.training.config import (ADVERSARIAL_LOSS_KINDS, CONTENT_FEATURE_KINDS, DISCRIMINATOR_NORMS,
-                                            TrainConfig)
+    from cartoongan.training.config import (
+        ADVERSARIAL_LOSS_KINDS,
+        CONTENT_FEATURE_KINDS,
+        DISCRIMINATOR_NORMS,
+        TrainConfig,
+    )
 
     defaults = TrainConfig(data="", workdir="", vgg_weights="random")
     parser = argparse.ArgumentParser(

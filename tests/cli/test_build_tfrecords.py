@@ -7,12 +7,16 @@ import os
 import numpy as np
 import pytest
 import tensorflow as tf
-from PIL import Image
 
 from cartoongan.cli.build_tfrecords import main
 from cartoongan.data import edge_smooth
 from cartoongan.data.tfrecords import family_files, parse_anime, parse_photo
-from tests.data.test_build import sources  # noqa: F401  (a fixture)
+from tests.data.test_build import make_sources
+
+
+@pytest.fixture
+def sources(tmp_path):
+    return make_sources(tmp_path)
 
 
 def read(paths, parse):

@@ -8,7 +8,8 @@ from PIL import Image
 
 from cartoongan import Cartoonizer
 from cartoongan.cli.build_tfrecords import main as build_main
-from cartoongan.cli.train import FINE_TUNE_GENERATOR_LR, main as train_main
+from cartoongan.cli.train import FINE_TUNE_GENERATOR_LR
+from cartoongan.cli.train import main as train_main
 
 TINY = ["--generator-config", '{"filters": 4, "num_residual_blocks": 1}', "--batch-size", "2",
         "--image-size", "32", "--vgg-weights", "random"]

@@ -9,8 +9,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cartoongan.data.build import (BuildError, BuildOptions, DatasetExistsError, build_dataset, lock_directory,
-                                   plan_build, remove_abandoned_builds)
+from cartoongan.data.build import (
+    BuildError,
+    BuildOptions,
+    DatasetExistsError,
+    build_dataset,
+    lock_directory,
+    plan_build,
+    remove_abandoned_builds,
+)
 from cartoongan.data.tfrecords import family_files
 from tests.conftest import PROJECT_ROOT
 from tests.data.test_edge_smoothing import synthetic_anime
@@ -18,8 +25,12 @@ from tests.data.test_edge_smoothing import synthetic_anime
 
 @pytest.fixture
 def sources(tmp_path):
+    return make_sources(tmp_path)
+
+
+def make_sources(tmp_path):
     """photos/: nested, one large (shrunk), one greyscale, a corrupt file, a non-image;
-    anime/: synthetic cel-shaded images with edges to smooth."""
+    anime/: synthetic cel-shaded images with edges to smooth. -> (photos, anime)"""
     rng = np.random.default_rng(0)
     photos, anime = tmp_path / "photos", tmp_path / "anime"
     (photos / "sub").mkdir(parents=True)

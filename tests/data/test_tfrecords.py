@@ -5,8 +5,15 @@ import pytest
 import tensorflow as tf
 
 from cartoongan.data import tfrecords
-from cartoongan.data.tfrecords import (anime_example, encode_image, family_files, parse_anime, parse_photo,
-                                       photo_example, write_shards)
+from cartoongan.data.tfrecords import (
+    anime_example,
+    encode_image,
+    family_files,
+    parse_anime,
+    parse_photo,
+    photo_example,
+    write_shards,
+)
 
 
 def random_images(count, seed=0):

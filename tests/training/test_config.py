@@ -2,8 +2,14 @@
 
 import pytest
 
-from cartoongan.training.config import (ADVERSARIAL_LOSS_KINDS, CONTENT_FEATURE_KINDS, DISCRIMINATOR_NORMS,
-                                        GENERATOR_CLASSES, ConfigError, TrainConfig)
+from cartoongan.training.config import (
+    ADVERSARIAL_LOSS_KINDS,
+    CONTENT_FEATURE_KINDS,
+    DISCRIMINATOR_NORMS,
+    GENERATOR_CLASSES,
+    ConfigError,
+    TrainConfig,
+)
 
 
 def test_the_tensorflow_free_choices_are_the_ones_the_library_implements():
