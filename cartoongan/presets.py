@@ -173,6 +173,20 @@ def convert_upstream_style(style, base_url, preset_dir, keep_existing=True, weig
     return preset_dir
 
 
+def convert_light_checkpoint(checkpoint_prefix, preset_dir, name=None):
+    """Writes the preset of a CartoonGan-tensorflow light generator checkpoint (a prefix or
+    the folder holding it; RGB in [-1, 1]) to `preset_dir`, atomically; `name` defaults to
+    the preset directory's name."""
+    from cartoongan.models import LightGenerator
+    from cartoongan.weights.light_checkpoint import SOURCE_LICENSE, load_light_checkpoint, resolve_checkpoint_prefix
+
+    prefix = resolve_checkpoint_prefix(checkpoint_prefix)
+    generator = load_light_checkpoint(LightGenerator(), prefix)
+    return save_preset(generator, preset_dir, Preprocessing("RGB"), name=name or preset_name_from_path(preset_dir),
+                       source=f"CartoonGan-tensorflow light generator checkpoint {os.path.abspath(prefix)}",
+                       license=SOURCE_LICENSE)
+
+
 def check_preset_name_value(name, where="name"):
     """A preset name is one plain path component: letters, digits, `._+-`, at most 64."""
     if not isinstance(name, str) or not _SAFE_NAME.match(name) or name in (".", ".."):

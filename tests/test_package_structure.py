@@ -118,6 +118,29 @@ def test_the_package_has_no_import_cycle():
     assert not cycles, "import cycles: " + "; ".join(" -> ".join(cycle) for cycle in cycles)
 
 
+# Edges left out of the package-level check, each with the reason it is still there.
+_KNOWN_UPWARD_IMPORTS = {
+    # beam's workers import TensorFlow quietly with the CLI's helper: import_tensorflow is
+    # library code living in cli/ (to move out of cli/, then this line goes)
+    ("cartoongan.beam", "cartoongan.cli.quiet"),
+}
+
+
+def test_the_subpackages_have_no_import_cycle_between_them():
+    """Modules of cartoongan.weights, .data, .models, .training, .serve and .cli taken as one
+    node each: presets import weights (to fetch a style), so weights must not import presets."""
+    def node(module):
+        return ".".join(module.split(".")[:2])
+
+    graph = {}
+    for module, targets in import_graph().items():
+        graph.setdefault(node(module), set()).update(
+            node(target) for target in targets if (module, target) not in _KNOWN_UPWARD_IMPORTS)
+    graph = {module: targets - {module} for module, targets in graph.items()}
+    cycles = find_cycles(graph)
+    assert not cycles, "import cycles between subpackages: " + "; ".join(" -> ".join(c) for c in cycles)
+
+
 def test_the_cycle_finder_names_a_cycle_it_is_shown():
     """The check above passes on a package without cycles only if it can see one."""
     graph = {"p.a": {"p.b"}, "p.b": {"p.c"}, "p.c": {"p.a", "p.d"}, "p.d": set(), "p.e": {"p.d"}}

@@ -43,7 +43,8 @@ def main(argv=None):
     from cartoongan.cli.quiet import import_tensorflow
 
     import_tensorflow(args.verbose)
-    from cartoongan.weights.light_checkpoint import convert_light_checkpoint, resolve_checkpoint_prefix
+    from cartoongan.presets import convert_light_checkpoint
+    from cartoongan.weights.light_checkpoint import resolve_checkpoint_prefix
 
     try:
         prefix = resolve_checkpoint_prefix(args.checkpoint)

@@ -5,7 +5,8 @@ from a checkpoint variable name such as
 `down_conv1/r_model/layer-3/depthwise_kernel/.ATTRIBUTES/VARIABLE_VALUE`, and
 `load_light_weights` refuses to finish unless every checkpoint variable and every Keras
 variable was used exactly once. Layouts agree (Keras kernels on both sides), so values are
-copied as they are; only the names differ.
+copied as they are; only the names differ. Writing the result as a preset is
+`cartoongan.presets.convert_light_checkpoint`'s job (presets import weights, not back).
 """
 
 import os
@@ -122,21 +123,3 @@ def load_light_checkpoint(generator, prefix_or_dir):
     """Reads a light-generator checkpoint into `generator` (see `load_light_weights`)."""
     load_light_weights(generator, read_checkpoint_variables(prefix_or_dir))
     return generator
-
-
-def convert_light_checkpoint(checkpoint_prefix, preset_dir, name=None):
-    """Writes the preset of a CartoonGan-tensorflow light checkpoint (RGB in [-1, 1]) to
-    `preset_dir` (atomically); `name` defaults to the preset directory's name."""
-    from cartoongan.models import LightGenerator
-    from cartoongan.presets import Preprocessing, preset_name_from_path, save_preset
-
-    prefix = resolve_checkpoint_prefix(checkpoint_prefix)
-    generator = load_light_checkpoint(LightGenerator(), prefix)
-    return save_preset(
-        generator,
-        preset_dir,
-        Preprocessing("RGB"),
-        name=name or preset_name_from_path(preset_dir),
-        source=f"CartoonGan-tensorflow light generator checkpoint {os.path.abspath(prefix)}",
-        license=SOURCE_LICENSE,
-    )

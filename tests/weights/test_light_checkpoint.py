@@ -4,12 +4,8 @@ import numpy as np
 import pytest
 
 from cartoongan.models import LightGenerator
-from cartoongan.weights.light_checkpoint import (
-    checkpoint_to_keras_name,
-    convert_light_checkpoint,
-    load_light_weights,
-    read_checkpoint_variables,
-)
+from cartoongan.presets import convert_light_checkpoint
+from cartoongan.weights.light_checkpoint import checkpoint_to_keras_name, load_light_weights, read_checkpoint_variables
 from tests.conftest import shared_path
 
 STYLES = ("shinkai", "paprika")
