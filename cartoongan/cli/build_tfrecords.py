@@ -49,8 +49,10 @@ def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     from cartoongan.cli.flags import flag_message
+    from cartoongan.cli.quiet import import_tensorflow
     from cartoongan.data.build import BuildOptions, DatasetExistsError, build_dataset, plan_build
 
+    import_tensorflow(args.verbose)  # first: checking the output folder reads tfrecords' names
     options = BuildOptions(**{f.name: getattr(args, f.name) for f in dataclasses.fields(BuildOptions)})
     try:
         plan = plan_build(options)
@@ -58,9 +60,6 @@ def main(argv=None):
         parser.error(f"{flag_message(error)}: use --overwrite to replace it")
     except ValueError as error:
         parser.error(flag_message(error))
-    from cartoongan.cli.quiet import import_tensorflow
-
-    import_tensorflow(args.verbose)
     from tqdm import tqdm
 
     with tqdm(total=plan.photo_count + len(plan.anime_paths), unit="img", desc="build_tfrecords") as bar:
