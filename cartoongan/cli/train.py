@@ -137,10 +137,12 @@ def resolve_config(args):
 
 def main(argv=None):
     from cartoongan.cli.flags import flag_message
+    from cartoongan.cli.quiet import import_tensorflow
     from cartoongan.weights.download import DownloadError
 
     parser = build_parser()
     args = parser.parse_args(argv)
+    import_tensorflow(args.verbose)  # first: checking --data and --vgg-weights loads it
     try:
         config = resolve_config(args)
         previous = os.path.join(config.workdir, "config.json")
@@ -158,9 +160,6 @@ def main(argv=None):
 
     print(f"building the models ({config.generator} generator{', from ' + config.init_from if config.init_from else ''}) "
           f"and the input pipeline; the first step then traces", file=sys.stderr, flush=True)
-    from cartoongan.cli.quiet import import_tensorflow
-
-    import_tensorflow(args.verbose)
     from cartoongan.training.trainer import CheckpointError, DataError, Trainer, TrainingDiverged
 
     try:
