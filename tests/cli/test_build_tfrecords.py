@@ -87,3 +87,19 @@ def test_corrupt_and_truncated_files_are_reported_by_name_from_workers(sources, 
         assert f"{name}: cannot read image" in err
     assert json.loads((out / "dataset.json").read_text())["skipped"] == [
         str(sources[0] / "sub" / "corrupt.jpg"), str(sources[0] / "truncated.png")]
+
+
+def test_a_bad_flag_is_reported_without_tensorflows_start_up_chatter(tmp_path):
+    """The check of --output loads TensorFlow (the shard names live in data.tfrecords): the
+    CLI must have imported it quietly first, or absl's lines bury the one that matters."""
+    import subprocess
+    import sys
+
+    from tests.conftest import PROJECT_ROOT
+
+    result = subprocess.run([sys.executable, "-m", "cartoongan.cli.build_tfrecords", "--photos", str(tmp_path),
+                             "--anime", str(tmp_path), "--output", str(tmp_path / "out")],
+                            cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert result.stderr.startswith("usage:"), result.stderr[:500]
+    assert result.stderr.splitlines()[-1].endswith(f"--photos {tmp_path}: no images found")

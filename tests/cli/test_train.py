@@ -168,3 +168,17 @@ def test_help_shows_every_default_and_the_cost_of_a_step(capsys):
         if name in ("help", "dry-run", "data", "workdir"):
             continue
         assert "default" in block, name
+
+
+def test_a_bad_flag_is_reported_without_tensorflows_start_up_chatter(tmp_path):
+    import subprocess
+    import sys
+
+    from tests.conftest import PROJECT_ROOT
+
+    result = subprocess.run([sys.executable, "-m", "cartoongan.cli.train", "--data", str(tmp_path / "missing"),
+                             "--workdir", str(tmp_path / "w")], cwd=PROJECT_ROOT, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 2
+    assert result.stderr.startswith("usage:"), result.stderr[:500]
+    assert "no such folder" in result.stderr.splitlines()[-1]
