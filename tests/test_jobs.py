@@ -1,0 +1,166 @@
+"""Folder runs as a library (cartoongan.jobs): option values, destinations, the checked plan,
+and the per-file loop with a stand-in cartoonizer (no model, no TensorFlow needed). The
+command line over it is tested in tests/cli/test_cartoonize*.py."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from cartoongan import jobs
+from cartoongan.errors import ParameterError
+
+
+@pytest.mark.parametrize("text, value", [("auto", "auto"), ("0", 0), ("16", 16), ("512", 512)])
+def test_tile_sizes(text, value):
+    assert jobs.parse_tile_size(text) == value
+
+
+@pytest.mark.parametrize("text", ["big", "8", "15", "-16", ""])
+def test_tile_sizes_below_16_or_not_numbers_are_refused(text):
+    with pytest.raises(ValueError, match="tile side of at least 16"):
+        jobs.parse_tile_size(text)
+
+
+@pytest.mark.parametrize("text, value", [("4096", 4096), ("800M", 800 << 20), ("800MiB", 800 << 20),
+                                         ("1.5G", 3 << 29), ("2gb", 2 << 30), ("1K", 1024)])
+def test_sizes_in_bytes_use_units_of_1024(text, value):
+    assert jobs.parse_size_in_bytes(text) == value
+
+
+@pytest.mark.parametrize("text", ["lots", "0", "-1G", "G"])
+def test_sizes_that_are_not_positive_numbers_are_refused(text):
+    with pytest.raises(ValueError, match="size"):
+        jobs.parse_size_in_bytes(text)
+
+
+@pytest.mark.parametrize("text, pixels", [("89.5", 89_500_000), ("0.01", 10_000), ("1e-6", 1)])
+def test_megapixels_become_pixels(text, pixels):
+    assert jobs.parse_megapixels(text) == pixels
+
+
+@pytest.mark.parametrize("text", ["0", "-1", "nan", "inf", "many", "1e-9"])
+def test_megapixels_must_be_a_positive_finite_number_of_pixels(text):
+    with pytest.raises(ValueError, match="positive number of megapixels"):
+        jobs.parse_megapixels(text)
+
+
+@pytest.mark.parametrize("relative, image_format, expected", [
+    ("a/b.jpg", "same", "out/s/a/b.jpg"), ("b.JPG", "same", "out/s/b.JPG"), ("b.jpg", "png", "out/s/b.png"),
+    ("b.png", "jpg", "out/s/b.jpg"), ("b.gif", "same", "out/s/b.png"),  # no GIF writer: PNG
+    ("clip.webm", "png", "out/s/clip.webm"),  # a video keeps its container
+])
+def test_output_path(relative, image_format, expected):
+    assert jobs.output_path("out", "s", jobs.Job("in/" + relative, relative), image_format) == expected
+
+
+@pytest.fixture
+def photos(tmp_path):
+    """photos/a.png, photos/sub/b.jpg, a corrupt photos/bad.jpg and a non-image."""
+    root = tmp_path / "photos"
+    (root / "sub").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 256, (10, 14, 3), dtype=np.uint8)).save(root / "a.png")
+    Image.fromarray(rng.integers(0, 256, (12, 8, 3), dtype=np.uint8)).save(root / "sub" / "b.jpg")
+    (root / "bad.jpg").write_bytes(b"\xff\xd8\xff not a photo")
+    (root / "notes.txt").write_text("not an image")
+    return root
+
+
+def test_a_plan_gives_each_file_its_destination_below_the_style_folder(photos, tmp_path):
+    plan = jobs.plan_run([str(photos)], str(tmp_path / "out"), ["hayao"], image_format="png")
+    assert [job.relative_path for job in plan.jobs] == ["a.png", "bad.jpg", "sub/b.jpg"]
+    (style,) = plan.styles
+    assert style.folder == "hayao" and style.todo == plan.jobs
+    assert sorted(style.destinations.values()) == [str(tmp_path / "out" / "hayao" / name)
+                                                   for name in ("a.png", "bad.png", "sub/b.png")]
+
+
+def test_existing_outputs_are_skipped_unless_overwrite(photos, tmp_path):
+    (tmp_path / "out" / "hayao").mkdir(parents=True)
+    (tmp_path / "out" / "hayao" / "a.png").write_bytes(b"done before")
+    plan = jobs.plan_run([str(photos)], str(tmp_path / "out"), ["hayao"])
+    assert [job.relative_path for job in plan.styles[0].todo] == ["bad.jpg", "sub/b.jpg"] and plan.skipped == 1
+    plan = jobs.plan_run([str(photos)], str(tmp_path / "out"), ["hayao"], overwrite=True)
+    assert len(plan.styles[0].todo) == 3 and plan.skipped == 0
+
+
+@pytest.mark.parametrize("change, field, message", [
+    (lambda tmp: dict(inputs=[f"{tmp}/nope"]), "inputs",
+     "inputs {tmp}/nope: no such file or folder, and no glob match"),
+    (lambda tmp: dict(inputs=[f"{tmp}/empty"]), "inputs", "inputs {tmp}/empty: no images or videos found"),
+    (lambda tmp: dict(output_dir=f"{tmp}/file"), "output_dir", "output_dir {tmp}/file exists and is not a folder"),
+    (lambda tmp: dict(styles=["hayao", "hayao"]), "styles",
+     "styles hayao hayao: two styles would write to the same folder"),
+    (lambda tmp: dict(max_size=-1), "max_size", "max_size must be >= 0"),
+    (lambda tmp: dict(pixel_limit=0), "pixel_limit", "pixel_limit must be > 0"),
+    (lambda tmp: dict(image_format="gif"), "image_format", "image_format must be one of same, png, jpg, not 'gif'"),
+])
+def test_a_wrong_parameter_is_named_by_the_plan(photos, tmp_path, change, field, message):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "file").write_text("a file")
+    arguments = dict(inputs=[str(photos)], output_dir=str(tmp_path / "out"), styles=["hayao"]) | change(tmp_path)
+    with pytest.raises(ParameterError) as refused:
+        jobs.plan_run(**arguments)
+    assert refused.value.field == field
+    assert str(refused.value) == message.format(tmp=tmp_path)
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_command_line_names_the_parameter_as_its_flag(tmp_path):
+    with pytest.raises(ParameterError) as refused:
+        jobs.plan_run([str(tmp_path / "nope")], str(tmp_path / "out"), ["hayao"])
+    assert refused.value.explain({"inputs": "--input"}).startswith(f"--input {tmp_path / 'nope'}: no such file")
+
+
+def test_a_destination_outside_the_output_folder_is_refused(photos, tmp_path):
+    (tmp_path / "out").mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "out" / "hayao").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    with pytest.raises(ParameterError) as refused:
+        jobs.plan_run([str(photos / "a.png")], str(tmp_path / "out"), ["hayao"])
+    assert refused.value.field == "output_dir" and "would be written outside output_dir" in str(refused.value)
+
+
+class Recorder(jobs.Report):
+    def __init__(self):
+        self.calls = []
+
+    def skipped(self, count):
+        self.calls.append(("skipped", count))
+
+    def file_done(self, job):
+        self.calls.append(("done", job.relative_path))
+
+    def error(self, message):
+        self.calls.append(("error", message))
+
+
+def test_the_run_writes_what_it_can_and_lists_what_failed(photos, tmp_path):
+    out = tmp_path / "out"
+    plan = jobs.plan_run([str(photos)], str(out), ["hayao"], max_size=7)
+    report = Recorder()
+    result = jobs.run_plan(plan, {"hayao": lambda rgb: 255 - rgb}, report)
+    assert result == jobs.RunResult(written=2, skipped=0, failed=[str(photos / "bad.jpg")])
+    a = np.asarray(Image.open(out / "hayao" / "a.png"))
+    assert a.shape == (5, 7, 3)  # shrunk to the long side of 7 before the stand-in ran
+    assert (out / "hayao" / "sub" / "b.jpg").is_file() and not (out / "hayao" / "bad.jpg").exists()
+    errors = [message for kind, message in report.calls if kind == "error"]
+    assert len(errors) == 1 and errors[0].startswith(f"{photos / 'bad.jpg'}: cannot read image")
+    assert [call for call in report.calls if call[0] != "error"] == [
+        ("skipped", 0), ("done", "a.png"), ("done", "bad.jpg"), ("done", "sub/b.jpg")]
+    # run again: everything written is skipped, the failed file is tried again
+    result = jobs.run_plan(jobs.plan_run([str(photos)], str(out), ["hayao"], max_size=7),
+                           {"hayao": lambda rgb: 255 - rgb})
+    assert result == jobs.RunResult(written=0, skipped=2, failed=[str(photos / "bad.jpg")])
+
+
+def test_only_styles_with_work_are_loaded(photos, tmp_path, monkeypatch):
+    from cartoongan import inference
+
+    loaded = []
+    monkeypatch.setattr(inference.Cartoonizer, "from_pretrained", lambda style, **options: loaded.append(style))
+    for name in ("a.png", "bad.jpg", "sub/b.jpg"):  # every output of hayao exists
+        (tmp_path / "out" / "hayao" / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "out" / "hayao" / name).write_bytes(b"")
+    plan = jobs.plan_run([str(photos)], str(tmp_path / "out"), ["hayao", "hayao_lite"])
+    assert list(jobs.load_cartoonizers(plan, tile_size=0)) == ["hayao_lite"] and loaded == ["hayao_lite"]
