@@ -8,7 +8,7 @@ The pipeline, step by step (every step is a piece below, usable on its own):
 
 1. `ListPhotos`: the input pattern is matched on a worker (`fileio.MatchAll`, any Beam
    filesystem), each file gets the CLI's destination `DIR/<style>/<relative path>`
-   (`cartoongan.cli.cartoonize.output_path`), files are grouped by destination (two inputs
+   (`cartoongan.jobs.output_path`), files are grouped by destination (two inputs
    that would write one output both fail, by name) and existing outputs are skipped there:
    a re-run only does what is missing. The grouping also spreads the files over workers.
 2. `ReadPhotos`: `cartoongan.images.read_image` (a remote file is copied to a local temporary
@@ -40,7 +40,7 @@ from apache_beam.metrics import Metrics
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, PredictionResult, RunInference
 
-from cartoongan.cli.cartoonize import DEFAULT_MAX_SIZE, Job, output_path
+from cartoongan.jobs import DEFAULT_MAX_SIZE, Job, output_path
 
 FAILED_FOLDER = "_failed"  # DIR/_failed/failed.jsonl: no style folder can be named so
 FAILED_FILE = "failed.jsonl"
@@ -511,9 +511,9 @@ def is_saved_model(path):
 
 
 def resolve_style_folder(job):
-    """The output folder of the job's style: as the CLI's `style_folder` for names and
+    """The output folder of the job's style: `cartoongan.jobs.style_name` for names and
     presets; an exported SavedModel (`exported/hayao/saved_model`) writes to its parent's name."""
-    from cartoongan.cli.cartoonize import style_folder
+    from cartoongan.jobs import style_name
     from cartoongan.presets import check_preset_name_value
 
     if job.style_folder:
@@ -522,10 +522,36 @@ def resolve_style_folder(job):
         parent = (_dirname(os.path.abspath(job.style)) if is_local(job.style) else _dirname(job.style.rstrip("/")))
         return check_preset_name_value(os.path.basename(parent.rstrip("/")), where=f"{job.style}: folder name")
     if is_local(job.style):
-        return style_folder(job.style)
+        return style_name(job.style)
     with FileSystems.open(FileSystems.join(job.style, "config.json")) as config:
         name = json.loads(config.read()).get("name") or posixpath.basename(job.style.rstrip("/"))
     return check_preset_name_value(name, where=f"{job.style}/config.json: name")
+
+
+def check_job(job):
+    """Everything that can be wrong with `job`, found before any work; -> the job with its
+    output folder resolved (`style_folder`, see `resolve_style_folder`) and an upstream style
+    fetched into the local cache (once, here, not on every worker).
+
+    Raises ParameterError naming the field at fault (`input`, `output`, `max_size`, ...),
+    ValueError for an unknown style, PresetError for a malformed preset, DownloadError or
+    OSError (Beam's BeamIOError) when the style or a remote path cannot be reached."""
+    from cartoongan.errors import ParameterError
+    from cartoongan.presets import check_preset_name, resolve_preset
+
+    for field, least in (("max_size", 0), ("max_batch_size", 1), ("max_file_mb", 0)):
+        if getattr(job, field) < least:
+            raise ParameterError(field, "{name} must be >= {least}", least=least)
+    if job.pixel_limit is not None and job.pixel_limit <= 0:
+        raise ParameterError("pixel_limit", "{name} must be > 0")
+    if is_local(job.output) and os.path.exists(job.output) and not os.path.isdir(job.output):
+        raise ParameterError("output", "{name} {output} exists and is not a folder", output=job.output)
+    if not matches_anything(job.input):
+        raise ParameterError("input", "{name} {input}: no such file or folder, and no glob match", input=job.input)
+    if is_local(job.style) and not is_saved_model(job.style):
+        check_preset_name(job.style)
+        resolve_preset(job.style)
+    return dataclasses.replace(job, style_folder=resolve_style_folder(job))
 
 
 def run(job, pipeline_args=()):
