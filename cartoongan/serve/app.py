@@ -12,7 +12,7 @@ name is only ever a key into the dictionary of loaded models, never a path.
 Starlette rather than FastAPI: every route here reads a raw body or answers fixed JSON, so
 FastAPI's request models would not be used, its validation errors (422 {"detail"}) would
 have to be replaced to keep the documented error shape, and its /docs page loads scripts
-from a CDN. uvicorn runs it (`cartoongan.cli.serve`).
+from a CDN. uvicorn runs it (`cartoongan.serve.server`).
 """
 
 import asyncio
@@ -29,6 +29,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from cartoongan.errors import ParameterError
 from cartoongan.serve.queue import InferenceQueue, QueueFull
 from cartoongan.serve.uploads import FORMATS, UploadError, UploadTooLarge, decode_image, encode_image, image_size
 
@@ -53,10 +54,18 @@ class StyleInfo:
 
 @dataclasses.dataclass(frozen=True)
 class Limits:
+    """What the server accepts; checked when made (ParameterError naming the field)."""
+
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_MB * 2**20
     max_pixels: int = DEFAULT_MAX_PIXELS
     workers: int = 1  # concurrent inferences (TensorFlow already uses every core for one)
     queue_size: int = 8  # requests waiting beyond those
+
+    def __post_init__(self):
+        for field, least, rule in (("max_upload_bytes", 1, "> 0"), ("max_pixels", 1, "> 0"), ("workers", 1, ">= 1"),
+                                   ("queue_size", 0, ">= 0")):
+            if getattr(self, field) < least:
+                raise ParameterError(field, "{name} must be " + rule)
 
 
 def style_catalogue(served_configs):

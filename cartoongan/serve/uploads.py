@@ -9,11 +9,9 @@ import io
 import warnings
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
-# The conversions of the CLI's reader (greyscale, palette, 16-bit, alpha composited on
-# white), so the web app and the CLI give the same pixels for the same file.
-from cartoongan.images import _to_rgb_and_alpha
+from cartoongan.images import READ_FORMATS, ImageReadError, read_image
 
 FORMATS = {"png": ("PNG", "image/png"), "jpg": ("JPEG", "image/jpeg"), "jpeg": ("JPEG", "image/jpeg")}
 JPEG_QUALITY = 95
@@ -29,12 +27,13 @@ class UploadTooLarge(ValueError):
 
 def image_size(data, max_pixels):
     """(width, height) from the image header alone (no pixel is decoded): UploadError when
-    the bytes are not an image PIL recognises, UploadTooLarge when it has over `max_pixels`."""
+    the bytes are not an image in one of the reader's formats (`images.READ_FORMATS`: fewer
+    decoders facing untrusted bytes), UploadTooLarge when it has over `max_pixels`."""
     try:
         with warnings.catch_warnings():
             # Our own, lower limit is checked next; PIL's bomb warning would only be noise.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as image:
+            with Image.open(io.BytesIO(data), formats=READ_FORMATS) as image:
                 size = image.size
     except Image.DecompressionBombError as error:  # PIL's own ceiling, far above ours
         raise UploadTooLarge(f"image declares more than {2 * Image.MAX_IMAGE_PIXELS / 1e6:.0f} megapixels; "
@@ -55,21 +54,18 @@ def check_pixels(size, max_pixels):
 def decode_image(data, max_pixels):
     """-> (uint8 RGB HxWx3, uint8 alpha HxW or None), EXIF orientation applied; the pixel
     limit is checked on the header first (UploadTooLarge), so a small file that declares a
-    huge image is refused before any memory is spent on it."""
+    huge image is refused before any memory is spent on it.
+
+    Decoded by the CLI's reader, `cartoongan.images.read_image` (its formats, conversions of
+    greyscale, palette and 16-bit images, alpha composited on white), so the web app and the
+    CLI give the same pixels for the same file."""
     image_size(data, max_pixels)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as image:
-                image.load()
-                image = ImageOps.exif_transpose(image)
-                # EXIF rotation swaps the sides but keeps the count; check the result anyway.
-                check_pixels(image.size, max_pixels)
-                return _to_rgb_and_alpha(image)
-    except UploadTooLarge:
-        raise
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
-        raise UploadError(f"not a readable image: {_reason(error)}") from error
+            return read_image(io.BytesIO(data), pixel_limit=max_pixels)
+    except ImageReadError as error:
+        raise UploadError(f"not a readable image: {_reason(error.__cause__ or error)}") from error
 
 
 def encode_image(rgb, alpha, image_format):
@@ -83,5 +79,5 @@ def encode_image(rgb, alpha, image_format):
 
 def _reason(error):
     if isinstance(error, UnidentifiedImageError):
-        return "no known image format (JPEG, PNG, WebP, BMP, TIFF, GIF, ...)"  # PIL's names a BytesIO
+        return "no known image format (JPEG, PNG, WebP, BMP, TIFF, GIF)"  # PIL's names a BytesIO
     return str(error).split("\n")[0][:200] or type(error).__name__

@@ -101,13 +101,10 @@ def main(argv=None):
     paths, reason = find_browser()
     if paths is None:
         parser.error(reason)
-    from cartoongan.cli.serve import load_styles
-    from cartoongan.serve.app import create_app, style_catalogue
+    from cartoongan.serve.server import build_app, load_styles
     from tests.serve.conftest import live_server
 
-    loaded = load_styles([args.style], "auto", verbose=False)
-    app = create_app({n: c for n, (c, _) in loaded.items()},
-                     catalogue=style_catalogue({n: config for n, (_, config) in loaded.items()}))
+    app = build_app(load_styles([args.style], "auto"))
     with live_server(app) as url, tempfile.TemporaryDirectory() as profile:
         browser = start_chromium(*paths, profile)
         try:

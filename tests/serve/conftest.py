@@ -51,7 +51,7 @@ def live_server(app):
     """Runs `app` under uvicorn on 127.0.0.1 (a free port) in a thread; yields the base URL."""
     import uvicorn
 
-    from cartoongan.cli.serve import bind
+    from cartoongan.serve.server import bind
 
     sock = bind("127.0.0.1", 0)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=2))

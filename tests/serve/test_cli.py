@@ -11,7 +11,10 @@ import numpy as np
 import pytest
 
 from cartoongan.cli import serve as cli
+from cartoongan.errors import ParameterError
 from cartoongan.images import psnr
+from cartoongan.jobs import style_name
+from cartoongan.serve import server
 from tests.conftest import PROJECT_ROOT
 from tests.serve.conftest import decode, encode, photo
 from tests.serve.loadgen import request
@@ -21,9 +24,9 @@ from tests.serve.test_uploads import png_header_only
 def test_defaults_bind_loopback_and_serve_every_local_style():
     args = cli.build_parser().parse_args([])
     assert args.host == "127.0.0.1" and args.port == 8000 and args.workers == 1
-    styles, default = cli.check_flags(args)
+    styles, default = server.choose_styles(args.styles, args.default_style)
     assert {"hayao", "hayao_lite"} <= set(styles) and default == "hayao"
-    styles, default = cli.check_flags(cli.build_parser().parse_args(["--styles", "hayao_lite"]))
+    styles, default = server.choose_styles(["hayao_lite"])
     assert styles == ["hayao_lite"] and default == "hayao_lite"
 
 
@@ -33,6 +36,8 @@ def test_defaults_bind_loopback_and_serve_every_local_style():
     (["--workers", "0"], "--workers must be >= 1"),
     (["--styles", "hayao_lite", "--default-style", "hayao"], "not among --styles"),
     (["--styles", "hayao_lite", "hayao_lite"], "named twice"),
+    (["--queue-size", "-1"], "--queue-size must be >= 0"),
+    (["--max-upload-mb", "0"], "--max-upload-mb must be > 0"),
 ])
 def test_wrong_flags_exit_2_before_loading_anything(capsys, flags, message):
     with pytest.raises(SystemExit) as exit_:
@@ -42,7 +47,7 @@ def test_wrong_flags_exit_2_before_loading_anything(capsys, flags, message):
 
 
 def test_a_busy_port_is_a_flag_error(capsys):
-    sock = cli.bind("127.0.0.1", 0)
+    sock = server.bind("127.0.0.1", 0)
     try:
         with pytest.raises(SystemExit) as exit_:
             cli.main(["--styles", "hayao_lite", "--port", str(sock.getsockname()[1])])
@@ -52,8 +57,28 @@ def test_a_busy_port_is_a_flag_error(capsys):
 
 
 def test_a_preset_directory_is_served_under_its_configs_name(tiny_preset):
-    assert cli.served_name(str(tiny_preset)) == "tiny"
-    assert cli.served_name("hayao_lite") == "hayao_lite"
+    assert style_name(str(tiny_preset)) == "tiny"
+    assert style_name("hayao_lite") == "hayao_lite"
+
+
+def test_two_presets_with_one_name_are_refused_before_loading(tiny_preset, tmp_path):
+    import shutil
+
+    shutil.copytree(tiny_preset, tmp_path / "copy")  # config.json names it "tiny" too
+    with pytest.raises(ParameterError) as refused:
+        server.choose_styles([str(tiny_preset), str(tmp_path / "copy")])
+    assert refused.value.field == "styles" and "both named 'tiny'" in str(refused.value)
+
+
+@pytest.mark.parametrize("host, loopback", [("127.0.0.1", True), ("::1", True), ("localhost", True),
+                                            ("0.0.0.0", False), ("192.168.1.2", False)])
+def test_only_loopback_hosts_count_as_this_machine(host, loopback):
+    assert server.is_loopback(host) is loopback
+
+
+def test_the_url_of_a_bound_socket_names_its_real_port():
+    with server.bind("127.0.0.1", 0) as sock:
+        assert server.url(sock) == f"http://127.0.0.1:{sock.getsockname()[1]}/"
 
 
 @pytest.mark.slow

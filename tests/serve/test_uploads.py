@@ -46,6 +46,13 @@ def test_bytes_that_are_not_an_image(data):
         decode_image(data, 10**6)
 
 
+def test_formats_the_cli_reader_does_not_decode_are_refused_from_the_header():
+    """Uploads meet the reader's decoders only (JPEG, PNG, WebP, BMP, TIFF, GIF), as files
+    given to the CLI do: Pillow would otherwise sniff some 40 more formats on untrusted bytes."""
+    with pytest.raises(UploadError, match="not an image: no known image format"):
+        decode_image(encode(photo(8, 8), "PPM"), 10**6)
+
+
 def test_a_truncated_image_is_an_upload_error():
     data = encode(photo(64, 48), "JPEG", quality=90)
     with pytest.raises(UploadError, match="not a readable image"):
