@@ -10,15 +10,20 @@ image (N, H or W zero) gives an empty output of the same shape in every format.
     from cartoongan.export import export_preset
     export_preset("hayao", "exported/", formats=("savedmodel", "tflite", "onnx"))
 
+`check_export` finds what is wrong with a request (formats, style, output folder) before
+any work; the command line (`cartoongan.cli.export`) calls it first.
+
 Files and folders appear atomically: each is written under a temporary name beside its
 destination and renamed into place once complete.
 """
 
 import contextlib
+import os
 import tempfile
 from pathlib import Path
 
 from cartoongan.atomic import atomic_file
+from cartoongan.errors import ParameterError
 
 FORMATS = ("savedmodel", "tflite", "onnx")
 QUANTIZATIONS = ("float16", "int8-weights")
@@ -176,15 +181,60 @@ def export_onnx(saved_model_dir, path, opset=ONNX_OPSET):
 
 
 def check_formats(formats, quantize=()):
-    """Raises ValueError naming the alternatives for an unknown format or quantization."""
+    """Raises ParameterError (`formats`, `quantize`) naming the alternatives for an unknown
+    format or quantization, or a quantization without the tflite format."""
     for name in formats:
         if name not in FORMATS:
-            raise ValueError(f"unknown format {name!r}; choose from {', '.join(FORMATS)}")
+            raise ParameterError("formats", "{name}: unknown format {format!r}; choose from {known}",
+                                 format=name, known=", ".join(FORMATS))
     for name in quantize:
         if name not in QUANTIZATIONS:
-            raise ValueError(f"unknown quantization {name!r}; choose from {', '.join(QUANTIZATIONS)}")
+            raise ParameterError("quantize", "{name}: unknown quantization {quantize!r}; choose from {known}",
+                                 quantize=name, known=", ".join(QUANTIZATIONS))
     if quantize and "tflite" not in formats:
-        raise ValueError("quantization applies to the tflite format, which was not asked for")
+        raise ParameterError("quantize", "{name}: quantization applies to the tflite format, which was not asked for")
+
+
+def check_export(output_dir, formats=FORMATS, quantize=(), style=None, preset=None):
+    """Everything that can be wrong with an export, found before any work (nothing is
+    loaded or written). Exactly one of `style` (a registered name) and `preset` (a preset
+    directory) names what to export. Returns that name or path.
+
+    Raises ParameterError naming the parameter at fault (`formats`, `quantize`, `style`,
+    `preset`, `output_dir`: a file, or missing folders below a file; missing folders are
+    created later), ValueError or PresetError for a preset that cannot be read."""
+    import importlib.util
+
+    from cartoongan.presets import STYLES, check_preset_name, embedded_presets, is_preset_dir
+
+    formats, quantize = tuple(formats), tuple(quantize)
+    if not formats:
+        raise ParameterError("formats", "{name}: no format given")
+    check_formats(formats, quantize)
+    if (style is None) == (preset is None):
+        raise ValueError("give exactly one of style and preset")
+    if style is not None and style not in STYLES and style not in embedded_presets():
+        raise ParameterError("style", "{name}: unknown style {style!r}; available styles: {known} "
+                             "(use {names[preset]} for a preset directory)",
+                             style=style, known=", ".join([*embedded_presets(), *STYLES]))
+    if preset is not None and not is_preset_dir(preset):
+        raise ParameterError("preset", "{name} {preset}: not a preset directory (no config.json)", preset=preset)
+    check_preset_name(style or preset)
+    output = os.path.abspath(output_dir)
+    if os.path.exists(output) and not os.path.isdir(output):
+        raise ParameterError("output_dir", "{name} {output} exists and is not a folder", output=output_dir)
+    ancestor = os.path.dirname(output)
+    while not os.path.exists(ancestor):
+        ancestor = os.path.dirname(ancestor)
+    if not os.path.isdir(ancestor):
+        raise ParameterError("output_dir", "{name} {output}: {ancestor} is not a folder",
+                             output=output_dir, ancestor=ancestor)
+    if "onnx" in formats:
+        missing = [m for m in ("tf2onnx", "onnx") if importlib.util.find_spec(m) is None]
+        if missing:
+            raise ParameterError("formats", "{name} onnx needs {missing}: pip install 'cartoongan[export]'",
+                                 missing=", ".join(missing))
+    return style or preset
 
 
 def export_preset(name_or_path, output_dir, formats=FORMATS, quantize=(), log=None):
