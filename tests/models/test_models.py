@@ -1,0 +1,146 @@
+"""One battery for every network: config round trip, weights and whole-model save/load,
+output sizes, the parameter count at full size, and the low-precision policy (convolutions
+in bfloat16, norms, residual sums and outputs in float32).
+
+Each case is a small instance of one class (few filters: fast), plus the distilled size of
+the shipped `hayao_lite` preset. A new network joins the battery with one `Case` below."""
+
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+import pytest
+
+from cartoongan.models import GENERATORS, CartoonGanGenerator, LightGenerator, build_generator
+from cartoongan.models.discriminator import CartoonGanDiscriminator
+
+
+@dataclass(frozen=True)
+class Case:
+    cls: type
+    config: dict
+    config_keys: set  # what get_config() holds: exactly the constructor's arguments
+    low_precision_layers: tuple  # convolutions: bfloat16 under "mixed_bfloat16"
+    float32_layers: tuple  # pinned to float32 whatever the policy
+    generator: bool = True
+    min_side: int = 5  # smallest input side it takes (reflection padding needs more than its pad)
+
+    def build(self, **overrides):
+        return self.cls(**self.config, **overrides)
+
+    def rebuild(self, config):
+        """From a stored config, as a preset or a checkpoint does."""
+        if self.generator:
+            return build_generator(self.cls.__name__, config)
+        return self.cls.from_config(config)
+
+
+GENERATOR_KEYS = {"name", "trainable", "filters", "num_residual_blocks"}
+CASES = {
+    "cartoongan": Case(CartoonGanGenerator, dict(filters=4, num_residual_blocks=1), GENERATOR_KEYS,
+                       ("stem_conv",), ("stem_norm", "res1_add")),
+    # the student of `tools/distill.py` at the size shipped as pretrained/hayao_lite
+    "distilled": Case(CartoonGanGenerator, dict(filters=24, num_residual_blocks=6), GENERATOR_KEYS,
+                      ("stem_conv",), ("stem_norm", "res6_add")),
+    "light": Case(LightGenerator, dict(filters=8, num_residual_blocks=1, end_kernel_size=3),
+                  GENERATOR_KEYS | {"end_kernel_size"}, ("stem_conv", "res1_branch_dwconv"),
+                  ("stem_norm", "res1_concat"), min_side=1),
+    "discriminator": Case(CartoonGanDiscriminator, dict(filters=4), {"name", "trainable", "filters", "normalization"},
+                          ("stem_conv",), ("down1_norm",), generator=False),
+}
+GENERATOR_CASES = [name for name, case in CASES.items() if case.generator]
+
+
+@pytest.fixture(params=sorted(CASES))
+def case(request):
+    keras.utils.set_random_seed(0)
+    return CASES[request.param]
+
+
+def test_config_round_trip(case):
+    model = case.build()
+    config = model.get_config()
+    assert set(config) == case.config_keys
+    rebuilt = case.rebuild(config)
+    assert rebuilt.get_config() == config
+    assert rebuilt.count_params() == model.count_params()
+
+
+def test_save_load_weights_round_trip(case, tmp_path):
+    model = case.build()
+    x = np.random.default_rng(0).uniform(-1, 1, (1, 16, 24, 3)).astype("float32")
+    model.save_weights(tmp_path / "m.weights.h5")
+    other = case.build()
+    other.load_weights(tmp_path / "m.weights.h5")
+    np.testing.assert_array_equal(model(x), other(x))
+
+
+def test_full_model_save_load_round_trip(case, tmp_path):
+    model = case.build()
+    x = np.random.default_rng(1).uniform(-1, 1, (1, 12, 20, 3)).astype("float32")
+    model.save(tmp_path / "m.keras")
+    other = keras.saving.load_model(tmp_path / "m.keras")
+    assert isinstance(other, case.cls)
+    np.testing.assert_array_equal(model(x), other(x))
+
+
+def test_bfloat16_policy_runs_only_the_convolutions_in_low_precision(case):
+    model = case.build(dtype="mixed_bfloat16")
+    for name in case.low_precision_layers:
+        assert model.get_layer(name).compute_dtype == "bfloat16", name
+    for name in case.float32_layers:
+        assert model.get_layer(name).compute_dtype == "float32", name
+    assert model.output.dtype == "float32"
+    assert model(np.zeros((1, 16, 16, 3), "float32")).dtype == "float32"
+
+
+# Output sides round up to a multiple of 4 (the two stride-2 steps); batch of two.
+SIZES = [((64, 96), (64, 96)), ((75, 53), (76, 56)), ((5, 7), (8, 8)), ((1, 1), (4, 4))]
+
+
+@pytest.mark.parametrize("name, size, expected", [(name, size, expected) for name in GENERATOR_CASES
+                                                  for size, expected in SIZES if min(size) >= CASES[name].min_side])
+def test_generator_output_size_rounds_up_to_multiple_of_four(name, size, expected):
+    generator = CASES[name].build()
+    output = generator(np.zeros((2, *size, 3), "float32"))
+    assert tuple(output.shape) == (2, *expected, 3)
+
+
+@pytest.mark.parametrize("size", [(64, 64), (48, 80)])
+def test_discriminator_patch_logits_are_a_quarter_of_the_input_size(size):
+    discriminator = CASES["discriminator"].build()
+    output = discriminator(np.random.default_rng(0).uniform(-1, 1, (2, *size, 3)).astype("float32"))
+    assert tuple(output.shape) == (2, size[0] // 4, size[1] // 4, 1)
+
+
+@pytest.mark.parametrize("cls", [CartoonGanGenerator, LightGenerator], ids=lambda cls: cls.__name__)
+def test_generator_classes_are_registered_for_presets(cls):
+    assert GENERATORS[cls.__name__] is cls
+
+
+# The default (full) size of each class.
+_DISCRIMINATOR_CONVS = [(3, 32), (32, 64), (64, 128), (128, 128), (128, 256), (256, 256), (256, 1)]
+FULL_SIZE_PARAMETERS = {
+    # 94 upstream tensors of the original network hold 11,129,667 parameters.
+    CartoonGanGenerator: 11_129_667,
+    # The published light checkpoints hold 878,433 parameters.
+    LightGenerator: 878_433,
+    # 3x3 convs with bias: 3->32, 32->64, 64->128, 128->128, 128->256, 256->256, 256->1,
+    # plus scale and shift of the three instance norms (128, 256, 256 channels).
+    CartoonGanDiscriminator: sum(9 * i * o + o for i, o in _DISCRIMINATOR_CONVS) + 2 * (128 + 256 + 256),
+}
+
+
+@pytest.mark.parametrize("cls", list(FULL_SIZE_PARAMETERS), ids=lambda cls: cls.__name__)
+def test_full_size_parameter_count(cls):
+    assert cls().count_params() == FULL_SIZE_PARAMETERS[cls]
+
+
+def test_the_distilled_case_is_the_size_of_the_shipped_hayao_lite():
+    from cartoongan.presets import load_preset
+
+    generator, _, _ = load_preset("hayao_lite")
+    assert isinstance(generator, CartoonGanGenerator)
+    case = CASES["distilled"]
+    assert {k: generator.get_config()[k] for k in case.config} == case.config
+    assert generator.count_params() == case.build().count_params()
