@@ -56,11 +56,3 @@ def test_hayao_reproduces_published_cartoongan_outputs(hayao_preset):
         scores.append(psnr(cartoonizer(image), np.asarray(Image.open(reference).convert("RGB"))))
     assert len(scores) == 22
     assert np.mean(scores) >= 24.0, scores
-
-
-def test_auto_precision_stays_faithful_to_float32(hayao_preset):
-    photo = shared_path("data", "eval", "animegan_comparison", "photos", "105.jpg")
-    image = np.asarray(Image.open(photo).convert("RGB").resize((256, 256)))
-    fast = Cartoonizer.from_pretrained(hayao_preset, precision="auto")
-    exact = Cartoonizer.from_pretrained(hayao_preset, precision="float32")
-    assert psnr(fast(image), exact(image)) >= 45.0
