@@ -108,7 +108,7 @@ def test_any_size_matches_in_memory_cartoonizer(tiny_exported, tiny_cartoonizer,
 
 
 @pytest.mark.parametrize("fmt", export.FORMATS)
-def test_batch_of_two(tiny_exported, tiny_cartoonizer, fmt):
+def test_a_batch_of_two_matches_the_cartoonizer_image_by_image(tiny_exported, tiny_cartoonizer, fmt):
     batch = np.stack([random_image((9, 14), 1), random_image((9, 14), 2)])
     output = RUNTIMES[fmt](tiny_exported[fmt], batch)
     assert output.dtype == np.uint8 and output.shape == batch.shape
@@ -127,7 +127,7 @@ def test_empty_batch_or_image_gives_an_empty_result(tiny_exported, fmt, shape):
     assert output.dtype == np.uint8 and output.shape == shape
 
 
-def test_empty_input_in_the_float16_variant(tiny_exported):
+def test_the_float16_variant_answers_an_empty_batch_with_an_empty_one(tiny_exported):
     output = run_tflite(tiny_exported["tflite-float16"], np.zeros((0, 4, 4, 3), np.uint8))
     assert output.dtype == np.uint8 and output.shape == (0, 4, 4, 3)
 
@@ -145,7 +145,7 @@ def test_serving_function_answers_empty_inputs_and_keeps_the_rest(tiny_cartooniz
         np.testing.assert_array_equal(output, tiny_cartoonizer(image))
 
 
-def test_litert_signature_runner(tiny_exported, tiny_cartoonizer):
+def test_litert_signature_runner_maps_images_to_cartoons_at_any_size(tiny_exported, tiny_cartoonizer):
     """The README's LiteRT example (`ai-edge-litert`, tf.lite.Interpreter's successor): one
     signature, `images` in and `cartoons` out; the runner resizes for each size itself."""
     litert = pytest.importorskip("ai_edge_litert.interpreter")
@@ -199,7 +199,9 @@ def _analyzer_report(path):
 
 
 def test_tflite_float16_variant_is_smaller_and_faithful(tiny_exported, tiny_cartoonizer):
-    assert tiny_exported["tflite-float16"].stat().st_size < tiny_exported["tflite"].stat().st_size * 1.2
+    # Smaller, not half: the graph's ops and the dequantize steps weigh as much as the tiny
+    # model's 12,519 weights (measured: 80,740 bytes in float32, 59,012 with float16 weights).
+    assert tiny_exported["tflite-float16"].stat().st_size < tiny_exported["tflite"].stat().st_size
     assert_matches("tflite", tiny_exported["tflite-float16"], tiny_cartoonizer, [random_image((33, 20))], 40.0)
 
 

@@ -62,7 +62,7 @@ def test_default_style_and_max_size(client, tiny_cartoonizer):
     np.testing.assert_array_equal(decode(answer.content), expected)
 
 
-def test_format_jpg(client):
+def test_format_jpg_answers_a_jpeg_of_the_input_size(client):
     answer = client.post("/api/cartoonize?style=tiny&format=jpg", content=encode(photo(31, 17)))
     assert answer.status_code == 200 and answer.headers["content-type"] == "image/jpeg"
     assert decode(answer.content).shape == (17, 31, 3)
@@ -117,7 +117,7 @@ def test_unknown_routes_and_methods_answer_json(client):
     assert client.get("/static/../app.py").status_code == 404
 
 
-def test_healthz(client):
+def test_healthz_lists_the_served_styles_and_the_queue(client):
     body = client.get("/healthz").json()
     assert body["status"] == "ok" and body["styles"] == ["hayao_lite", "tiny"]
     assert body["queue"]["workers"] == 1 and body["queue"]["queue_size"] == 8
