@@ -21,7 +21,7 @@ import glob
 import os
 import sys
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import NamedTuple, Optional
 
 from cartoongan.errors import ParameterError
 
@@ -168,8 +168,8 @@ class Plan:
     jobs: tuple
     styles: tuple  # one StylePlan per style, in the order given
     max_size: int = DEFAULT_MAX_SIZE
-    pixel_limit: int = None
-    video_quality: int = None
+    pixel_limit: Optional[int] = None
+    video_quality: Optional[int] = None
 
     @property
     def skipped(self):
@@ -214,9 +214,11 @@ def plan_run(inputs, output_dir, styles, image_format="same", max_size=DEFAULT_M
         raise ParameterError("inputs", "{name} {inputs}: no images or videos found", inputs=" ".join(inputs))
     sources = {os.path.realpath(job.source) for job in jobs}
     claimed = {}
-    for folder in folders:
+    plans = []
+    for style, folder in zip(styles, folders):
+        destinations = {}
         for job in jobs:
-            destination = output_path(output_dir, folder, job, image_format)
+            destination = destinations[job] = output_path(output_dir, folder, job, image_format)
             real = os.path.realpath(destination)
             if not _is_inside(real, output_dir) or _same_path(real, output_dir):
                 raise ParameterError("output_dir", "{destination} would be written outside {name} {output_dir}",
@@ -228,9 +230,6 @@ def plan_run(inputs, output_dir, styles, image_format="same", max_size=DEFAULT_M
             claimed[real] = job.source
             if is_video(destination):
                 check_quality(destination, video_quality)
-    plans = []
-    for style, folder in zip(styles, folders):
-        destinations = {job: output_path(output_dir, folder, job, image_format) for job in jobs}
         todo = tuple(job for job in jobs if overwrite or not os.path.lexists(destinations[job]))
         plans.append(StylePlan(style, folder, destinations, todo))
     return Plan(output_dir, tuple(jobs), tuple(plans), max_size, pixel_limit, video_quality)
