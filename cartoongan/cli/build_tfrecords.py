@@ -48,18 +48,19 @@ def build_parser():
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
-    from cartoongan.cli.flags import flag_message
+    from cartoongan.cli.flags import flag_name
     from cartoongan.cli.quiet import import_tensorflow
-    from cartoongan.data.build import BuildOptions, DatasetExistsError, build_dataset, plan_build
+    from cartoongan.data.build import BuildOptions, build_dataset, plan_build
+    from cartoongan.errors import ParameterError
 
     import_tensorflow(args.verbose)  # first: checking the output folder reads tfrecords' names
     options = BuildOptions(**{f.name: getattr(args, f.name) for f in dataclasses.fields(BuildOptions)})
     try:
         plan = plan_build(options)
-    except DatasetExistsError as error:
-        parser.error(f"{flag_message(error)}: use --overwrite to replace it")
-    except ValueError as error:
-        parser.error(flag_message(error))
+    except ParameterError as error:
+        parser.error(error.explain(flag_name))
+    except ValueError as error:  # tensorflow-datasets' side of a tfds:NAME source
+        parser.error(str(error))
     from tqdm import tqdm
 
     with tqdm(total=plan.photo_count + len(plan.anime_paths), unit="img", desc="build_tfrecords") as bar:

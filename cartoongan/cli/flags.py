@@ -1,17 +1,7 @@
-"""Library errors speak of values and fields (`image_size must be >= 1`); the tools speak of
-flags (`--image-size must be >= 1`). The translation happens here, at that boundary only."""
+"""Library errors speak of values and parameters (`image_size must be >= 1`); the tools speak
+of flags. `ParameterError.explain(flag_name)` gives `--image-size must be >= 1`."""
 
 
 def flag_name(field):
+    """The flag of a library parameter: `image_size` -> `--image-size`."""
     return "--" + field.replace("_", "-")
-
-
-def flag_message(error):
-    """The message of `error` with the field it starts with (`error.field`, as the library's
-    option errors carry it) written as its flag; other errors as they are."""
-    field, message = getattr(error, "field", None), str(error)
-    if field and hasattr(error, "explain"):  # cartoongan.errors.ParameterError: a {name} slot
-        return error.explain({field: flag_name(field)})
-    if field and message.startswith(field):
-        return flag_name(field) + message[len(field):]
-    return message

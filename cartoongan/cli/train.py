@@ -136,8 +136,9 @@ def resolve_config(args):
 
 
 def main(argv=None):
-    from cartoongan.cli.flags import flag_message
+    from cartoongan.cli.flags import flag_name
     from cartoongan.cli.quiet import import_tensorflow
+    from cartoongan.errors import ParameterError
     from cartoongan.weights.download import DownloadError
 
     parser = build_parser()
@@ -149,8 +150,10 @@ def main(argv=None):
         if os.path.exists(previous):
             with open(previous) as f:
                 config.check_resumable_from(json.load(f))
-    except ValueError as error:  # ConfigError and PresetError among them
-        parser.error(flag_message(error))
+    except ParameterError as error:  # a TrainConfig value: named by its flag
+        parser.error(error.explain(flag_name))
+    except ValueError as error:  # PresetError among them
+        parser.error(str(error))
     except DownloadError as error:
         print(f"error: --init-from {args.init_from}: {error}", file=sys.stderr)
         return 1

@@ -21,6 +21,8 @@ import tempfile
 import threading
 from concurrent.futures import ProcessPoolExecutor
 
+from cartoongan.errors import ParameterError
+
 try:
     import fcntl
 except ImportError:  # Windows: no advisory locks, so no cleanup of other builds' leftovers
@@ -40,19 +42,6 @@ STAGING_PREFIX = ".partial-build-"
 # What a build killed while writing dataset.json left when it wrote it with cartoongan.atomic
 # (beside the shards, before it was staged).
 LEGACY_PARTIAL_INFO = ".dataset.json.partial-"
-
-
-class BuildError(ValueError):
-    """An option of a build is wrong; `field` names it (a `BuildOptions` field), and the
-    message starts with that name."""
-
-    def __init__(self, field, message):
-        super().__init__(message)
-        self.field = field
-
-
-class DatasetExistsError(BuildError):
-    """`output` already holds a dataset and `overwrite` is off."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,12 +65,14 @@ BuildResult = collections.namedtuple("BuildResult", "counts files skipped")
 
 def plan_build(options):
     """Everything that can be wrong with the options, found before any work: -> Plan, or
-    BuildError (ValueError from tensorflow-datasets' side for a tfds source)."""
+    ParameterError naming the `BuildOptions` field (ValueError from tensorflow-datasets'
+    side for a tfds source)."""
     for field in ("image_size", "num_shards", "workers"):
         if getattr(options, field) < 1:
-            raise BuildError(field, f"{field} must be >= 1, got {getattr(options, field)}")
+            raise ParameterError(field, "{name} must be >= 1, got {value}", value=getattr(options, field))
     if options.photo_format not in PHOTO_FORMATS:
-        raise BuildError("photo_format", f"photo_format must be one of {PHOTO_FORMATS}, got {options.photo_format!r}")
+        raise ParameterError("photo_format", "{name} must be one of {allowed}, got {value!r}",
+                             allowed=", ".join(PHOTO_FORMATS), value=options.photo_format)
 
     from cartoongan.data.sources import TFDS_PREFIX, open_tfds
     from cartoongan.data.tfrecords import FAMILIES, family_files
@@ -89,32 +80,32 @@ def plan_build(options):
 
     output = options.output
     if os.path.exists(output) and not os.path.isdir(output):
-        raise BuildError("output", f"output {output} exists and is not a folder")
+        raise ParameterError("output", "{name} {output} exists and is not a folder", output=output)
     existing = [p for family in FAMILIES for p in family_files(output, family)]
     if os.path.exists(os.path.join(output, INFO_FILE)):
         existing.append(os.path.join(output, INFO_FILE))
     if existing and not options.overwrite:
-        raise DatasetExistsError("output", f"output {output} already holds a dataset "
-                                           f"({os.path.basename(existing[0])}, ...)")
+        raise ParameterError("output", "{name} {output} already holds a dataset ({file}, ...): set {names[overwrite]} "
+                                       "to replace it", output=output, file=os.path.basename(existing[0]))
     photo_paths, builder, photo_count = None, None, 0
     if options.photos.startswith(TFDS_PREFIX):
         if not options.tfds_data_dir or not os.path.isdir(options.tfds_data_dir):
-            raise BuildError("tfds_data_dir", f"tfds_data_dir (the folder the dataset was prepared in) is needed "
-                                              f"for photos from {options.photos}")
+            raise ParameterError("tfds_data_dir", "{names[photos]} {photos} needs {name}, the folder the dataset was "
+                                                  "prepared in", photos=options.photos)
         builder, photo_count = open_tfds(options.photos[len(TFDS_PREFIX):], options.tfds_data_dir,
                                          options.tfds_split, options.tfds_image_key)
     elif not os.path.isdir(options.photos):
-        raise BuildError("photos", f"photos {options.photos}: no such folder (and not tfds:NAME)")
+        raise ParameterError("photos", "{name} {photos}: no such folder (and not tfds:NAME)", photos=options.photos)
     else:
         photo_paths = list_images(options.photos)
         photo_count = len(photo_paths)
     if not os.path.isdir(options.anime):
-        raise BuildError("anime", f"anime {options.anime}: no such folder")
+        raise ParameterError("anime", "{name} {anime}: no such folder", anime=options.anime)
     anime_paths = list_images(options.anime)
     if not photo_count:
-        raise BuildError("photos", f"photos {options.photos}: no images found")
+        raise ParameterError("photos", "{name} {photos}: no images found", photos=options.photos)
     if not anime_paths:
-        raise BuildError("anime", f"anime {options.anime}: no images found")
+        raise ParameterError("anime", "{name} {anime}: no images found", anime=options.anime)
     return Plan(photo_paths, anime_paths, builder, photo_count)
 
 

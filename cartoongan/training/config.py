@@ -5,6 +5,8 @@ import json
 import math
 import os
 
+from cartoongan.errors import ParameterError
+
 # Adam's first steps move every weight by about the learning rate whatever the gradient:
 # at 2e-4 one step takes Hayao to 14 dB PSNR from itself, at 1e-5 to 46 dB (measured).
 # A pretrained generator is fine-tuned gently; the new discriminator keeps its own rate.
@@ -33,13 +35,12 @@ CONTENT_FEATURE_KINDS = ("auto", "vgg", "encoder")
 DISCRIMINATOR_NORMS = ("instance", "none")
 
 
-class ConfigError(ValueError):
-    """A value of a TrainConfig is wrong; `field` names it, and the message starts with it
-    (a command line shows it as its flag)."""
+class ConfigError(ParameterError):
+    """A value of a TrainConfig is wrong; `field` names it, and `message` starts with it
+    (`explain` gives the caller's name for it, e.g. the flag)."""
 
     def __init__(self, field, message):
-        super().__init__(message)
-        self.field = field
+        super().__init__(field, "{name}{rest}", rest=message[len(field):] if message.startswith(field) else ": " + message)
 
 
 @dataclasses.dataclass

@@ -53,7 +53,7 @@ def test_builds_shards_and_reports_the_corrupt_file(sources, tmp_path, capsys):
     (["--image-size", "0"], "--image-size must be >= 1"),
     (["--num-shards", "0"], "--num-shards must be >= 1"),
     (["--photos", "missing/"], "no such folder"),
-    (["--photos", "tfds:photo2anime"], "--tfds-data-dir (the folder the dataset was prepared in) is needed"),
+    (["--photos", "tfds:photo2anime"], "--photos tfds:photo2anime needs --tfds-data-dir"),
     (["--photo-format", "gif"], "invalid choice"),
 ])
 def test_bad_flags_fail_with_status_2_before_any_work(sources, tmp_path, capsys, flags, message):

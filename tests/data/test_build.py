@@ -9,16 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cartoongan.data.build import (
-    BuildError,
-    BuildOptions,
-    DatasetExistsError,
-    build_dataset,
-    lock_directory,
-    plan_build,
-    remove_abandoned_builds,
-)
+from cartoongan.data.build import BuildOptions, build_dataset, lock_directory, plan_build, remove_abandoned_builds
 from cartoongan.data.tfrecords import family_files
+from cartoongan.errors import ParameterError
 from tests.conftest import PROJECT_ROOT
 from tests.data.test_edge_smoothing import synthetic_anime
 
@@ -68,12 +61,12 @@ def test_a_build_reports_each_image_and_skips_the_unreadable_one(sources, tmp_pa
     (dict(image_size=0), "image_size", "image_size must be >= 1, got 0"),
     (dict(num_shards=0), "num_shards", "num_shards must be >= 1, got 0"),
     (dict(workers=0), "workers", "workers must be >= 1, got 0"),
-    (dict(photo_format="gif"), "photo_format", "photo_format must be one of"),
+    (dict(photo_format="gif"), "photo_format", "photo_format must be one of jpg, png, got 'gif'"),
     (dict(photos="missing/"), "photos", "photos missing/: no such folder"),
-    (dict(photos="tfds:photo2anime"), "tfds_data_dir", "tfds_data_dir (the folder the dataset was prepared in)"),
+    (dict(photos="tfds:photo2anime"), "tfds_data_dir", "photos tfds:photo2anime needs tfds_data_dir, the folder"),
 ])
 def test_bad_options_name_their_field_before_any_work(sources, tmp_path, changes, field, message):
-    with pytest.raises(BuildError) as error:
+    with pytest.raises(ParameterError) as error:
         build_dataset(options(sources, tmp_path / "out", **changes))
     assert error.value.field == field and str(error.value).startswith(message)
     assert not (tmp_path / "out").exists()
@@ -82,7 +75,7 @@ def test_bad_options_name_their_field_before_any_work(sources, tmp_path, changes
 def test_an_existing_dataset_is_kept_unless_overwrite(sources, tmp_path):
     out = tmp_path / "out"
     build_dataset(options(sources, out))
-    with pytest.raises(DatasetExistsError, match="already holds a dataset"):
+    with pytest.raises(ParameterError, match="already holds a dataset .*: set overwrite to replace it"):
         plan_build(options(sources, out))
     assert build_dataset(options(sources, out, num_shards=1, overwrite=True)).counts == {"photo": 3, "anime": 3}
     assert sorted(os.listdir(out)) == ["anime-00000-of-00001.tfrecord", "dataset.json", "photo-00000-of-00001.tfrecord"]

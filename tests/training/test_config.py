@@ -2,12 +2,12 @@
 
 import pytest
 
+from cartoongan.errors import ParameterError
 from cartoongan.training.config import (
     ADVERSARIAL_LOSS_KINDS,
     CONTENT_FEATURE_KINDS,
     DISCRIMINATOR_NORMS,
     GENERATOR_CLASSES,
-    ConfigError,
     TrainConfig,
 )
 
@@ -36,10 +36,12 @@ def test_the_tensorflow_free_choices_are_the_ones_the_library_implements():
      "generator_config: num_residual_blocks=1000000 is outside 0..64"),
 ])
 def test_a_bad_value_names_its_field_not_a_flag(changes, field, message):
-    with pytest.raises(ConfigError) as error:
+    with pytest.raises(ParameterError) as error:
         TrainConfig(data="d", workdir="w", **changes)
     assert error.value.field == field
     assert str(error.value).startswith(message) and "--" not in str(error.value)
+    flag = "--" + field.replace("_", "-")
+    assert error.value.explain({field: flag}) == flag + str(error.value)[len(field):]
 
 
 def test_checking_a_config_does_not_import_tensorflow():
