@@ -23,6 +23,12 @@ so that the result equals whole-image inference:
   Everything else is recomputed, tile by tile, from the nearest stored map. A stored map
   is deleted after the last pass that reads it.
 
+Each pass is one traced TensorFlow function (`_Pass`) run on every tile of the pass: the
+tile's size and where it meets the border (padding indices, slice offsets) enter as
+tensors, so a pass is traced once, the layers run as one graph (no eager op-by-op
+execution), and the pass returns the tile's moments with the tile, so Python touches a
+map only to store it.
+
 The generator's layers are called as they are (their weights, dtype policies, and
 `InstanceNormalization.normalize` for the statistics), so the network keeps its one
 definition; a layer this module does not know makes `TiledGenerator` raise
@@ -102,12 +108,18 @@ class _Op:
     def needs(self, o0, o1, n, axis):
         return o0, o1
 
-    def run(self, inputs, in_regions, out_region, in_sizes):
+    def geometry(self, in_regions, out_region, in_sizes):
+        """The numbers (numpy arrays) `apply` needs for one tile, computed in Python: they
+        enter the traced pass as tensors, so one trace serves every tile."""
+        return []
+
+    def apply(self, inputs, geometry, statistics):
+        """The layer on a region (inside the traced pass)."""
         return self.layer(*inputs) if len(inputs) > 1 else self.layer(inputs[0])
 
 
 class _Pointwise(_Op):
-    def run(self, inputs, in_regions, out_region, in_sizes):
+    def apply(self, inputs, geometry, statistics):
         if isinstance(self.layer, (keras.layers.Add, keras.layers.Subtract, keras.layers.Multiply,
                                    keras.layers.Concatenate)):
             return self.layer(list(inputs))
@@ -143,19 +155,38 @@ class _Padding(_Op):
         sources, _ = self._sources(o0, o1, n, axis)
         return int(sources.min()), int(sources.max()) + 1
 
-    def run(self, inputs, in_regions, out_region, in_sizes):
-        x = _autocast(self.layer, inputs[0])
+    def geometry(self, in_regions, out_region, in_sizes):
+        # Per axis: is the region away from the border (the halo is the padding), the
+        # source index of every output row (relative to the input region), and for zero
+        # padding which rows are real.
+        result = []
         for axis in (0, 1):
             o0, o1 = out_region[axis]
             sources, valid = self._sources(o0, o1, in_sizes[axis], axis)
             sources = sources - in_regions[0][axis][0]
-            if (valid is None or valid.all()) and np.array_equal(sources, np.arange(len(sources))):
-                continue  # away from the border: the halo is the padding
-            x = tf.gather(x, sources, axis=axis + 1)
-            if valid is not None and not valid.all():
-                shape = [1, 1, 1, 1]
-                shape[axis + 1] = len(valid)
-                x = x * tf.constant(valid.reshape(shape), dtype=x.dtype)
+            inside = (valid is None or valid.all()) and np.array_equal(sources, np.arange(len(sources)))
+            result += [np.array(inside), sources.astype(np.int32)]
+            if not self.reflect:
+                result.append((np.ones(len(sources)) if valid is None else valid).astype(np.float32))
+        return result
+
+    def apply(self, inputs, geometry, statistics):
+        x = _autocast(self.layer, inputs[0])
+        per_axis = 2 if self.reflect else 3
+        for axis in (0, 1):
+            inside, sources, *valid = geometry[per_axis * axis:per_axis * (axis + 1)]
+
+            def padded(x=x, sources=sources, valid=valid, axis=axis):
+                y = tf.gather(x, sources, axis=axis + 1)
+                if valid:
+                    shape = [1, 1, 1, 1]
+                    shape[axis + 1] = -1
+                    y = y * tf.cast(tf.reshape(valid[0], shape), y.dtype)
+                return y
+
+            channels = x.shape[-1]
+            x = tf.cond(inside, lambda x=x: tf.identity(x), padded)
+            x.set_shape([None, None, None, channels])
         return x
 
 
@@ -197,14 +228,19 @@ class _Conv(_Op):
         w0, w1 = self._window(o0, o1, n, axis)
         return max(w0, 0), min(w1, n)
 
-    def run(self, inputs, in_regions, out_region, in_sizes):
+    def geometry(self, in_regions, out_region, in_sizes):
+        if not self.same:
+            return []
+        pads = np.zeros((4, 2), np.int32)
+        for axis in (0, 1):
+            w0, w1 = self._window(*out_region[axis], in_sizes[axis], axis)
+            pads[axis + 1] = [max(0, -w0), max(0, w1 - in_sizes[axis])]
+        return [pads]
+
+    def apply(self, inputs, geometry, statistics):
         x = inputs[0]
         if self.same:
-            pads = [[0, 0], [0, 0], [0, 0], [0, 0]]
-            for axis in (0, 1):
-                w0, w1 = self._window(*out_region[axis], in_sizes[axis], axis)
-                pads[axis + 1] = [max(0, -w0), max(0, w1 - in_sizes[axis])]
-            x = tf.pad(_autocast(self.valid_layer, x), pads)
+            x = tf.pad(_autocast(self.valid_layer, x), geometry[0])
         return self.valid_layer(x)
 
 
@@ -225,12 +261,20 @@ class _ConvTranspose(_Op):
         k, s = self.kernel[axis], self.strides[axis]
         return max(0, _ceil_div(o0 - k + 1, s)), min(n, (o1 - 1) // s + 1)
 
-    def run(self, inputs, in_regions, out_region, in_sizes):
-        y = self.layer(inputs[0])
-        (r0, r1), (c0, c1) = out_region
-        (i0, _), (j0, _) = in_regions[0]
-        sr, sc = self.strides
-        return y[:, r0 - sr * i0:r1 - sr * i0, c0 - sc * j0:c1 - sc * j0, :]
+    def geometry(self, in_regions, out_region, in_sizes):
+        return _output_window(in_regions, out_region, self.strides)
+
+    def apply(self, inputs, geometry, statistics):
+        return tf.slice(self.layer(inputs[0]), *geometry)
+
+
+def _output_window(in_regions, out_region, strides):
+    """tf.slice (begin, size) of the output region inside the output of an upsampling layer
+    (stride `strides`) run on the input region."""
+    (r0, r1), (c0, c1) = out_region
+    (i0, _), (j0, _) = in_regions[0]
+    begin = np.array([0, r0 - strides[0] * i0, c0 - strides[1] * j0, 0], np.int32)
+    return [begin, np.array([-1, r1 - r0, c1 - c0, -1], np.int32)]
 
 
 class _CropTopLeft(_Op):
@@ -240,7 +284,7 @@ class _CropTopLeft(_Op):
     def needs(self, o0, o1, n, axis):
         return o0 + 1, o1 + 1
 
-    def run(self, inputs, in_regions, out_region, in_sizes):
+    def apply(self, inputs, geometry, statistics):
         return _autocast(self.layer, inputs[0])
 
 
@@ -254,20 +298,16 @@ class _Upsample(_Op):
     def needs(self, o0, o1, n, axis):
         return o0 // 2, min(n, (o1 - 1) // 2 + 2)
 
-    def run(self, inputs, in_regions, out_region, in_sizes):
-        y = self.layer(inputs[0])
-        (r0, r1), (c0, c1) = out_region
-        (i0, _), (j0, _) = in_regions[0]
-        return y[:, r0 - 2 * i0:r1 - 2 * i0, c0 - 2 * j0:c1 - 2 * j0, :]
+    def geometry(self, in_regions, out_region, in_sizes):
+        return _output_window(in_regions, out_region, (2, 2))
+
+    def apply(self, inputs, geometry, statistics):
+        return tf.slice(self.layer(inputs[0]), *geometry)
 
 
 class _Norm(_Op):
-    def __init__(self, layer):
-        super().__init__(layer)
-        self.statistics = None  # (mean, variance), float32, set by the statistics pass
-
-    def run(self, inputs, in_regions, out_region, in_sizes):
-        return self.layer.normalize(inputs[0], *self.statistics)
+    def apply(self, inputs, geometry, statistics):
+        return self.layer.normalize(inputs[0], *statistics[self.layer.name])
 
 
 def _make_op(layer):
@@ -400,6 +440,7 @@ class TiledGenerator:
                 for tensor in keras_node.outputs:
                     self.producer[id(tensor)] = node
                     self.channels[id(tensor)] = tensor.shape[-1]
+        self._programs = {}  # traced passes, kept for the next image
         self.consumers = {}
         for node in self.nodes:
             for tensor in node.inputs:
@@ -478,48 +519,22 @@ class TiledGenerator:
                 need[t] = _union(need.get(t), needed)
         return need
 
-    def _compute(self, target, region, available, sizes, read_input, stores):
-        need = self._plan(target, region, available, sizes)
-        values = {}
-        remaining = {}
-        for node in self.nodes:
-            if node.outputs[0] in need and not any(t in available for t in node.outputs):
-                for t in node.inputs:
-                    remaining[t] = remaining.get(t, 0) + 1
-
-        def value(tensor):
-            if tensor not in values:
-                if tensor == self.input_id:
-                    values[tensor] = read_input(need[tensor])
-                else:
-                    values[tensor] = tf.convert_to_tensor(stores[tensor].read(need[tensor]))
-            return values[tensor]
-
-        for node in self.nodes:
-            if node.outputs[0] not in need or any(t in available for t in node.outputs):
+    def _program(self, target, norm, available):
+        """The traced pass that computes `target` tile by tile from `available` maps."""
+        sources, computed, stack = set(), set(), [target]
+        while stack:
+            tensor = stack.pop()
+            if tensor in sources or tensor in computed:
                 continue
-            out = need[node.outputs[0]]
-            in_regions, inputs = [], []
-            for t in node.inputs:
-                h, w = sizes[t]
-                wanted = (node.op.needs(*out[0], h, 0), node.op.needs(*out[1], w, 1))
-                have = need[t]
-                x = value(t)
-                if wanted != have:
-                    x = x[:, wanted[0][0] - have[0][0]:wanted[0][1] - have[0][0],
-                          wanted[1][0] - have[1][0]:wanted[1][1] - have[1][0], :]
-                inputs.append(x)
-                in_regions.append(wanted)
-                remaining[t] -= 1
-            result = node.op.run(inputs, in_regions, out, sizes[node.inputs[0]])
-            del inputs
-            for t in node.inputs:
-                if remaining[t] == 0 and t != target:
-                    values.pop(t, None)
-            results = result if isinstance(result, (list, tuple)) else [result]
-            for t, y in zip(node.outputs, results):
-                values[t] = y
-        return value(target)
+            if tensor in available or tensor == self.input_id:
+                sources.add(tensor)
+                continue
+            computed.add(tensor)
+            stack += self.producer[tensor].inputs
+        key = (target, frozenset(sources), norm is not None)
+        if key not in self._programs:
+            self._programs[key] = _Pass(self, target, norm, sources, computed)
+        return self._programs[key]
 
     # ---- running
 
@@ -537,21 +552,21 @@ class TiledGenerator:
             for source in self._sources(target, stored - {target}):
                 last_use[source] = index
         stores = {}
-        for node in self.nodes:
-            if isinstance(node.op, _Norm) and self.fixed_statistics:
-                node.op.statistics = self.fixed_statistics[node.op.layer.name]
+        statistics = dict(self.fixed_statistics or {})  # norm layer name -> (mean, variance)
         try:
             for index, (target, norm) in enumerate(passes):
                 h, w = sizes[target]
                 scale = math.sqrt(h * w / (height * width))
                 tile = max(8, round(self.tile_size * scale))
+                program = self._program(target, norm, available)
                 count, mean, m2 = 0, 0.0, 0.0
                 for rows in _split(h, tile):
                     for cols in _split(w, tile):
                         region = (rows, cols)
-                        y = self._compute(target, region, available, sizes, read_input, stores)
+                        need = self._plan(target, region, available, sizes)
+                        y, *moments = program(need, sizes, read_input, stores, statistics)
                         if norm is not None:
-                            count, mean, m2 = _combine(count, mean, m2, norm.op.layer, y)
+                            count, mean, m2 = _combine(count, mean, m2, norm.op.layer, y, *moments)
                         if target in stored:
                             if target not in stores:
                                 stores[target] = _MapStore(h, w, y.shape[-1], y.dtype.as_numpy_dtype, self.temp_dir)
@@ -561,8 +576,8 @@ class TiledGenerator:
                         del y
                 if norm is not None:
                     shape = (1, 1, 1, -1)
-                    norm.op.statistics = (tf.constant(np.reshape(mean, shape), tf.float32),
-                                          tf.constant(np.reshape(m2 / count, shape), tf.float32))
+                    statistics[norm.op.layer.name] = (tf.constant(np.reshape(mean, shape), tf.float32),
+                                                      tf.constant(np.reshape(m2 / count, shape), tf.float32))
                 if target in stored:
                     available.add(target)
                 for source, last in list(last_use.items()):
@@ -572,15 +587,78 @@ class TiledGenerator:
         finally:
             for store in stores.values():
                 store.close()
-            for node in self.nodes:
-                if isinstance(node.op, _Norm):
-                    node.op.statistics = None
         return sizes[self.output_id]
 
 
-def _combine(count, mean, m2, layer, y):
+class _Pass:
+    """One pass: the layers between the maps it reads (the input, stored maps) and its
+    target, as one traced TensorFlow function for every tile of the pass (tile sizes and
+    border handling enter as tensors, so it is traced once). It returns the target on the
+    tile and, when the target is a norm's input, the tile's float32 moments (the norm
+    layer's own `moments`), so Python touches each map only to store it."""
+
+    def __init__(self, tiler, target, norm, sources, computed):
+        self.tiler = tiler
+        self.target = target
+        self.norm = norm
+        order = [tiler.input_id] + [t for node in tiler.nodes for t in node.outputs]
+        self.sources = [t for t in order if t in sources]
+        self.nodes = [node for node in tiler.nodes if any(t in computed for t in node.outputs)]
+        self.norm_names = [node.op.layer.name for node in self.nodes if isinstance(node.op, _Norm)]
+        self.function = None
+
+    def geometry(self, need, sizes):
+        geometry = []
+        for node in self.nodes:
+            out = need[node.outputs[0]]
+            slices, in_regions = [], []
+            for t in node.inputs:
+                h, w = sizes[t]
+                wanted = (node.op.needs(*out[0], h, 0), node.op.needs(*out[1], w, 1))
+                have = need[t]
+                begin = [0, wanted[0][0] - have[0][0], wanted[1][0] - have[1][0], 0]
+                size = [-1, wanted[0][1] - wanted[0][0], wanted[1][1] - wanted[1][0], -1]
+                slices.append([np.array(begin, np.int32), np.array(size, np.int32)])
+                in_regions.append(wanted)
+            geometry.append([slices, node.op.geometry(in_regions, out, sizes[node.inputs[0]])])
+        return geometry
+
+    def _shaped(self, x, tensor):
+        # Dynamic slices lose the static shape; layers need the channel count.
+        x.set_shape([1, None, None, self.tiler.channels.get(tensor, 3)])
+        return x
+
+    def _run(self, sources, statistics, geometry):
+        values = dict(zip(self.sources, sources))
+        statistics = dict(zip(self.norm_names, statistics))
+        for node, (slices, op_geometry) in zip(self.nodes, geometry):
+            inputs = [self._shaped(tf.slice(values[t], begin, size), t) for t, (begin, size) in zip(node.inputs, slices)]
+            result = node.op.apply(inputs, op_geometry, statistics)
+            for t, y in zip(node.outputs, result if isinstance(result, (list, tuple)) else [result]):
+                values[t] = self._shaped(y, t)
+        y = values[self.target]
+        if self.norm is None:
+            return [y]
+        return [y, *self.norm.op.layer.moments(y)]
+
+    def __call__(self, need, sizes, read_input, stores, statistics):
+        sources = [read_input(need[t]) if t == self.tiler.input_id else stores[t].read(need[t])
+                   for t in self.sources]
+        stats = [list(statistics[name]) for name in self.norm_names]
+        geometry = self.geometry(need, sizes)
+        if self.function is None:
+            spec = lambda a: tf.TensorSpec([None] * len(a.shape), tf.as_dtype(a.dtype))
+            signature = [
+                [tf.TensorSpec((1, None, None, s.shape[-1]), tf.as_dtype(s.dtype)) for s in sources],
+                tf.nest.map_structure(lambda a: tf.TensorSpec(a.shape, tf.float32), stats),
+                tf.nest.map_structure(spec, geometry),
+            ]
+            self.function = tf.function(self._run, input_signature=signature)
+        return self.function(sources, stats, geometry)
+
+
+def _combine(count, mean, m2, layer, y, tile_mean, tile_var):
     """Adds a tile's float32 moments to the running float64 (count, mean, M2) per channel."""
-    tile_mean, tile_var = layer.moments(y)
     axes_count = int(np.prod(y.shape[1:3])) * (1 if layer.per_channel else int(y.shape[-1]))
     tile_mean = tile_mean.numpy().astype(np.float64).reshape(-1)
     tile_m2 = tile_var.numpy().astype(np.float64).reshape(-1) * axes_count
