@@ -8,7 +8,12 @@ import dataclasses
 import os
 import sys
 
-from cartoongan.data.build import DEFAULT_IMAGE_SIZE, DEFAULT_NUM_SHARDS, PHOTO_FORMATS
+from tqdm import tqdm
+
+from cartoongan.cli.flags import flag_name
+from cartoongan.cli.quiet import import_tensorflow
+from cartoongan.data import build
+from cartoongan.errors import ParameterError
 
 
 def build_parser():
@@ -26,15 +31,15 @@ def build_parser():
     parser.add_argument("--anime", required=True, metavar="DIR", help="a folder of anime images (searched recursively)")
     parser.add_argument("--output", required=True, metavar="DIR",
                         help="where photo-*.tfrecord, anime-*.tfrecord and dataset.json go")
-    parser.add_argument("--image-size", type=int, default=DEFAULT_IMAGE_SIZE, metavar="N",
+    parser.add_argument("--image-size", type=int, default=build.DEFAULT_IMAGE_SIZE, metavar="N",
                         help="shrink images so that the short side is at most N, keeping the aspect ratio; never "
                              "enlarge (default: %(default)s: room for random 256 px training crops, and a COCO "
                              "photo is decoded at a third of its size at every epoch)")
-    parser.add_argument("--num-shards", type=int, default=DEFAULT_NUM_SHARDS, metavar="N",
+    parser.add_argument("--num-shards", type=int, default=build.DEFAULT_NUM_SHARDS, metavar="N",
                         help="files per family (default: %(default)s; at most one per image)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, metavar="N",
                         help="processes that read, resize, smooth and encode (default: all cores, %(default)s)")
-    parser.add_argument("--photo-format", choices=PHOTO_FORMATS, default="jpg",
+    parser.add_argument("--photo-format", choices=build.PHOTO_FORMATS, default="jpg",
                         help="encoding of the photos (default: jpg, quality 95; anime images and their smoothed "
                              "copies are always PNG, so that the smoothing is not lost in JPEG artefacts)")
     parser.add_argument("--tfds-data-dir", metavar="DIR", help="data_dir of the tensorflow-datasets dataset of --photos")
@@ -48,27 +53,20 @@ def build_parser():
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
-    from cartoongan.cli.flags import flag_name
-    from cartoongan.cli.quiet import import_tensorflow
-    from cartoongan.data.build import BuildOptions, build_dataset, plan_build
-    from cartoongan.errors import ParameterError
-
     import_tensorflow(args.verbose)  # first: checking the output folder reads tfrecords' names
-    options = BuildOptions(**{f.name: getattr(args, f.name) for f in dataclasses.fields(BuildOptions)})
+    options = build.BuildOptions(**{f.name: getattr(args, f.name) for f in dataclasses.fields(build.BuildOptions)})
     try:
-        plan = plan_build(options)
+        plan = build.plan_build(options)
     except ParameterError as error:
         parser.error(error.explain(flag_name))
     except ValueError as error:  # tensorflow-datasets' side of a tfds:NAME source
         parser.error(str(error))
-    from tqdm import tqdm
-
     with tqdm(total=plan.photo_count + len(plan.anime_paths), unit="img", desc="build_tfrecords") as bar:
         def progress(family):
             bar.set_postfix_str(family, refresh=False)
             bar.update()
 
-        result = build_dataset(options, plan, progress, log=lambda line: tqdm.write(line, file=sys.stderr))
+        result = build.build_dataset(options, plan, progress, log=lambda line: tqdm.write(line, file=sys.stderr))
     print(f"wrote {result.counts['photo']} photos and {result.counts['anime']} anime images to {args.output}, "
           f"failed {len(result.skipped)}", file=sys.stderr)
     if result.skipped:
