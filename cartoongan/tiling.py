@@ -460,8 +460,9 @@ class TiledGenerator:
     # ---- planning
 
     def _schedule(self, sizes):
-        """The passes: (tensor, kind) in topological order; kinds: 'norm' (statistics of a
-        norm's input, stored too if it is in `stored`), 'store', 'output'."""
+        """The stored maps and the passes: (target, norm or None, extras) in topological
+        order. A pass computes its target (a norm's input, a map to store, or the output);
+        `extras` are stored maps it writes on the way (see below)."""
         pixels = sizes[self.input_id][0] * sizes[self.input_id][1]
         stored = set()
         for node in self.nodes:
@@ -474,6 +475,9 @@ class TiledGenerator:
                 h, w = sizes[tensor]
                 if tensor != self.input_id and h * w * self.channels[tensor] <= self.store_values_per_pixel * pixels:
                     stored.add(tensor)
+        # A norm's input is stored by the pass that computes its statistics.
+        norm_inputs = set() if self.fixed_statistics else {
+            node.inputs[0] for node in self.nodes if isinstance(node.op, _Norm)}
         passes, seen = [], set()
         for node in self.nodes:
             if isinstance(node.op, _Norm) and not self.fixed_statistics:
@@ -481,25 +485,51 @@ class TiledGenerator:
                 passes.append((tensor, node))
                 seen.add(tensor)
             for tensor in node.outputs:
-                if tensor in stored and tensor not in seen:
+                if tensor in stored and tensor not in seen and tensor not in norm_inputs:
                     passes.append((tensor, None))
                     seen.add(tensor)
         passes.append((self.output_id, None))
-        return stored, passes
+        # A map stored for later passes but no norm's input (a residual sum) needs no pass of
+        # its own when the next pass computes it anyway: that pass writes it on its tiles if
+        # it has the target's size, and else it is not stored at all (the pass that needs
+        # it computes it; any later one would recompute it from stored maps).
+        merged, produced, pending = [], set(), None
+        for target, norm in passes:
+            if pending is not None:
+                if pending in self._closure(target, produced)[1]:
+                    if sizes[pending] == sizes[target]:
+                        merged.append((target, norm, (pending,)))
+                        produced.add(pending)
+                    else:
+                        merged.append((target, norm, ()))
+                        stored.discard(pending)
+                    pending = None
+                    produced.update({target} & stored)
+                    continue
+                merged.append((pending, None, ()))
+                produced.add(pending)
+                pending = None
+            if norm is None and target != self.output_id:
+                pending = target
+                continue
+            merged.append((target, norm, ()))
+            produced.update({target} & stored)
+        return stored, merged
 
-    def _sources(self, target, available):
-        """Stored maps (and the input) a pass over `target` reads."""
-        found, stack, visited = set(), [target], set()
+    def _closure(self, target, available):
+        """(the maps a pass over `target` reads: available ones and the input, the tensors
+        it computes)."""
+        sources, computed, stack = set(), set(), [target]
         while stack:
             tensor = stack.pop()
-            if tensor in visited:
+            if tensor in sources or tensor in computed:
                 continue
-            visited.add(tensor)
             if tensor in available or tensor == self.input_id:
-                found.add(tensor)
+                sources.add(tensor)
                 continue
+            computed.add(tensor)
             stack += self.producer[tensor].inputs
-        return found
+        return sources, computed
 
     def _plan(self, target, region, available, sizes):
         """Regions every tensor needs for `target` on `region` (bounding box over consumers)."""
@@ -519,21 +549,13 @@ class TiledGenerator:
                 need[t] = _union(need.get(t), needed)
         return need
 
-    def _program(self, target, norm, available):
-        """The traced pass that computes `target` tile by tile from `available` maps."""
-        sources, computed, stack = set(), set(), [target]
-        while stack:
-            tensor = stack.pop()
-            if tensor in sources or tensor in computed:
-                continue
-            if tensor in available or tensor == self.input_id:
-                sources.add(tensor)
-                continue
-            computed.add(tensor)
-            stack += self.producer[tensor].inputs
-        key = (target, frozenset(sources), norm is not None)
+    def _program(self, target, norm, extras, available):
+        """The traced pass that computes `target` (and `extras`) tile by tile from
+        `available` maps."""
+        sources, computed = self._closure(target, available)
+        key = (target, frozenset(sources), norm is not None, extras)
         if key not in self._programs:
-            self._programs[key] = _Pass(self, target, norm, sources, computed)
+            self._programs[key] = _Pass(self, target, norm, extras, sources, computed)
         return self._programs[key]
 
     # ---- running
@@ -547,30 +569,35 @@ class TiledGenerator:
         sizes = self.map_sizes(height, width)
         stored, passes = self._schedule(sizes)
         available = set()
-        last_use = {}
-        for index, (target, _) in enumerate(passes):
-            for source in self._sources(target, stored - {target}):
+        last_use, produced = {}, set()
+        for index, (target, _, extras) in enumerate(passes):
+            for source in self._closure(target, produced)[0]:
                 last_use[source] = index
+            produced.update({target, *extras} & stored)
         stores = {}
         statistics = dict(self.fixed_statistics or {})  # norm layer name -> (mean, variance)
         try:
-            for index, (target, norm) in enumerate(passes):
+            for index, (target, norm, extras) in enumerate(passes):
                 h, w = sizes[target]
                 scale = math.sqrt(h * w / (height * width))
                 tile = max(8, round(self.tile_size * scale))
-                program = self._program(target, norm, available)
+                program = self._program(target, norm, extras, available)
                 count, mean, m2 = 0, 0.0, 0.0
                 for rows in _split(h, tile):
                     for cols in _split(w, tile):
                         region = (rows, cols)
                         need = self._plan(target, region, available, sizes)
-                        y, *moments = program(need, sizes, read_input, stores, statistics)
+                        y, *rest = program(need, region, sizes, read_input, stores, statistics)
                         if norm is not None:
-                            count, mean, m2 = _combine(count, mean, m2, norm.op.layer, y, *moments)
-                        if target in stored:
-                            if target not in stores:
-                                stores[target] = _MapStore(h, w, y.shape[-1], y.dtype.as_numpy_dtype, self.temp_dir)
-                            stores[target].write(region, y.numpy())
+                            count, mean, m2 = _combine(count, mean, m2, norm.op.layer, y, *rest[:2])
+                            rest = rest[2:]
+                        for tensor, value in zip((target, *extras), (y, *rest)):
+                            if tensor in stored:
+                                if tensor not in stores:
+                                    stores[tensor] = _MapStore(h, w, value.shape[-1], value.dtype.as_numpy_dtype,
+                                                               self.temp_dir)
+                                stores[tensor].write(region, value.numpy())
+                        del rest
                         if target == self.output_id:
                             write_output(region, y)
                         del y
@@ -578,8 +605,7 @@ class TiledGenerator:
                     shape = (1, 1, 1, -1)
                     statistics[norm.op.layer.name] = (tf.constant(np.reshape(mean, shape), tf.float32),
                                                       tf.constant(np.reshape(m2 / count, shape), tf.float32))
-                if target in stored:
-                    available.add(target)
+                available.update({target, *extras} & stored)
                 for source, last in list(last_use.items()):
                     if last == index and source in stores:
                         stores.pop(source).close()
@@ -597,17 +623,25 @@ class _Pass:
     tile and, when the target is a norm's input, the tile's float32 moments (the norm
     layer's own `moments`), so Python touches each map only to store it."""
 
-    def __init__(self, tiler, target, norm, sources, computed):
+    def __init__(self, tiler, target, norm, extras, sources, computed):
         self.tiler = tiler
         self.target = target
         self.norm = norm
+        self.extras = extras  # maps of the target's size written on the target's tiles
         order = [tiler.input_id] + [t for node in tiler.nodes for t in node.outputs]
         self.sources = [t for t in order if t in sources]
         self.nodes = [node for node in tiler.nodes if any(t in computed for t in node.outputs)]
         self.norm_names = [node.op.layer.name for node in self.nodes if isinstance(node.op, _Norm)]
         self.function = None
 
-    def geometry(self, need, sizes):
+    def geometry(self, need, region, sizes):
+        extras = []
+        for tensor in self.extras:
+            have = need[tensor]
+            if any(h0 > r0 or h1 < r1 for (h0, h1), (r0, r1) in zip(have, region)):
+                raise RuntimeError("a merged pass does not compute its extra map on the whole tile")
+            extras.append([np.array([0, region[0][0] - have[0][0], region[1][0] - have[1][0], 0], np.int32),
+                           np.array([-1, region[0][1] - region[0][0], region[1][1] - region[1][0], -1], np.int32)])
         geometry = []
         for node in self.nodes:
             out = need[node.outputs[0]]
@@ -621,7 +655,7 @@ class _Pass:
                 slices.append([np.array(begin, np.int32), np.array(size, np.int32)])
                 in_regions.append(wanted)
             geometry.append([slices, node.op.geometry(in_regions, out, sizes[node.inputs[0]])])
-        return geometry
+        return [geometry, extras]
 
     def _shaped(self, x, tensor):
         # Dynamic slices lose the static shape; layers need the channel count.
@@ -629,6 +663,7 @@ class _Pass:
         return x
 
     def _run(self, sources, statistics, geometry):
+        geometry, extras = geometry
         values = dict(zip(self.sources, sources))
         statistics = dict(zip(self.norm_names, statistics))
         for node, (slices, op_geometry) in zip(self.nodes, geometry):
@@ -637,15 +672,14 @@ class _Pass:
             for t, y in zip(node.outputs, result if isinstance(result, (list, tuple)) else [result]):
                 values[t] = self._shaped(y, t)
         y = values[self.target]
-        if self.norm is None:
-            return [y]
-        return [y, *self.norm.op.layer.moments(y)]
+        outputs = [y] if self.norm is None else [y, *self.norm.op.layer.moments(y)]
+        return outputs + [tf.slice(values[t], begin, size) for t, (begin, size) in zip(self.extras, extras)]
 
-    def __call__(self, need, sizes, read_input, stores, statistics):
+    def __call__(self, need, region, sizes, read_input, stores, statistics):
         sources = [read_input(need[t]) if t == self.tiler.input_id else stores[t].read(need[t])
                    for t in self.sources]
         stats = [list(statistics[name]) for name in self.norm_names]
-        geometry = self.geometry(need, sizes)
+        geometry = self.geometry(need, region, sizes)
         if self.function is None:
             spec = lambda a: tf.TensorSpec([None] * len(a.shape), tf.as_dtype(a.dtype))
             signature = [
