@@ -2,12 +2,17 @@
 image against exact tiles (and against tiles with statistics estimated on a downscaled copy).
 
     python benchmarks/full_resolution.py [--sizes 1 3 12 24] [--style hayao] [--precision auto]
-        [--modes whole tiled] [--max-whole-gb 12] [--photo FILE]
+        [--modes whole tiled] [--max-whole-gb 12] [--photo FILE] [--reference 3] [--rounds 1]
 
 Each measurement runs in a fresh process (`--worker`), so its peak resident set
 (ru_maxrss, which includes TensorFlow, the model and the decoded image) is its own. The
 timed call follows a warm-up on a small image (tracing, oneDNN primitive creation); the
-time covers the uint8-in, uint8-out `Cartoonizer` call only. Modes:
+time covers the uint8-in, uint8-out `Cartoonizer` call only; `cpu s` is the process's user
++ system CPU time over the same call (steadier than wall time on a shared machine).
+`ratio` is the row's wall time per megapixel over that of whole-image inference at
+`--reference` megapixels (the issue's bar: tiled 12 MP at most 1.3x whole 3 MP), which
+each round measures first, so the two come from the same run; `--rounds N` repeats the
+whole table, interleaving the runs being compared. Modes:
 
 - `whole`: `tile_size=0`; skipped where `Cartoonizer.whole_image_bytes` exceeds
   `--max-whole-gb` (24 MP would need ~21 GB);
@@ -82,6 +87,11 @@ def _approx_statistics(cartoonizer, image):
     return {layer.name: layer.moments(m) for layer, m in zip(norms, maps)}
 
 
+def _cpu_seconds():
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def worker(args):
     from cartoongan import Cartoonizer
 
@@ -92,6 +102,7 @@ def worker(args):
     cartoonizer(warm)
     cartoonizer(warm[:-4, :-8])
     chosen = cartoonizer.choose_tile_size(*image.shape[:2])
+    cpu_start = _cpu_seconds()
     start = time.perf_counter()
     if args.mode == "approx":
         statistics = _approx_statistics(cartoonizer, image)
@@ -102,10 +113,11 @@ def worker(args):
     else:
         output = cartoonizer(image)
     seconds = time.perf_counter() - start
+    cpu = _cpu_seconds() - cpu_start
     if args.save:
         np.save(args.save, output)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    print(json.dumps({"seconds": seconds, "peak_bytes": peak, "tile": chosen,
+    print(json.dumps({"seconds": seconds, "cpu_seconds": cpu, "peak_bytes": peak, "tile": chosen,
                       "shape": list(image.shape[:2]), "precision": cartoonizer.precision}))
 
 
@@ -119,6 +131,9 @@ def main():
     parser.add_argument("--photo", help="an image file to resize (default: scikit-image's astronaut)")
     parser.add_argument("--max-whole-gb", type=float, default=12.0,
                         help="skip whole-image runs estimated to need more (default: 12)")
+    parser.add_argument("--reference", type=float, default=3.0,
+                        help="megapixels of the whole-image run the ratios refer to (default: 3)")
+    parser.add_argument("--rounds", type=int, default=1, help="times the whole table is measured (default: 1)")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--megapixels", type=float, help=argparse.SUPPRESS)
     parser.add_argument("--mode", help=argparse.SUPPRESS)
@@ -130,40 +145,66 @@ def main():
     from cartoongan.images import psnr
 
     print(f"style {args.style}, precision {args.precision}; one fresh process per row", flush=True)
-    print(f"{'MP':>5} {'size':>11} {'mode':>9} {'tile':>5} {'s':>8} {'s/MP':>7} {'peak GB':>8} {'PSNR dB':>8}", flush=True)
+    header = (f"{'MP':>5} {'size':>11} {'mode':>9} {'tile':>5} {'s':>8} {'s/MP':>7} {'cpu s':>8} {'peak GB':>8} "
+              f"{'PSNR dB':>8} {'ratio':>6}")
     with tempfile.TemporaryDirectory() as folder:
-        whole_per_mp = {}
-        for megapixels in args.sizes:
-            whole_output = None
-            for mode in args.modes:
-                if mode == "whole":
-                    height, width = make_photo(megapixels, args.photo).shape[:2]
-                    estimate = _estimator(args.style).whole_image_bytes(height, width)
-                    if estimate > args.max_whole_gb * 1e9:
-                        print(f"{megapixels:5g} {'':>11} {'whole':>9}  skipped: estimated {estimate / 1e9:.1f} GB"
-                              f" > --max-whole-gb {args.max_whole_gb:g}", flush=True)
+        for round_ in range(args.rounds):
+            if args.rounds > 1:
+                print(f"round {round_ + 1}")
+            print(header, flush=True)
+            reference = _measure(args, args.reference, "whole", folder)
+            if reference is None:
+                continue
+            reference_per_mp = reference[0]["seconds"] / args.reference
+            _print_row(args.reference, "whole", *reference, reference_per_mp, "(reference)")
+            for megapixels in args.sizes:
+                whole_output = reference[1] if megapixels == args.reference else None
+                for mode in args.modes:
+                    if mode == "whole" and megapixels == args.reference:
+                        continue  # measured above
+                    if mode == "whole":
+                        height, width = make_photo(megapixels, args.photo).shape[:2]
+                        estimate = _estimator(args.style).whole_image_bytes(height, width)
+                        if estimate > args.max_whole_gb * 1e9:
+                            print(f"{megapixels:5g} {'':>11} {'whole':>9}  skipped: estimated {estimate / 1e9:.1f} GB"
+                                  f" > --max-whole-gb {args.max_whole_gb:g}", flush=True)
+                            continue
+                    measured = _measure(args, megapixels, mode, folder)
+                    if measured is None:
                         continue
-                save = os.path.join(folder, f"{megapixels}-{mode}.npy")
-                command = [sys.executable, os.path.abspath(__file__), "--worker", "--megapixels", str(megapixels),
-                           "--mode", mode, "--style", args.style, "--precision", args.precision, "--save", save]
-                if args.photo:
-                    command += ["--photo", args.photo]
-                done = subprocess.run(command, capture_output=True, text=True)
-                if done.returncode != 0:
-                    print(f"{megapixels:5g} {mode:>9} failed:\n{done.stderr[-2000:]}", flush=True)
-                    continue
-                result = json.loads(done.stdout.strip().splitlines()[-1])
-                output = np.load(save)
-                os.remove(save)
-                quality = ""
-                if mode == "whole":
-                    whole_output, whole_per_mp[megapixels] = output, result["seconds"] / megapixels
-                elif whole_output is not None:
-                    quality = f"{psnr(whole_output, output):8.2f}"
-                height, width = result["shape"]
-                print(f"{megapixels:5g} {f'{width}x{height}':>11} {mode:>9} {result['tile']:>5} {result['seconds']:8.1f} "
-                      f"{result['seconds'] / megapixels:7.2f} {result['peak_bytes'] / 1e9:8.2f} {quality:>8}", flush=True)
-                del output
+                    result, output = measured
+                    quality = ""
+                    if mode == "whole":
+                        whole_output = output
+                    elif whole_output is not None:
+                        quality = f"{psnr(whole_output, output):8.2f}"
+                    _print_row(megapixels, mode, result, output, reference_per_mp, quality)
+                    del output
+
+
+def _measure(args, megapixels, mode, folder):
+    """(the worker's result, its output) for one fresh-process run, or None if it failed."""
+    save = os.path.join(folder, f"{megapixels}-{mode}.npy")
+    command = [sys.executable, os.path.abspath(__file__), "--worker", "--megapixels", str(megapixels),
+               "--mode", mode, "--style", args.style, "--precision", args.precision, "--save", save]
+    if args.photo:
+        command += ["--photo", args.photo]
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        print(f"{megapixels:5g} {mode:>9} failed:\n{done.stderr[-2000:]}", flush=True)
+        return None
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    output = np.load(save)
+    os.remove(save)
+    return result, output
+
+
+def _print_row(megapixels, mode, result, output, reference_per_mp, quality=""):
+    height, width = result["shape"]
+    per_mp = result["seconds"] / megapixels
+    print(f"{megapixels:5g} {f'{width}x{height}':>11} {mode:>9} {result['tile']:>5} {result['seconds']:8.1f} "
+          f"{per_mp:7.2f} {result['cpu_seconds']:8.1f} {result['peak_bytes'] / 1e9:8.2f} {quality:>8} "
+          f"{per_mp / reference_per_mp:6.2f}", flush=True)
 
 
 _ESTIMATORS = {}
