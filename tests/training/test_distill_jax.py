@@ -65,4 +65,6 @@ def test_the_student_stage_runs_under_jax_and_the_tensorflow_cartoonizer_loads_i
     from_jax = Cartoonizer.from_pretrained(report["preset"], precision="float32")(image)
     from_tensorflow = Cartoonizer.from_pretrained(str(tensorflow_preset), precision="float32")(image)
     assert from_jax.dtype == np.uint8 and from_jax.shape == image.shape
-    assert psnr(from_jax, from_tensorflow) > 40, psnr(from_jax, from_tensorflow)
+    # Identical uint8 outputs measured (weights 2e-5 apart after 4 steps); 50 dB leaves room
+    # for a pixel rounding the other way on another CPU.
+    assert psnr(from_jax, from_tensorflow) > 50, psnr(from_jax, from_tensorflow)
