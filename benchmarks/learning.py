@@ -223,12 +223,12 @@ def _chunk_means(workdir, after, upto):
     """Means of the logged losses and discriminator outputs over steps (after, upto]."""
     with open(os.path.join(workdir, "metrics.jsonl")) as f:
         lines = [line for line in map(json.loads, f) if after < line["step"] <= upto]
-    keys = [k for k in ("d_real", "d_fake", "d_smooth", "adversarial_loss", "content_loss") if lines and k in lines[0]]
+    keys = [k for k in ("d_real", "d_fake", "d_smooth", "adversarial_loss", "content_loss", "palette_loss") if lines and k in lines[0]]
     return {k: float(np.mean([line[k] for line in lines])) for k in keys}
 
 
 def _row(point, start):
-    d = "".join(f"  {k} {point[k]:.3g}" for k in ("d_real", "d_fake", "d_smooth", "content_loss") if k in point)
+    d = "".join(f"  {k} {point[k]:.3g}" for k in ("d_real", "d_fake", "d_smooth", "content_loss", "palette_loss") if k in point)
     return (f"{point['step']:6d} {point['seconds']:8.0f} s   palette {point['palette']:6.2f} "
             f"({point['palette'] - start['palette']:+6.2f})   PSNR to target {point['psnr_toy']:6.2f} dB "
             f"({point['psnr_toy'] - start['psnr_toy']:+5.2f})   checkerboard {point['checker']:6.2f} "

@@ -130,3 +130,17 @@ def test_edge_weight_scales_the_smoothed_term():
     # lsgan smooth term: mean(.25, .25) = .25; real 1 + fake 1 (see above)
     assert float(losses.lsgan_discriminator_loss(REAL, FAKE, SMOOTH, edge_weight=0.0)) == pytest.approx(2.0)
     assert float(losses.lsgan_discriminator_loss(REAL, FAKE, SMOOTH, edge_weight=2.0)) == pytest.approx(2.5)
+
+
+def test_palette_loss_is_the_distance_to_the_nearest_anime_colour_and_pulls_toward_it():
+    dark, light = [-0.5, -0.5, -0.5], [0.5, 0.5, 0.5]
+    anime = tf.constant(np.array([[dark, light] * 8] * 16, np.float32)[None])  # a two-colour palette, 16x16
+    near_light = tf.Variable(np.full((1, 8, 8, 3), [0.2, 0.5, 0.5], np.float32))  # 0.3 from `light`
+    with tf.GradientTape() as tape:
+        loss = losses.palette_loss(near_light, anime)
+    assert float(loss) == pytest.approx(0.3, abs=1e-3)
+    step = -tape.gradient(loss, near_light).numpy()  # what gradient descent does to each pixel
+    assert (step[..., 0] > 0).all() and np.allclose(step[..., 1:], 0.0, atol=1e-7)  # red rises toward 0.5
+    assert float(losses.palette_loss(tf.reverse(anime, [1]), anime)) == pytest.approx(0.0, abs=2e-3)  # on-palette
+    # Halfway between the two colours, a pixel is as far (0.5 * sqrt(3)) from each.
+    assert float(losses.palette_loss(tf.zeros((1, 4, 4, 3)), anime)) == pytest.approx(0.75 ** 0.5, abs=1e-3)

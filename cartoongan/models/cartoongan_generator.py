@@ -4,7 +4,6 @@ import keras
 
 from cartoongan.models.layers import CropTopLeft, InstanceNormalization, ReflectionPadding2D
 
-
 # `dtype` is the dtype policy of the convolutions ("float32", "mixed_bfloat16", ...).
 # Instance norms and residual sums stay float32 whatever it is: low-precision statistics
 # and a low-precision residual stream are what ruin reduced-precision CartoonGAN outputs.

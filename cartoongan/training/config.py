@@ -59,9 +59,11 @@ class TrainConfig:
     adversarial_loss: str = "lsgan"
     content_weight: float = 10.0
     edge_weight: float = 1.0  # weight of the edge-smoothed anime images (as fakes) in D's loss
+    palette_weight: float = 10.0  # distance of G's pixel colours to the nearest colour of the anime batch
     checkerboard_weight: float = 10.0  # excess checkerboard response of G's outputs over the photos'
     generator_lr: float | None = None  # None: 2e-4 from scratch, FINE_TUNE_GENERATOR_LR with init_from
     discriminator_lr: float = 2e-4
+    warmup_steps: int = 100  # both learning rates rise linearly from 0 over this many of their steps
     beta_1: float = 0.5
     beta_2: float = 0.999
     discriminator_filters: int = 32
@@ -78,7 +80,7 @@ class TrainConfig:
         if self.generator_lr is None:
             self.generator_lr = FINE_TUNE_GENERATOR_LR if self.init_from else SCRATCH_GENERATOR_LR
 
-        floats = ("content_weight", "edge_weight", "checkerboard_weight", "generator_lr", "discriminator_lr",
+        floats = ("content_weight", "edge_weight", "palette_weight", "checkerboard_weight", "generator_lr", "discriminator_lr",
                   "beta_1", "beta_2")
         for name in floats:  # NaN would also make config.json invalid JSON
             value = getattr(self, name)
@@ -86,6 +88,7 @@ class TrainConfig:
                 raise ConfigError(name, f"{name} must be a finite number >= 0, not {value!r}")
         checks = [
             ("generator", self.generator in GENERATOR_CLASSES, "generator must be full or light"),
+            ("warmup_steps", self.warmup_steps >= 0, "warmup_steps must be >= 0"),
             ("steps", self.steps >= 0, "steps must be >= 0"),
             ("init_steps", self.init_steps >= 0, "init_steps must be >= 0"),
             ("batch_size", self.batch_size >= 1, "batch_size must be >= 1"),
