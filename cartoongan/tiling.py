@@ -21,7 +21,9 @@ so that the result equals whole-image inference:
   os.pread, in their own dtype (so bfloat16 maps stay bfloat16, bit for bit): the page
   cache holds them, not the process (np.memmap pages would count in its resident set).
   Everything else is recomputed, tile by tile, from the nearest stored map. A stored map
-  is deleted after the last pass that reads it.
+  is deleted after the last pass that reads it. A residual sum is written by the pass
+  after it (the next norm's), which computes it on the way: the full generator runs in 22
+  passes (21 norms and the output).
 
 Each pass is one traced TensorFlow function (`_Pass`) run on every tile of the pass: the
 tile's size and where it meets the border (padding indices, slice offsets) enter as
