@@ -94,7 +94,7 @@ def end_to_end(args, scratch):
 
 
 def per_image(args, scratch):
-    from cartoongan.cli.quiet import import_tensorflow
+    from cartoongan.tf_runtime import import_tensorflow
 
     tf = import_tensorflow()
     import numpy as np

@@ -353,7 +353,7 @@ def _reason(error):
 
 def _load(style, precision, verbose, cartoonizer_options):
     """-> a function [uint8 RGB HxWx3 of one size] -> [uint8 RGB HxWx3]."""
-    from cartoongan.cli.quiet import import_tensorflow
+    from cartoongan.tf_runtime import import_tensorflow
 
     tf = import_tensorflow(verbose)
     local = _local_copy(style) if not is_local(style) else style

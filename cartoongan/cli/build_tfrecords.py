@@ -11,9 +11,9 @@ import sys
 from tqdm import tqdm
 
 from cartoongan.cli.flags import flag_name
-from cartoongan.cli.quiet import import_tensorflow
 from cartoongan.data import build
 from cartoongan.errors import ParameterError
+from cartoongan.tf_runtime import import_tensorflow
 
 
 def build_parser():

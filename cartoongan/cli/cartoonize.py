@@ -133,9 +133,9 @@ def main(argv=None):
         parser.error("--input is required")
 
     from cartoongan import jobs
-    from cartoongan.cli.quiet import import_tensorflow
     from cartoongan.errors import ParameterError
     from cartoongan.presets import DEFAULT_STYLE, PresetError
+    from cartoongan.tf_runtime import import_tensorflow
     from cartoongan.weights.download import DownloadError
 
     try:  # every check, and every style fetched and loaded, before any photo is touched

@@ -40,7 +40,7 @@ def main(argv=None):
         except PresetError as error:
             parser.error(str(error))
 
-    from cartoongan.cli.quiet import import_tensorflow
+    from cartoongan.tf_runtime import import_tensorflow
 
     import_tensorflow(args.verbose)
     from cartoongan.presets import convert_light_checkpoint

@@ -36,7 +36,7 @@ def main(argv=None):
     if os.path.exists(args.output) and not args.overwrite:
         parser.error(f"--output {args.output} already exists (use --overwrite to replace it)")
 
-    from cartoongan.cli.quiet import import_tensorflow
+    from cartoongan.tf_runtime import import_tensorflow
 
     import_tensorflow(args.verbose)
     from cartoongan.presets import convert_upstream_style, weights_url

@@ -63,7 +63,7 @@ def main(argv=None):
     try:
         config = DistillConfig(**fields, xla="on" if args.xla else "auto")
         if os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow":
-            from cartoongan.cli.quiet import import_tensorflow
+            from cartoongan.tf_runtime import import_tensorflow
 
             import_tensorflow(args.verbose)
         from cartoongan.training.distill import distill

@@ -53,7 +53,7 @@ def main(argv=None):
     except ValueError as error:
         parser.error(str(error))
 
-    from cartoongan.cli.quiet import import_tensorflow
+    from cartoongan.tf_runtime import import_tensorflow
     from cartoongan.weights.download import DownloadError
 
     import_tensorflow(args.verbose)

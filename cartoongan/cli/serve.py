@@ -61,11 +61,11 @@ def main(argv=None):
     if not 0 <= args.port <= 65535:
         parser.error(f"--port {args.port}: must be 0..65535")
 
-    from cartoongan.cli.quiet import import_tensorflow
     from cartoongan.errors import ParameterError
     from cartoongan.presets import PresetError
     from cartoongan.serve import server
     from cartoongan.serve.app import Limits
+    from cartoongan.tf_runtime import import_tensorflow
     from cartoongan.weights.download import DownloadError
 
     try:  # every check before the socket, the socket before the (slow) models

@@ -137,8 +137,8 @@ def resolve_config(args):
 
 def main(argv=None):
     from cartoongan.cli.flags import flag_name
-    from cartoongan.cli.quiet import import_tensorflow
     from cartoongan.errors import ParameterError
+    from cartoongan.tf_runtime import import_tensorflow
     from cartoongan.weights.download import DownloadError
 
     parser = build_parser()

@@ -1,4 +1,4 @@
-"""Keeping TensorFlow's start-up chatter off the terminal unless --verbose.
+"""Importing TensorFlow without its start-up chatter on the terminal (unless `verbose`).
 
 TensorFlow 2.21 prints absl lines ("All log messages before absl::InitializeLog()",
 oneDNN notes, "Could not find cuda drivers") while its two shared libraries load, before
