@@ -11,6 +11,8 @@ The edge-promoting loss is the discriminator's third term: edge-smoothed anime i
 import numpy as np
 import tensorflow as tf
 
+from cartoongan.errors import ParameterError
+
 
 def lsgan_generator_loss(fake_logits):
     return tf.reduce_mean(tf.square(fake_logits - 1.0))
@@ -96,8 +98,16 @@ VGG19_CONTENT_KERNELS = {
 }
 
 
+class VggWeightsError(ParameterError):
+    """The VGG19 weights of the content loss (`vgg_weights`) cannot be had, or a file is not
+    VGG19's. A ValueError whose message names the parameter (`explain` gives a caller's name)."""
+
+    def __init__(self, template, **values):
+        super().__init__("vgg_weights", template, **values)
+
+
 def check_vgg19_weights_file(path):
-    """Raises ValueError unless `path` is an HDF5 file holding VGG19 kernels (layer names and
+    """Raises VggWeightsError unless `path` is an HDF5 file holding VGG19 kernels (layer names and
     shapes of block1_conv1 .. block4_conv4), e.g. Keras' vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5."""
     import h5py
 
@@ -107,14 +117,14 @@ def check_vgg19_weights_file(path):
             f.visititems(lambda name, item: shapes.append((name, tuple(item.shape)))
                          if isinstance(item, h5py.Dataset) else None)
     except OSError as error:
-        raise ValueError(f"--vgg-weights {path}: not an HDF5 weights file ({error})") from error
+        raise VggWeightsError("{name} {path}: not an HDF5 weights file ({error})", path=path, error=error) from error
     for layer, kernel in VGG19_CONTENT_KERNELS.items():
         if not any(shape == kernel and layer in name.split("/") for name, shape in shapes):
             found = ", ".join(f"{name} {shape}" for name, shape in shapes[:3]) or "no arrays"
-            raise ValueError(
-                f"--vgg-weights {path}: not VGG19 weights: no {layer} kernel of shape {kernel} "
-                f"(the file holds {len(shapes)} arrays: {found}{', ...' if len(shapes) > 3 else ''})"
-            )
+            raise VggWeightsError(
+                "{name} {path}: not VGG19 weights: no {layer} kernel of shape {kernel} (the file holds {count} "
+                "arrays: {found})", path=path, layer=layer, kernel=kernel, count=len(shapes),
+                found=found + (", ..." if len(shapes) > 3 else ""))
 
 
 class VggFeatures:
@@ -144,14 +154,13 @@ class VggFeatures:
             vgg = keras.applications.VGG19(include_top=False, weights=source, input_shape=(None, None, 3))
         except Exception as error:  # the download raises several types; all mean the same here
             if weights != "imagenet":
-                raise ValueError(f"cannot load VGG19 weights from {weights}: {error}") from error
-            raise RuntimeError(
-                "cannot get the ImageNet VGG19 weights for the content loss "
-                f"({error}). Keras downloads them once into ~/.keras/models; offline, pass "
-                "--vgg-weights PATH (vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5) or "
-                "--vgg-weights random (the content loss then uses the shipped stand-in, "
-                "see --content-features)."
-            ) from error
+                raise VggWeightsError("{name} {path}: cannot load VGG19 weights ({error})", path=weights,
+                                      error=error) from error
+            raise VggWeightsError(
+                "{name} imagenet: cannot get the ImageNet VGG19 weights for the content loss ({error}). "
+                "Keras downloads them once into ~/.keras/models; offline, set {name} to a file "
+                "(vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5) or to random (the content loss "
+                "then uses the shipped stand-in, see {names[content_features]}).", error=error) from error
         vgg.trainable = False
         self.model = keras.Model(vgg.input, vgg.get_layer(self.LAYER).output, name="vgg19_content")
         if weights == "random":

@@ -66,8 +66,12 @@ def test_offline_imagenet_vgg_is_a_clear_error(monkeypatch, tmp_path):
         raise Exception("URL fetch failure: no network")
 
     monkeypatch.setattr(keras.applications, "VGG19", offline)
-    with pytest.raises(RuntimeError, match="--vgg-weights"):
+    with pytest.raises(losses.VggWeightsError, match="no network") as error_info:
         losses.VggFeatures("imagenet")
+    error = error_info.value  # names the parameter, and a CLI's flags through explain
+    assert error.field == "vgg_weights" and str(error).startswith("vgg_weights imagenet: cannot get")
+    flags = error.explain(lambda field: "--" + field.replace("_", "-"))
+    assert "set --vgg-weights to a file" in flags and "see --content-features" in flags
 
 
 def _h5_with(path, arrays):
@@ -87,12 +91,13 @@ def test_vgg19_weights_files_are_checked_by_layer_names_and_shapes(tmp_path):
     wrong = dict(layout)
     wrong["block3_conv2/block3_conv2_W_1:0"] = (3, 3, 256, 128)
     _h5_with(tmp_path / "wrong.h5", wrong)
-    with pytest.raises(ValueError, match=r"not VGG19 weights: no block3_conv2 kernel of shape \(3, 3, 256, 256\)"):
+    with pytest.raises(losses.VggWeightsError, match=r"^vgg_weights .*wrong.h5: not VGG19 weights: no block3_conv2 "
+                                                     r"kernel of shape \(3, 3, 256, 256\)"):
         losses.check_vgg19_weights_file(str(tmp_path / "wrong.h5"))
     (tmp_path / "text.h5").write_text("not hdf5")
-    with pytest.raises(ValueError, match="not an HDF5 weights file"):
+    with pytest.raises(losses.VggWeightsError, match="not an HDF5 weights file"):
         losses.check_vgg19_weights_file(str(tmp_path / "text.h5"))
-    with pytest.raises(ValueError, match="not VGG19"):
+    with pytest.raises(losses.VggWeightsError, match="not VGG19"):
         losses.VggFeatures(str(tmp_path / "wrong.h5"))
 
 

@@ -163,6 +163,7 @@ def main(argv=None):
 
     print(f"building the models ({config.generator} generator{', from ' + config.init_from if config.init_from else ''}) "
           f"and the input pipeline; the first step then traces", file=sys.stderr, flush=True)
+    from cartoongan.losses import VggWeightsError
     from cartoongan.training.trainer import CheckpointError, DataError, Trainer, TrainingDiverged
 
     try:
@@ -171,10 +172,8 @@ def main(argv=None):
     except (TrainingDiverged, DataError, CheckpointError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    except (RuntimeError, ValueError) as error:
-        if "VGG19" not in str(error):
-            raise
-        print(f"error: {error}", file=sys.stderr)
+    except VggWeightsError as error:  # the ImageNet download, when the models are built
+        print(f"error: {error.explain(flag_name)}", file=sys.stderr)
         return 2
     step = int(trainer.step.numpy())
     preset = os.path.join(config.workdir, "preset")
