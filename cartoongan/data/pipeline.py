@@ -11,6 +11,7 @@ drawn afresh for every element (never frozen at trace time, never Python or nump
 import tensorflow as tf
 
 from cartoongan.data.tfrecords import ANIME, PHOTO, family_files, parse_anime, parse_photo
+from cartoongan.errors import ParameterError
 
 AUTOTUNE = tf.data.AUTOTUNE
 DEFAULT_SHUFFLE_BUFFER = 1024
@@ -113,14 +114,18 @@ def find_bad_shard(data_dir):
 
 
 def check_data_dir(data_dir):
-    """Raises ValueError unless `data_dir` is a folder with photo and anime shards."""
+    """Raises ParameterError (field `data`, TrainConfig's) unless `data_dir` is a folder with
+    photo and anime shards."""
     import os
 
     if not os.path.isdir(data_dir):
-        raise ValueError(f"--data {data_dir}: no such folder (build it with tools/build_tfrecords.py)")
+        raise ParameterError("data", "{name} {path}: no such folder (build it with tools/build_tfrecords.py)",
+                             path=data_dir)
     for family in (PHOTO, ANIME):
         files = family_files(data_dir, family)
         if not files:
-            raise ValueError(f"--data {data_dir}: no {family}-*.tfrecord files (build them with tools/build_tfrecords.py)")
+            raise ParameterError("data", "{name} {path}: no {family}-*.tfrecord files (build them with "
+                                 "tools/build_tfrecords.py)", path=data_dir, family=family)
         if all(os.path.getsize(path) == 0 for path in files):
-            raise ValueError(f"--data {data_dir}: the {family} shards are empty (no records)")
+            raise ParameterError("data", "{name} {path}: the {family} shards are empty (no records)", path=data_dir,
+                                 family=family)

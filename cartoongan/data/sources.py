@@ -9,6 +9,7 @@ import io
 
 from cartoongan.data.edge_smoothing import edge_smooth
 from cartoongan.data.encoding import encode_image
+from cartoongan.errors import ParameterError
 from cartoongan.images import ImageReadError, read_image, resize_to_max
 
 TFDS_PREFIX = "tfds:"
@@ -39,23 +40,29 @@ def prepare_anime(name, source, image_size):
 
 def open_tfds(name, data_dir, split, image_key):
     """The prepared tensorflow-datasets builder `name` in `data_dir` (never downloads) ->
-    (builder, number of examples in `split`); ValueError says what is missing."""
+    (builder, number of examples in `split`); a ParameterError names what is missing by the
+    `BuildOptions` field that asked for it (photos, tfds_split, tfds_image_key)."""
+    source = TFDS_PREFIX + name
     try:
         import tensorflow_datasets as tfds
     except ImportError as error:
-        raise ValueError(f"--photos {TFDS_PREFIX}{name} needs tensorflow-datasets: pip install tensorflow-datasets") from error
+        raise ParameterError("photos", "{name} {source} needs tensorflow-datasets: pip install tensorflow-datasets",
+                             source=source) from error
     try:
         builder = tfds.builder(name, data_dir=data_dir)
     except Exception as error:  # DatasetNotFoundError and friends: the message says why
         reason = str(error).splitlines()[0]  # the rest lists every dataset tfds knows
-        raise ValueError(f"--photos {TFDS_PREFIX}{name}: not found in {data_dir} ({reason})") from error
+        raise ParameterError("photos", "{name} {source}: not found in {data_dir} ({reason})", source=source,
+                             data_dir=data_dir, reason=reason) from error
     if not builder.is_prepared():
-        raise ValueError(f"--photos {TFDS_PREFIX}{name}: not prepared in {data_dir} "
-                         f"(prepare it there first, e.g. `tfds build`; nothing is downloaded here)")
+        raise ParameterError("photos", "{name} {source}: not prepared in {data_dir} (prepare it there first, "
+                             "e.g. `tfds build`; nothing is downloaded here)", source=source, data_dir=data_dir)
     if split not in builder.info.splits:
-        raise ValueError(f"--tfds-split {split}: {name} has splits {sorted(builder.info.splits)}")
+        raise ParameterError("tfds_split", "{name} {split}: {dataset} has splits {splits}", split=split,
+                             dataset=name, splits=sorted(builder.info.splits))
     if image_key not in builder.info.features:
-        raise ValueError(f"--tfds-image-key {image_key}: {name} has features {sorted(builder.info.features)}")
+        raise ParameterError("tfds_image_key", "{name} {key}: {dataset} has features {features}", key=image_key,
+                             dataset=name, features=sorted(builder.info.features))
     return builder, builder.info.splits[split].num_examples
 
 

@@ -4,6 +4,7 @@ import tensorflow as tf
 
 from cartoongan.data.pipeline import training_dataset
 from cartoongan.data.tfrecords import anime_example, encode_image, photo_example, write_shards
+from cartoongan.errors import ParameterError
 
 SIZE = 8
 
@@ -113,8 +114,9 @@ def test_check_data_dir_refuses_missing_empty_and_one_sided_folders(data_dir, tm
     from cartoongan.data.pipeline import check_data_dir
 
     check_data_dir(data_dir)
-    with pytest.raises(ValueError, match="no such folder"):
+    with pytest.raises(ParameterError, match="^data .*missing: no such folder") as error_info:
         check_data_dir(tmp_path / "missing")
+    assert error_info.value.field == "data"  # TrainConfig's field: the train CLI names it --data
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="no photo-"):
         check_data_dir(tmp_path / "empty")

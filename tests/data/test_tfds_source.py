@@ -79,9 +79,9 @@ def test_build_tfrecords_reads_photos_from_tfds(tfds_dir, tmp_path):
 
 
 @pytest.mark.parametrize("flags, message", [
-    (["--photos", "tfds:no_such_dataset_xyz"], "not found"),
-    (["--photos", "tfds:photo2anime", "--tfds-split", "train"], "has splits ['anime', 'photo']"),
-    (["--photos", "tfds:photo2anime", "--tfds-split", "photo", "--tfds-image-key", "img"], "has features"),
+    (["--photos", "tfds:no_such_dataset_xyz"], "--photos tfds:no_such_dataset_xyz: not found"),
+    (["--photos", "tfds:photo2anime", "--tfds-split", "train"], "--tfds-split train: photo2anime has splits ['anime', 'photo']"),
+    (["--photos", "tfds:photo2anime", "--tfds-split", "photo", "--tfds-image-key", "img"], "--tfds-image-key img: "),
 ])
 def test_bad_tfds_flags_fail_with_status_2(tfds_dir, tmp_path, capsys, flags, message):
     root, _ = tfds_dir
