@@ -43,38 +43,68 @@ class ConfigError(ParameterError):
         super().__init__(field, "{name}{rest}", rest=message[len(field):] if message.startswith(field) else ": " + message)
 
 
+def _option(default, help, **flag):
+    """A field that is also a command-line option: `help` and the flag's own bits (choices,
+    metavar, shown_default: the default as --help says it) go to its metadata, which
+    `cartoongan.cli.flags.add_config_flags` reads. A dict default is given as a factory."""
+    if isinstance(default, dict):
+        return dataclasses.field(default_factory=lambda: dict(default), metadata=dict(help=help, **flag))
+    return dataclasses.field(default=default, metadata=dict(help=help, **flag))
+
+
 @dataclasses.dataclass
 class TrainConfig:
-    data: str
-    workdir: str
-    generator: str = "full"  # "full" (CartoonGAN) or "light" (CartoonGan-tensorflow)
-    generator_config: dict = dataclasses.field(default_factory=dict)  # constructor overrides
-    init_from: str | None = None  # style name or preset directory to fine-tune from
-    init_steps: int = 1000  # content-only initialization steps (the paper's first phase)
-    steps: int = 10000  # all steps, initialization included
-    batch_size: int = 8  # global batch, split across replicas
-    image_size: int = 256
-    vgg_weights: str = "imagenet"
-    content_features: str = "auto"  # auto (VGG19 unless its weights are random, then encoder), vgg, encoder
-    adversarial_loss: str = "lsgan"
-    content_weight: float = 10.0
-    edge_weight: float = 1.0  # weight of the edge-smoothed anime images (as fakes) in D's loss
-    palette_weight: float = 10.0  # distance of G's pixel colours to the nearest colour of the anime batch
-    checkerboard_weight: float = 10.0  # excess checkerboard response of G's outputs over the photos'
-    generator_lr: float | None = None  # None: 2e-4 from scratch, FINE_TUNE_GENERATOR_LR with init_from
-    discriminator_lr: float = 2e-4
-    warmup_steps: int = 100  # both learning rates rise linearly from 0 over this many of their steps
+    """The options of a training run; those with a help text are also the options of
+    `cartoongan-train` (--field-name), whose --help shows that text and the default."""
+
+    data: str = dataclasses.field(metadata={"help": "folder written by build_tfrecords (photo and anime shards)"})
+    workdir: str = dataclasses.field(metadata={"help": "checkpoints, metrics.jsonl, TensorBoard logs and preset/"})
+    generator: str = _option("full", "architecture: full (CartoonGAN) or light (CartoonGan-tensorflow); when "
+                             "fine-tuning, the preset's", choices=tuple(GENERATOR_CLASSES))
+    generator_config: dict = _option({}, 'constructor overrides, e.g. \'{"filters": 32, "num_residual_blocks": 4}\'',
+                                     metavar="JSON", shown_default="none")
+    init_from: str | None = _option(None, "start the generator from a style or preset (fine-tuning)",
+                                    metavar="STYLE_OR_PRESET", shown_default="from scratch")
+    init_steps: int = _option(1000, "content-only initialization steps (the paper's first phase)")
+    steps: int = _option(10000, "all steps, initialization included")
+    batch_size: int = _option(8, "global batch size, split across replicas")
+    image_size: int = _option(256, "training crop size")
+    vgg_weights: str = _option("imagenet", "VGG19 weights of the content loss: imagenet (Keras downloads them once), "
+                               "a VGG19 notop .h5 file, or random", metavar="imagenet|random|PATH")
+    content_features: str = _option("auto", "features of the content loss: vgg (VGG19 block4_conv4, the paper's), "
+                                    "encoder (the shipped hayao_lite generator's encoder, an offline stand-in), "
+                                    "auto: vgg unless the VGG19 weights are random, then encoder",
+                                    choices=CONTENT_FEATURE_KINDS)
+    adversarial_loss: str = _option("lsgan", "loss of the adversarial terms: lsgan (least squares) or bce "
+                                    "(binary cross-entropy)", choices=ADVERSARIAL_LOSS_KINDS)
+    content_weight: float = _option(10.0, "weight of the content loss against the adversarial one")
+    edge_weight: float = _option(1.0, "weight of the edge-smoothed anime images, shown to the discriminator as "
+                                 "fakes (the paper's edge-promoting loss)")
+    palette_weight: float = _option(10.0, "weight of the palette term: distance of each generated pixel's "
+                                    "colour to the nearest colour of the anime batch; a style's palette, which the "
+                                    "discriminator's gradient does not carry")
+    checkerboard_weight: float = _option(10.0, "weight of the excess of the outputs' checkerboard response (2x2 "
+                                         "alternating kernel) over the photos': keeps transposed-convolution "
+                                         "artefacts out")
+    generator_lr: float | None = _option(None, "Adam learning rate of the generator", shown_default=(
+        f"{SCRATCH_GENERATOR_LR:g} from scratch, {FINE_TUNE_GENERATOR_LR:g} when fine-tuning"))
+    discriminator_lr: float = _option(2e-4, "Adam learning rate of the discriminator")
+    warmup_steps: int = _option(100, "both learning rates rise linearly from 0 over their first N steps (Adam's "
+                                "first steps move every weight by about the learning rate)", metavar="N")
     beta_1: float = 0.5
     beta_2: float = 0.999
     discriminator_filters: int = 32
-    discriminator_norm: str = "none"  # "instance" (the paper's) or "none"; see CartoonGanDiscriminator
-    precision: str = "float32"  # float32, bfloat16 or float16 (mixed precision)
-    xla: str = "auto"  # auto (on with a GPU), on, off
-    distribute: str = "auto"  # auto, default, mirrored, multi_worker
-    seed: int = 0
-    checkpoint_every: int = 100
+    discriminator_norm: str = _option("none", "normalization in the discriminator: instance (the paper's) hides the "
+                                      "image-wide statistics a style is made of", choices=DISCRIMINATOR_NORMS)
+    precision: str = _option("float32", "mixed precision of the convolutions",
+                             choices=("float32", "bfloat16", "float16"))
+    xla: str = _option("auto", "XLA-compile the train step (auto: on with a GPU)", choices=("auto", "on", "off"))
+    distribute: str = _option("auto", "tf.distribute strategy (auto: multi_worker if TF_CONFIG names workers, "
+                              "mirrored with several GPUs)", choices=("auto", "default", "mirrored", "multi_worker"))
+    seed: int = _option(0, "seed of the data order and of the random crops and flips")
+    checkpoint_every: int = _option(100, "steps between checkpoints and preset updates")
     keep_checkpoints: int = 3
-    sample_every: int = 100
+    sample_every: int = _option(100, "steps between TensorBoard sample images, also written at the start")
 
     def __post_init__(self):
         if self.generator_lr is None:

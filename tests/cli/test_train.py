@@ -8,8 +8,8 @@ from PIL import Image
 
 from cartoongan import Cartoonizer
 from cartoongan.cli.build_tfrecords import main as build_main
-from cartoongan.cli.train import FINE_TUNE_GENERATOR_LR
 from cartoongan.cli.train import main as train_main
+from cartoongan.training.config import FINE_TUNE_GENERATOR_LR
 
 TINY = ["--generator-config", '{"filters": 4, "num_residual_blocks": 1}', "--batch-size", "2",
         "--image-size", "32", "--vgg-weights", "random"]
@@ -161,13 +161,15 @@ def test_help_shows_every_default_and_the_cost_of_a_step(capsys):
         train_main(["--help"])
     out = capsys.readouterr().out
     assert "about 70 s on a 2-core CPU" in out and "GPU" in out
-    # every option with a value says its default
-    blocks = out.split("\n  --")
+    # every option with a value says its default (the epilog, after the last one, is cut off)
+    blocks = out.split("\n\n")[2].split("\n  --")
+    names = [block.split()[0] for block in blocks[1:]]
+    assert "palette-weight" in names and "warmup-steps" in names  # TrainConfig's newest fields
     for block in blocks[1:]:
         name = block.split()[0]
-        if name in ("help", "dry-run", "data", "workdir"):
+        if name in ("help", "dry-run", "verbose", "data", "workdir"):  # switches, and the required two
             continue
-        assert "default" in block, name
+        assert "(default:" in block, name
 
 
 def test_a_bad_flag_is_reported_without_tensorflows_start_up_chatter(tmp_path):
