@@ -10,9 +10,8 @@ import sys
 
 from tqdm import tqdm
 
-from cartoongan.cli.flags import flag_name
+from cartoongan.cli.flags import usage_error
 from cartoongan.data import build
-from cartoongan.errors import ParameterError
 from cartoongan.tf_runtime import import_tensorflow
 
 
@@ -57,10 +56,8 @@ def main(argv=None):
     options = build.BuildOptions(**{f.name: getattr(args, f.name) for f in dataclasses.fields(build.BuildOptions)})
     try:
         plan = build.plan_build(options)
-    except ParameterError as error:
-        parser.error(error.explain(flag_name))
-    except ValueError as error:  # tensorflow-datasets' side of a tfds:NAME source
-        parser.error(str(error))
+    except ValueError as error:  # ParameterError: named by its flag
+        usage_error(parser, error)
     with tqdm(total=plan.photo_count + len(plan.anime_paths), unit="img", desc="build_tfrecords") as bar:
         def progress(family):
             bar.set_postfix_str(family, refresh=False)

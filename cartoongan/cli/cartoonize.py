@@ -7,18 +7,12 @@ import argparse
 import os
 import sys
 
+from cartoongan.cli.flags import ENVIRONMENT_HELP, flag_type, usage_error
 from cartoongan.jobs import DEFAULT_MAX_SIZE, IMAGE_FORMATS, parse_megapixels, parse_size_in_bytes, parse_tile_size
 
 DEFAULT_OUTPUT = "cartoonized"
-# The flags of the library's parameters, for its errors
-FLAGS = {"inputs": "--input", "output_dir": "--output", "styles": "--style", "max_size": "--max-size",
-         "pixel_limit": "--pixel-limit"}
-_ENVIRONMENT_HELP = """environment:
-  CARTOONGAN_HOME         cache of downloaded styles (default: ~/.cache/cartoongan)
-  CARTOONGAN_WEIGHTS_URL  where the hosoda, paprika and shinkai weights are fetched from: a base
-                          URL (http(s)://, file://) or a folder laid out as <style>/<tensor>.npy
-                          (default: the upstream copy in CartoonGan-tensorflow); every file is
-                          checked against the sha256 shipped in the package
+FLAGS = {"inputs": "--input", "output_dir": "--output", "styles": "--style", "image_format": "--format"}  # not --field
+_EPILOG = ENVIRONMENT_HELP + """
 
 The default style, hayao, is shipped in pretrained/ and needs no network; hayao_lite is a
 small, 5.7x faster model distilled from it.
@@ -26,20 +20,10 @@ small, 5.7x faster model distilled from it.
 Example: cartoonize --input photos/ --output out/ --style hayao shinkai"""
 
 
-def flag_type(parse):
-    """A library value parser (ValueError) as an argparse `type`, its message kept."""
-    def parse_flag(text):
-        try:
-            return parse(text)
-        except ValueError as error:
-            raise argparse.ArgumentTypeError(str(error)) from None
-    return parse_flag
-
-
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="cartoonize", description="Turn photos into anime-style images with pretrained CartoonGAN styles.",
-        epilog=_ENVIRONMENT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+        epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--input", nargs="+", metavar="PATH", help="image or video files, folders (recursive) or globs")
     parser.add_argument("--output", default=DEFAULT_OUTPUT, metavar="DIR",
                         help=f"results go to DIR/<style>/<relative path> (default: {DEFAULT_OUTPUT})")
@@ -133,7 +117,6 @@ def main(argv=None):
         parser.error("--input is required")
 
     from cartoongan import jobs
-    from cartoongan.errors import ParameterError
     from cartoongan.presets import DEFAULT_STYLE, PresetError
     from cartoongan.tf_runtime import import_tensorflow
     from cartoongan.weights.download import DownloadError
@@ -147,10 +130,8 @@ def main(argv=None):
     except (DownloadError, PresetError, FileNotFoundError) as error:  # a style that cannot be had
         print(f"cartoonize: error: {error}", file=sys.stderr)
         return 2
-    except ParameterError as error:
-        parser.error(error.explain(FLAGS))
     except ValueError as error:
-        parser.error(str(error))
+        usage_error(parser, error, FLAGS)
     report = TerminalReport(total=len(plan.jobs) * len(plan.styles))
     with report.bar:
         result = jobs.run_plan(plan, cartoonizers, report)

@@ -9,6 +9,7 @@ import logging
 import sys
 
 from cartoongan.cli.cartoonize import add_image_flags
+from cartoongan.cli.flags import ENVIRONMENT_HELP, usage_error
 
 _EPILOG = """Any other flag is a Beam pipeline option, e.g.
   locally:  --direct_num_workers 2 --direct_running_mode multi_processing
@@ -20,7 +21,9 @@ _EPILOG = """Any other flag is a Beam pipeline option, e.g.
 Outputs go to DIR/<style>/<path below the input folder>, as with `cartoonize`; existing
 outputs are skipped, so re-running a stopped job does only what is missing. Files that
 cannot be read, cartoonized or written are listed in DIR/_failed/failed.jsonl (file and
-reason) and counted; they never fail the job (exit status 0)."""
+reason) and counted; they never fail the job (exit status 0).
+
+""" + ENVIRONMENT_HELP
 
 
 def build_parser():
@@ -55,7 +58,6 @@ def main(argv=None):
     args, pipeline_args = parser.parse_known_args(argv)
 
     from cartoongan import beam
-    from cartoongan.errors import ParameterError
     from cartoongan.presets import DEFAULT_STYLE, PresetError
     from cartoongan.weights.download import DownloadError
 
@@ -68,10 +70,8 @@ def main(argv=None):
     except (PresetError, DownloadError, OSError) as error:  # OSError: Beam's BeamIOError too
         print(f"cartoonize-beam: error: {error}", file=sys.stderr)
         return 2
-    except ParameterError as error:
-        parser.error(error.explain(lambda field: "--" + field.replace("_", "-")))
     except ValueError as error:
-        parser.error(str(error))
+        usage_error(parser, error, {"image_format": "--format"})
     summary = beam.run(job, pipeline_args)
     print(f"cartoonized {summary.cartoonized}, skipped {summary.skipped} existing, failed {summary.failed}"
           + (f" (listed in {summary.failed_path})" if summary.failed else ""), file=sys.stderr)

@@ -54,6 +54,7 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    from cartoongan.cli.flags import flag_name
     from cartoongan.errors import ParameterError
     from cartoongan.training.distill_config import DistillConfig
 
@@ -70,7 +71,7 @@ def main(argv=None):
 
         result = distill(config)
     except ParameterError as error:
-        print(f"error: {error.explain(lambda field: '--' + field.replace('_', '-'))}", file=sys.stderr)
+        print(f"error: {error.explain(flag_name)}", file=sys.stderr)
         return 2
     except ValueError as error:  # a preset, photo folder or workdir that cannot be used
         print(f"error: {error}", file=sys.stderr)

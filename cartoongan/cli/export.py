@@ -9,9 +9,10 @@ same shape.
 import argparse
 import sys
 
+from cartoongan.cli.flags import ENVIRONMENT_HELP, usage_error
+
 DEFAULT_FORMATS = "savedmodel,tflite,onnx"
-FLAGS = {"formats": "--format", "quantize": "--quantize", "style": "--style", "preset": "--preset",
-         "output_dir": "--output"}  # the flags of the library's parameters, for its errors
+FLAGS = {"formats": "--format", "output_dir": "--output"}  # the library's parameters that are not --field
 
 
 def comma_list(text):
@@ -21,10 +22,10 @@ def comma_list(text):
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="cartoongan-export",
-        description="Export a style as a SavedModel, a TFLite model and/or an ONNX model that take "
+        description="Export a style as a SavedModel, a TFLite model and/or an ONNX model that take\n"
         "uint8 RGB images of any size and return uint8 RGB images of the same size.",
-        epilog="Example: cartoongan-export --style hayao --format tflite,onnx --output exported/hayao",
-    )
+        epilog="Example: cartoongan-export --style hayao --format tflite,onnx --output exported/hayao\n\n"
+               + ENVIRONMENT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--style", metavar="NAME", help="a registered style name (see cartoonize --list-styles)")
     source.add_argument("--preset", metavar="DIR", help="a preset directory (config.json + model.weights.h5)")
@@ -44,14 +45,11 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     from cartoongan import export
-    from cartoongan.errors import ParameterError
 
     try:
         name_or_path = export.check_export(args.output, args.format, args.quantize, args.style, args.preset)
-    except ParameterError as error:
-        parser.error(error.explain(FLAGS))
     except ValueError as error:
-        parser.error(str(error))
+        usage_error(parser, error, FLAGS)
 
     from cartoongan.tf_runtime import import_tensorflow
     from cartoongan.weights.download import DownloadError

@@ -7,6 +7,8 @@ import argparse
 import functools
 import sys
 
+from cartoongan.cli.flags import ENVIRONMENT_HELP, usage_error
+
 _EPILOG = """API (errors are JSON {"error": "..."}):
   GET  /api/styles                              every style, with licence and whether it is served
   POST /api/cartoonize?style=NAME[&max_size=N][&format=png|jpg]   body: the image file's bytes
@@ -18,10 +20,9 @@ _EPILOG = """API (errors are JSON {"error": "..."}):
 Example:
   python tools/serve.py --styles hayao hayao_lite &
   curl --data-binary @photo.jpg -o anime.png "http://127.0.0.1:8000/api/cartoonize?style=hayao_lite"
-"""
-# The flags of the library's parameters, for its errors
-FLAGS = {"styles": "--styles", "default_style": "--default-style", "workers": "--workers",
-         "queue_size": "--queue-size", "max_upload_bytes": "--max-upload-mb", "max_pixels": "--max-megapixels"}
+
+""" + ENVIRONMENT_HELP
+FLAGS = {"max_upload_bytes": "--max-upload-mb", "max_pixels": "--max-megapixels"}  # the library's, not --field
 say = functools.partial(print, file=sys.stderr, flush=True)
 
 
@@ -61,7 +62,6 @@ def main(argv=None):
     if not 0 <= args.port <= 65535:
         parser.error(f"--port {args.port}: must be 0..65535")
 
-    from cartoongan.errors import ParameterError
     from cartoongan.presets import PresetError
     from cartoongan.serve import server
     from cartoongan.serve.app import Limits
@@ -75,10 +75,8 @@ def main(argv=None):
     except PresetError as error:
         say(f"cartoongan-serve: error: {error}")
         return 2
-    except ParameterError as error:
-        parser.error(error.explain(FLAGS))
     except ValueError as error:
-        parser.error(str(error))
+        usage_error(parser, error, FLAGS)
     try:
         sock = server.bind(args.host, args.port)
     except OSError as error:
