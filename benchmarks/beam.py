@@ -1,4 +1,4 @@
-"""Throughput of cartoonize-beam on the DirectRunner (1 and 2 workers; 2 sharing one model
+"""Throughput of cartoongan-cartoonize-beam on the DirectRunner (1 and 2 workers; 2 sharing one model
 with --large-model) against the CLI, and
 which model a Beam worker should run (the Cartoonizer or the exported SavedModel).
 

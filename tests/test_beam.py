@@ -1,4 +1,4 @@
-"""The Beam pipeline (cartoongan.beam, cartoonize-beam) against the CLI, on the DirectRunner."""
+"""The Beam pipeline (cartoongan.beam, cartoongan-cartoonize-beam) against the CLI, on the DirectRunner."""
 
 import json
 import os

@@ -39,7 +39,7 @@ def build_parser():
 
 
 def add_image_flags(parser):
-    """The flags of how each image is cartoonized, shared with cartoonize-beam."""
+    """The flags of how each image is cartoonized, shared with cartoongan-cartoonize-beam."""
     from cartoongan.precision import PRECISIONS
 
     parser.add_argument("--max-size", type=int, default=DEFAULT_MAX_SIZE, metavar="N",

@@ -1,4 +1,4 @@
-"""cartoonize-beam: cartoonize a photo collection of any size with Apache Beam (`cartoongan.beam`).
+"""cartoongan-cartoonize-beam: cartoonize a photo collection of any size with Apache Beam (`cartoongan.beam`).
 
     python tools/cartoonize_beam.py --input photos/ --output out/ --style hayao_lite \\
         --direct_num_workers 2 --direct_running_mode multi_processing
@@ -30,7 +30,7 @@ def build_parser():
     from cartoongan.beam import DEFAULT_MAX_BATCH_SIZE, DEFAULT_MAX_FILE_MB
 
     parser = argparse.ArgumentParser(
-        prog="cartoonize-beam", epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+        prog="cartoongan-cartoonize-beam", epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Cartoonize photos at scale with Apache Beam RunInference (any runner, any Beam filesystem).")
     parser.add_argument("--input", required=True, metavar="PATTERN",
                         help="a folder (searched recursively) or a glob, on any Beam filesystem (gs://, s3://, local)")
@@ -68,7 +68,7 @@ def main(argv=None):
             memory_budget=args.memory_budget, pixel_limit=args.pixel_limit, max_batch_size=args.max_batch_size,
             max_file_mb=args.max_file_mb, large_model=args.large_model, verbose=args.verbose))
     except (PresetError, DownloadError, OSError) as error:  # OSError: Beam's BeamIOError too
-        print(f"cartoonize-beam: error: {error}", file=sys.stderr)
+        print(f"cartoongan-cartoonize-beam: error: {error}", file=sys.stderr)
         return 2
     except ValueError as error:
         usage_error(parser, error, {"image_format": "--format"})
