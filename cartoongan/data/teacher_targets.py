@@ -17,7 +17,7 @@ import os
 import numpy as np
 
 from cartoongan.atomic import atomic_file
-from cartoongan.images import list_images, read_image, resize_to_max
+from cartoongan.images import list_images, read_image, resize, resize_to_max
 
 SHARD_PATTERN = "shard_{:05d}.npz"
 RECIPE_FILE = "recipe.json"
@@ -31,15 +31,13 @@ def list_photos(folders):
 def random_crops(rgb, crop_size, count, rng, min_scale=1.0, max_scale=1.5):
     """`count` random crop_size^2 crops of `rgb` after a random downscale so that its short
     side is between min_scale and max_scale times crop_size (never upscaled)."""
-    from PIL import Image
-
     height, width = rgb.shape[:2]
     crops = []
     for _ in range(count):
         target_short = crop_size * rng.uniform(min_scale, max_scale)
         scale = min(1.0, target_short / min(height, width))
         h, w = max(crop_size, round(height * scale)), max(crop_size, round(width * scale))
-        image = rgb if (h, w) == (height, width) else np.asarray(Image.fromarray(rgb).resize((w, h), Image.LANCZOS))
+        image = resize(rgb, (w, h))  # Lanczos, as every resampling in the project; rgb itself at its size
         top, left = rng.integers(0, h - crop_size + 1), rng.integers(0, w - crop_size + 1)
         crops.append(image[top : top + crop_size, left : left + crop_size])
     return crops
