@@ -20,7 +20,11 @@ def init_from_generator(student, source, source_channel_order="BGR"):
     smaller student. Channel orders are reconciled (a BGR source's stem input and head output
     channels are reversed for an RGB student). Residual blocks the source lacks start as the
     identity (their last norm's scale and offset zeroed), so a deepened student starts out
-    computing exactly what its source computed. Returns the number of weights copied."""
+    computing exactly what its source computed. Returns the number of weights copied.
+
+    Not `cartoongan.weights.assign_weights`, the converters' loop: it refuses to finish until
+    every variable has a source of exactly its shape, right for a conversion and wrong here,
+    where the layers a source lacks or is narrower than keep their initial values by design."""
     if type(source) is not type(student):
         raise ValueError(f"cannot initialise a {type(student).__name__} from a {type(source).__name__}")
     source_layers = {layer.name: layer for layer in source.layers}
