@@ -22,6 +22,13 @@ def flag_name(field):
     return "--" + field.replace("_", "-")
 
 
+def flag_names(config_class):
+    """{field: flag} of the fields of the dataclass `config_class` whose flag (metadata "flag")
+    is not `flag_name(field)`: the names `usage_error` gives them."""
+    return {field.name: field.metadata["flag"] for field in dataclasses.fields(config_class)
+            if "flag" in field.metadata}
+
+
 def usage_error(parser, error, flags=None):
     """Exits with the tool's usage and `error`, a library ValueError; a ParameterError names
     its parameter by flag: `flags[field]` where it is not `flag_name(field)`."""
@@ -55,19 +62,32 @@ def _reject_constant(constant):
     raise ValueError(f"{constant} is not allowed")
 
 
-def add_config_flags(parser, config_class):
+def add_config_flags(parser, config_class, defaults=None, into=None):
     """A flag for each field of the dataclass `config_class` with a "help" in its metadata:
-    `--field-name`, typed by the annotation (a dict as JSON), with the metadata's "choices"
-    and "metavar", and the default in the help ("shown_default" where the value alone would
-    not say it). A field without a default is a required flag. An option not given parses as
-    None: the dataclass applies its own default, and the caller can tell what was given."""
+    `--field-name` (or the metadata's "flag"), typed by the annotation (a dict as JSON, a bool
+    a switch) or the metadata's "type", with its "choices", "metavar" and "nargs", and the
+    default in the help ("shown_default" where the value alone would not say it). A field
+    without a default is a required flag. An option not given parses as None: the dataclass
+    applies its own default, and the caller can tell what was given; `defaults=True` puts the
+    dataclass's defaults in the parser instead, and `defaults={field: (value, as --help says
+    it)}` gives the tool's own default of a field. `into`: {field: group} for flags that go to
+    an argument group (a mutually exclusive one) rather than to `parser`."""
+    own = defaults if isinstance(defaults, dict) else {}
     for field in dataclasses.fields(config_class):
         meta = field.metadata
         if "help" not in meta:
             continue
-        required = field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING
-        default = meta.get("shown_default", field.default)  # a factory's field says it in shown_default
+        add = (into or {}).get(field.name, parser).add_argument
+        name, text = meta.get("flag", flag_name(field.name)), meta["help"].replace("%", "%%")
         kind = next(t for t in typing.get_args(field.type) or (field.type,) if t is not type(None))
-        parser.add_argument(flag_name(field.name), type=json_object if kind is dict else kind, required=required,
-                            choices=meta.get("choices"), metavar=meta.get("metavar"),
-                            help=meta["help"].replace("%", "%%") + ("" if required else f" (default: {default})"))
+        if kind is bool:
+            add(name, dest=field.name, action="store_true", default=False if defaults is True else None, help=text)
+            continue
+        required = field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING
+        # a factory's field says its default in shown_default
+        default, shown = own.get(field.name, (field.default if defaults is True and not required else None,
+                                              meta.get("shown_default", field.default)))
+        parse = meta.get("type", json_object if kind is dict else str if kind is list else kind)
+        add(name, dest=field.name, type=parse, required=required, default=default, choices=meta.get("choices"),
+            metavar=meta.get("metavar"), nargs=meta.get("nargs"),
+            help=text + ("" if required else f" (default: {shown})"))

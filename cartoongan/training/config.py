@@ -6,6 +6,7 @@ import math
 import os
 
 from cartoongan.errors import ParameterError
+from cartoongan.options import option as _option
 
 # Adam's first steps move every weight by about the learning rate whatever the gradient:
 # at 2e-4 one step takes Hayao to 14 dB PSNR from itself, at 1e-5 to 46 dB (measured).
@@ -41,15 +42,6 @@ class ConfigError(ParameterError):
 
     def __init__(self, field, message):
         super().__init__(field, "{name}{rest}", rest=message[len(field):] if message.startswith(field) else ": " + message)
-
-
-def _option(default, help, **flag):
-    """A field that is also a command-line option: `help` and the flag's own bits (choices,
-    metavar, shown_default: the default as --help says it) go to its metadata, which
-    `cartoongan.cli.flags.add_config_flags` reads. A dict default is given as a factory."""
-    if isinstance(default, dict):
-        return dataclasses.field(default_factory=lambda: dict(default), metadata=dict(help=help, **flag))
-    return dataclasses.field(default=default, metadata=dict(help=help, **flag))
 
 
 @dataclasses.dataclass
