@@ -11,44 +11,26 @@ teacher; the preset copied to --output. Once the targets exist (the teacher need
 the student stage runs under any Keras backend (KERAS_BACKEND=jax)."""
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
 
+from cartoongan.cli.flags import add_config_flags
+
+TEACHER_INIT = "the teacher's sliced weights; random for another --generator"
+
 
 def build_parser():
+    from cartoongan.training.distill_config import DistillConfig  # TensorFlow-free: the options and their help
+
     parser = argparse.ArgumentParser(prog="cartoongan-distill", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    add = parser.add_argument
-    add("--workdir", required=True, help="teacher targets (data/), training backup, metrics and preset (train/)")
-    add("--teacher", default="hayao", help="style name or preset directory to distil (default: hayao)")
-    add("--photos", nargs="+", required=True, metavar="DIR", help="training photo folders (recursive)")
-    add("--eval-photos", metavar="DIR", help="held-out photos: PSNR against the teacher")
-    add("--crop-size", type=int, default=192, help="side of the teacher crops; with --long-side, the least short side")
-    add("--crops-per-image", type=int, default=1, help="teacher crops per photo (without --long-side)")
-    add("--long-side", type=int, metavar="PX", help="targets on whole photos downscaled to this long side, trained whole")
-    add("--teacher-precision", default="auto", help="precision of the teacher targets (default: auto)")
-    add("--generator", default="CartoonGanGenerator", help="student class (cartoongan.models.GENERATORS)")
-    add("--generator-config", type=json.loads, default={"filters": 24, "num_residual_blocks": 4}, metavar="JSON")
     init = parser.add_mutually_exclusive_group()
-    init.add_argument("--init-from", metavar="STYLE_OR_PRESET", help="initialise the student from this generator, "
-                      "e.g. an earlier student (default: the teacher's sliced weights)")
+    add_config_flags(parser, DistillConfig, defaults={"init_from": (None, TEACHER_INIT)}, into={"init_from": init})
     init.add_argument("--no-teacher-init", action="store_true", help="random init instead of the teacher's weights")
-    add("--steps", type=int, default=4000)
-    add("--batch-size", type=int, default=8)
-    add("--learning-rate", type=float, default=5e-4, help="peak; cosine decay to --final-learning-rate")
-    add("--final-learning-rate", type=float, help="default: a tenth of --learning-rate")
-    add("--warmup-steps", type=int, default=0, help="linear learning-rate warm-up (hayao_lite stage 2: 100)")
-    add("--gradient-weight", type=float, default=0.0, help="weight of an L1 loss on image gradients")
-    add("--epoch-steps", type=int, default=50, help="steps between metric rows and backups")
-    add("--eval-every", type=int, default=500, help="steps between held-out evaluations")
-    add("--xla", action="store_true", help="XLA-compile the train step (default: Keras' choice)")
-    add("--train-precision", choices=("float32", "bfloat16"), default="float32",
-        help="precision of the student's convolutions while training (weights stay float32)")
-    add("--seed", type=int, default=0)
-    add("--name", default="student", help="preset name recorded in config.json")
-    add("--output", help="copy the final preset here")
-    add("--verbose", action="store_true", help="show TensorFlow's start-up messages")
+    parser.add_argument("--xla", action="store_true", help="XLA-compile the train step (default: Keras' choice)")
+    parser.add_argument("--verbose", action="store_true", help="show TensorFlow's start-up messages")
     return parser
 
 
@@ -58,11 +40,12 @@ def main(argv=None):
     from cartoongan.errors import ParameterError
     from cartoongan.training.distill_config import DistillConfig
 
-    fields = {key: value for key, value in vars(args).items() if key not in ("no_teacher_init", "xla", "verbose")}
-    if args.init_from is None and not args.no_teacher_init and args.generator == "CartoonGanGenerator":
-        fields["init_from"] = args.teacher
+    given = {key: value for key, value in vars(args).items()
+             if value is not None and key not in ("no_teacher_init", "xla", "verbose")}
     try:
-        config = DistillConfig(**fields, xla="on" if args.xla else "auto")
+        config = DistillConfig(**given, xla="on" if args.xla else "auto")
+        if config.init_from is None and not args.no_teacher_init and config.generator == "CartoonGanGenerator":
+            config = dataclasses.replace(config, init_from=config.teacher)
         if os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow":
             from cartoongan.tf_runtime import import_tensorflow
 

@@ -9,6 +9,7 @@ import math
 import os
 
 from cartoongan.errors import ParameterError
+from cartoongan.options import option, required
 
 CONFIG_FILE = "config.json"
 # What a resumed run may change: how long it trains (the learning-rate schedule stretches
@@ -19,33 +20,42 @@ _CHANGEABLE_ON_RESUME = ("workdir", "steps", "eval_photos", "eval_every", "name"
 
 @dataclasses.dataclass
 class DistillConfig:
-    workdir: str  # data/ (teacher targets), eval_teacher.npz, train/ (backup, metrics, preset)
-    photos: list  # training photo folders (searched recursively)
-    teacher: str = "hayao"  # style name or preset directory to distil
-    eval_photos: str | None = None  # held-out photo folder: PSNR against the teacher
+    """The options of a distillation run; those with a help text are also the options of
+    `cartoongan-distill` (--field-name), whose --help shows that text and the default."""
+
+    workdir: str = required("teacher targets (data/), eval_teacher.npz, training backup, metrics and preset (train/)")
+    photos: list = required("training photo folders (searched recursively)", nargs="+", metavar="DIR")
+    teacher: str = option("hayao", "style name or preset directory to distil")
+    eval_photos: str | None = option(None, "held-out photos: PSNR against the teacher", metavar="DIR",
+                                     shown_default="no evaluation")
     # Teacher targets (cartoongan.data.teacher_targets)
-    crop_size: int = 192  # side of the square crops; with long_side, the smallest short side
-    crops_per_image: int = 1  # crops per photo (without long_side)
-    long_side: int | None = None  # whole photos downscaled to this long side, trained on whole
-    teacher_precision: str = "auto"  # precision of the teacher while making targets
+    crop_size: int = option(192, "side of the square teacher crops; with a long side, the least short side")
+    crops_per_image: int = option(1, "teacher crops per photo (without a long side)")
+    long_side: int | None = option(None, "targets on whole photos downscaled to this long side, trained whole",
+                                   metavar="PX", shown_default="crops")
+    teacher_precision: str = option("auto", "precision of the teacher while making targets",
+                                    choices=("auto", "float32", "bfloat16", "float16"))
     # Student
-    generator: str = "CartoonGanGenerator"  # a class of cartoongan.models.GENERATORS
-    generator_config: dict = dataclasses.field(default_factory=lambda: {"filters": 24, "num_residual_blocks": 4})
-    init_from: str | None = None  # preset whose weights start the student (None: random init)
+    generator: str = option("CartoonGanGenerator", "student class (cartoongan.models.GENERATORS)")
+    generator_config: dict = option({"filters": 24, "num_residual_blocks": 4}, "the student's constructor overrides",
+                                    metavar="JSON", shown_default='{"filters": 24, "num_residual_blocks": 4}')
+    init_from: str | None = option(None, "initialise the student from this generator, e.g. an earlier student",
+                                   metavar="STYLE_OR_PRESET", shown_default="random init")
     # Training
-    steps: int = 4000
-    batch_size: int = 8
-    learning_rate: float = 5e-4  # peak, reached after warmup_steps, then cosine decay
-    final_learning_rate: float | None = None  # end of the cosine decay (None: a tenth of the peak)
-    warmup_steps: int = 0  # linear warm-up from 0
-    gradient_weight: float = 0.0  # weight of the L1 loss on image gradients
-    train_precision: str = "float32"  # float32 or bfloat16 (the convolutions; weights stay float32)
+    steps: int = option(4000, "training steps (a multiple of the epoch steps)")
+    batch_size: int = option(8, "photos or crops per step")
+    learning_rate: float = option(5e-4, "peak, reached after the warm-up steps; then cosine decay to the final rate")
+    final_learning_rate: float | None = option(None, "end of the cosine decay", shown_default="a tenth of the peak")
+    warmup_steps: int = option(0, "linear learning-rate warm-up from 0 (hayao_lite stage 2: 100)")
+    gradient_weight: float = option(0.0, "weight of an L1 loss on image gradients")
+    train_precision: str = option("float32", "precision of the student's convolutions while training (weights "
+                                  "stay float32)", choices=("float32", "bfloat16"))
     xla: str = "auto"  # auto (Keras' choice: on under JAX and with a TensorFlow GPU), on, off
-    epoch_steps: int = 50  # steps between metric rows and backups (a Keras epoch)
-    eval_every: int = 500  # steps between held-out evaluations (a multiple of epoch_steps)
-    seed: int = 0
-    name: str = "student"  # preset name
-    output: str | None = None  # copy the final preset here
+    epoch_steps: int = option(50, "steps between metric rows and backups (a Keras epoch)")
+    eval_every: int = option(500, "steps between held-out evaluations (a multiple of the epoch steps)")
+    seed: int = option(0, "seed of the teacher crops, the training batches and the student's init")
+    name: str = option("student", "preset name recorded in config.json")
+    output: str | None = option(None, "copy the final preset here", metavar="DIR", shown_default="only in train/")
 
     def __post_init__(self):
         from cartoongan.presets import GENERATOR_PARAMETER_BOUNDS, check_preset_name_value
