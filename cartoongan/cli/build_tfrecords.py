@@ -4,13 +4,12 @@
 """
 
 import argparse
-import dataclasses
 import os
 import sys
 
 from tqdm import tqdm
 
-from cartoongan.cli.flags import usage_error
+from cartoongan.cli.flags import add_config_flags, usage_error
 from cartoongan.data import build
 from cartoongan.tf_runtime import import_tensorflow
 
@@ -24,27 +23,8 @@ def build_parser():
                "--anime anime/ --output data/photo2anime",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--photos", required=True, metavar="SRC",
-                        help="a folder of photos (searched recursively, e.g. COCO's train2017/) or tfds:NAME, "
-                             "a tensorflow-datasets dataset already prepared in --tfds-data-dir (e.g. tfds:coco/2017)")
-    parser.add_argument("--anime", required=True, metavar="DIR", help="a folder of anime images (searched recursively)")
-    parser.add_argument("--output", required=True, metavar="DIR",
-                        help="where photo-*.tfrecord, anime-*.tfrecord and dataset.json go")
-    parser.add_argument("--image-size", type=int, default=build.DEFAULT_IMAGE_SIZE, metavar="N",
-                        help="shrink images so that the short side is at most N, keeping the aspect ratio; never "
-                             "enlarge (default: %(default)s: room for random 256 px training crops, and a COCO "
-                             "photo is decoded at a third of its size at every epoch)")
-    parser.add_argument("--num-shards", type=int, default=build.DEFAULT_NUM_SHARDS, metavar="N",
-                        help="files per family (default: %(default)s; at most one per image)")
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, metavar="N",
-                        help="processes that read, resize, smooth and encode (default: all cores, %(default)s)")
-    parser.add_argument("--photo-format", choices=build.PHOTO_FORMATS, default="jpg",
-                        help="encoding of the photos (default: jpg, quality 95; anime images and their smoothed "
-                             "copies are always PNG, so that the smoothing is not lost in JPEG artefacts)")
-    parser.add_argument("--tfds-data-dir", metavar="DIR", help="data_dir of the tensorflow-datasets dataset of --photos")
-    parser.add_argument("--tfds-split", default="train", help="split of the tfds dataset (default: %(default)s)")
-    parser.add_argument("--tfds-image-key", default="image", help="image feature of the tfds dataset (default: %(default)s)")
-    parser.add_argument("--overwrite", action="store_true", help="replace a dataset already in --output")
+    cores = os.cpu_count() or 1
+    add_config_flags(parser, build.BuildOptions, defaults={"workers": (cores, f"all cores, {cores}")})
     parser.add_argument("--verbose", action="store_true", help="show TensorFlow's start-up messages")
     return parser
 
@@ -53,7 +33,8 @@ def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     import_tensorflow(args.verbose)  # first: checking the output folder reads tfrecords' names
-    options = build.BuildOptions(**{f.name: getattr(args, f.name) for f in dataclasses.fields(build.BuildOptions)})
+    options = build.BuildOptions(**{key: value for key, value in vars(args).items()
+                                    if value is not None and key != "verbose"})
     try:
         plan = build.plan_build(options)
     except ValueError as error:  # ParameterError: named by its flag

@@ -22,6 +22,7 @@ import threading
 from concurrent.futures import ProcessPoolExecutor
 
 from cartoongan.errors import ParameterError
+from cartoongan.options import option, required
 
 try:
     import fcntl
@@ -46,17 +47,27 @@ LEGACY_PARTIAL_INFO = ".dataset.json.partial-"
 
 @dataclasses.dataclass(frozen=True)
 class BuildOptions:
-    photos: str  # a folder of photos (searched recursively) or tfds:NAME
-    anime: str  # a folder of anime images (searched recursively)
-    output: str  # where photo-*.tfrecord, anime-*.tfrecord and dataset.json go
-    image_size: int = DEFAULT_IMAGE_SIZE  # short side at most this; never enlarged
-    num_shards: int = DEFAULT_NUM_SHARDS  # files per family (at most one per image)
-    workers: int = 1  # processes that prepare the images (1: in this process)
-    photo_format: str = "jpg"  # anime images and their smoothed copies are always PNG
-    tfds_data_dir: str | None = None  # where the tfds dataset of `photos` was prepared
-    tfds_split: str = "train"
-    tfds_image_key: str = "image"
-    overwrite: bool = False  # replace a dataset already in `output`
+    """What to build; the fields with a help text are also the options of
+    `cartoongan-build-tfrecords` (--field-name), whose --help shows that text and the default."""
+
+    photos: str = required("a folder of photos (searched recursively, e.g. COCO's train2017/) or tfds:NAME, a "
+                           "tensorflow-datasets dataset already prepared in the tfds data dir (e.g. tfds:coco/2017)",
+                           metavar="SRC")
+    anime: str = required("a folder of anime images (searched recursively)", metavar="DIR")
+    output: str = required("where photo-*.tfrecord, anime-*.tfrecord and dataset.json go", metavar="DIR")
+    image_size: int = option(DEFAULT_IMAGE_SIZE, "shrink images so that the short side is at most N, keeping the "
+                             "aspect ratio; never enlarge (the default leaves room for random 256 px training crops, "
+                             "and a COCO photo is then decoded at a third of its size at every epoch)", metavar="N")
+    num_shards: int = option(DEFAULT_NUM_SHARDS, "files per family (at most one per image)", metavar="N")
+    workers: int = option(1, "processes that read, resize, smooth and encode (1: all in this process)", metavar="N")
+    photo_format: str = option("jpg", "encoding of the photos (jpg: quality 95; anime images and their smoothed "
+                               "copies are always PNG, so that the smoothing is not lost in JPEG artefacts)",
+                               choices=PHOTO_FORMATS)
+    tfds_data_dir: str | None = option(None, "data_dir of the tensorflow-datasets dataset of the photos", metavar="DIR",
+                                       shown_default="none")
+    tfds_split: str = option("train", "split of the tfds dataset")
+    tfds_image_key: str = option("image", "image feature of the tfds dataset")
+    overwrite: bool = option(False, "replace a dataset already in the output folder")
 
 
 Plan = collections.namedtuple("Plan", "photo_paths anime_paths tfds_builder photo_count")
