@@ -7,31 +7,21 @@ import argparse
 import functools
 import sys
 
-from cartoongan.cli.flags import ENVIRONMENT_HELP, usage_error
+from cartoongan.cli.flags import ENVIRONMENT_HELP, add_config_flags, flag_names, usage_error
 
-_EPILOG = """API (errors are JSON {"error": "..."}):
-  GET  /api/styles                              every style, with licence and whether it is served
-  POST /api/cartoonize?style=NAME[&max_size=N][&format=png|jpg]   body: the image file's bytes
-       -> the image (PNG by default, the input's size unless max_size); 400 not an image or a bad
-          parameter, 404 unknown style, 413 over --max-upload-mb or --max-megapixels,
-          503 busy (queue full; see Retry-After)
-  GET  /healthz                                 {"status": "ok", ...}
-
-Example:
+EXAMPLE = '''Example:
   python tools/serve.py --styles hayao hayao_lite &
-  curl --data-binary @photo.jpg -o anime.png "http://127.0.0.1:8000/api/cartoonize?style=hayao_lite"
-
-""" + ENVIRONMENT_HELP
-FLAGS = {"max_upload_bytes": "--max-upload-mb", "max_pixels": "--max-megapixels"}  # the library's, not --field
+  curl --data-binary @photo.jpg -o anime.png "http://127.0.0.1:8000/api/cartoonize?style=hayao_lite"'''
 say = functools.partial(print, file=sys.stderr, flush=True)
 
 
 def build_parser():
     from cartoongan.precision import PRECISIONS
-    from cartoongan.serve.app import DEFAULT_MAX_PIXELS, DEFAULT_MAX_UPLOAD_MB
+    from cartoongan.serve.app import API, Limits
 
     parser = argparse.ArgumentParser(
-        prog="cartoongan-serve", epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+        prog="cartoongan-serve", epilog="\n\n".join([API, EXAMPLE, ENVIRONMENT_HELP]),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Serve the cartoonizing page and HTTP API. Models are loaded once, at start.")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine "
                                                             "only; 0.0.0.0 opens it to the network)")
@@ -43,15 +33,7 @@ def build_parser():
                         help="the page's preselected style (default: hayao when served, else the first)")
     parser.add_argument("--precision", choices=PRECISIONS, default="auto",
                         help="arithmetic of the convolutions (default: auto, the fastest faithful one)")
-    parser.add_argument("--workers", type=int, default=1,
-                        help="images cartoonized at once (default: 1; one already uses every core)")
-    parser.add_argument("--queue-size", type=int, default=8,
-                        help="requests that may wait for a worker; more get 503 (default: 8)")
-    parser.add_argument("--max-upload-mb", type=float, default=DEFAULT_MAX_UPLOAD_MB,
-                        help=f"largest accepted upload in MB (default: {DEFAULT_MAX_UPLOAD_MB})")
-    parser.add_argument("--max-megapixels", type=float, default=DEFAULT_MAX_PIXELS / 1e6,
-                        help="largest accepted image, checked in its header before decoding "
-                             f"(default: {DEFAULT_MAX_PIXELS / 1e6:g})")
+    add_config_flags(parser, Limits, defaults=True)
     parser.add_argument("--verbose", action="store_true", help="TensorFlow's start-up messages and an access log")
     return parser
 
@@ -69,14 +51,14 @@ def main(argv=None):
     from cartoongan.weights.download import DownloadError
 
     try:  # every check before the socket, the socket before the (slow) models
-        limits = Limits(max_upload_bytes=int(args.max_upload_mb * 2**20), max_pixels=int(args.max_megapixels * 1e6),
-                        workers=args.workers, queue_size=args.queue_size)
+        limits = Limits(max_upload_bytes=args.max_upload_bytes, max_pixels=args.max_pixels, workers=args.workers,
+                        queue_size=args.queue_size)
         styles, default_style = server.choose_styles(args.styles, args.default_style)
     except PresetError as error:
         say(f"cartoongan-serve: error: {error}")
         return 2
     except ValueError as error:
-        usage_error(parser, error, FLAGS)
+        usage_error(parser, error, flag_names(Limits))
     try:
         sock = server.bind(args.host, args.port)
     except OSError as error:

@@ -1,13 +1,6 @@
-"""The ASGI application: the page at `/`, the HTTP API, limits and the inference queue.
-
-    GET  /                 the page (static/index.html; every asset local)
-    GET  /api/styles       {"default": NAME, "styles": [{"name", "description", "license", "cached", "served"}]}
-    POST /api/cartoonize?style=NAME[&max_size=N][&format=png|jpg]   body: image bytes -> the image
-    GET  /healthz          {"status": "ok", "styles": [...], "queue": {...}}
-
-Errors are JSON `{"error": "..."}`: 400 (not an image, bad parameter), 404 (unknown style),
-413 (over the byte or pixel limit), 503 (queue full, with Retry-After). The client's style
-name is only ever a key into the dictionary of loaded models, never a path.
+"""The ASGI application: the page at `/`, the HTTP API (`API`: its routes, answers and errors),
+limits and the inference queue. The client's style name is only ever a key into the
+dictionary of loaded models, never a path.
 
 Starlette rather than FastAPI: every route here reads a raw body or answers fixed JSON, so
 FastAPI's request models would not be used, its validation errors (422 {"detail"}) would
@@ -30,6 +23,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from cartoongan.errors import ParameterError
+from cartoongan.options import option
 from cartoongan.serve.queue import InferenceQueue, QueueFull
 from cartoongan.serve.uploads import FORMATS, UploadError, UploadTooLarge, decode_image, encode_image, image_size
 
@@ -41,6 +35,17 @@ DEFAULT_MAX_PIXELS = 16_000_000
 CONTENT_SECURITY_POLICY = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; "
                            "connect-src 'self' blob:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
 log = logging.getLogger("cartoongan.serve")
+# What the server answers (cartoongan-serve --help shows it).
+API = """API (errors are JSON {"error": "..."}):
+  GET  /                                        the page (static/index.html; every asset local)
+  GET  /api/styles                              {"default": NAME, "styles": [{"name", "description",
+                                                "license", "cached", "served"}]}: every style, with
+                                                licence and whether it is served
+  POST /api/cartoonize?style=NAME[&max_size=N][&format=png|jpg]   body: the image file's bytes
+       -> the image (PNG by default, the input's size unless max_size); 400 not an image or a bad
+          parameter, 404 unknown style, 413 over the upload or pixel limit (checked in the
+          image's header, before decoding), 503 busy (queue full; see Retry-After)
+  GET  /healthz                                 {"status": "ok", "styles": [...], "queue": {...}}"""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,14 +57,29 @@ class StyleInfo:
     served: bool  # loaded by this server
 
 
+def megabytes(text):
+    """`20` (MB of 2**20 bytes, a float) -> bytes; `Limits` checks the value."""
+    return int(float(text) * 2**20)
+
+
+def megapixels(text):
+    """`16` (megapixels, a float) -> pixels; `Limits` checks the value."""
+    return int(float(text) * 1e6)
+
+
 @dataclasses.dataclass(frozen=True)
 class Limits:
-    """What the server accepts; checked when made (ParameterError naming the field)."""
+    """What the server accepts; checked when made (ParameterError naming the field). The
+    fields are also options of `cartoongan-serve`, whose --help shows their help text."""
 
-    max_upload_bytes: int = DEFAULT_MAX_UPLOAD_MB * 2**20
-    max_pixels: int = DEFAULT_MAX_PIXELS
-    workers: int = 1  # concurrent inferences (TensorFlow already uses every core for one)
-    queue_size: int = 8  # requests waiting beyond those
+    max_upload_bytes: int = option(DEFAULT_MAX_UPLOAD_MB * 2**20, "largest accepted upload in MB",
+                                   flag="--max-upload-mb", type=megabytes, metavar="MB",
+                                   shown_default=DEFAULT_MAX_UPLOAD_MB)
+    max_pixels: int = option(DEFAULT_MAX_PIXELS, "largest accepted image in megapixels, checked in its header before "
+                             "decoding", flag="--max-megapixels", type=megapixels, metavar="MP",
+                             shown_default=f"{DEFAULT_MAX_PIXELS / 1e6:g}")
+    workers: int = option(1, "images cartoonized at once (one already uses every core)", metavar="N")
+    queue_size: int = option(8, "requests that may wait for a worker; more get 503", metavar="N")
 
     def __post_init__(self):
         for field, least, rule in (("max_upload_bytes", 1, "> 0"), ("max_pixels", 1, "> 0"), ("workers", 1, ">= 1"),
