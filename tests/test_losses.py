@@ -111,10 +111,28 @@ def test_auto_content_features_use_the_encoder_stand_in_without_real_vgg_weights
     rgb = np.random.default_rng(2).uniform(-1, 1, (1, 32, 40, 3)).astype("float32")
     features = losses.content_features("auto", "random", "RGB")
     assert isinstance(features, losses.GeneratorEncoderFeatures)
-    assert features(rgb).shape == (1, 8, 10, 96)  # hayao_lite's down2: 1/4 size, 4 x 24 filters
+    stem, down2 = features(rgb)
+    assert stem.shape == (1, 32, 40, 24)  # hayao_lite's 7x7 stem convolution, before its first norm
+    assert down2.shape == (1, 8, 10, 96)  # hayao_lite's down2: 1/4 size, 4 x 24 filters
     # Given BGR images, it converts them to the stand-in's own RGB.
     bgr_features = losses.content_features("encoder", "imagenet", "BGR")
-    np.testing.assert_allclose(bgr_features(rgb[..., ::-1]), features(rgb), atol=1e-5)
+    for bgr, own in zip(bgr_features(rgb[..., ::-1]), features(rgb)):
+        np.testing.assert_allclose(bgr, own, atol=1e-5)
+
+
+def test_encoder_content_loss_sees_a_darkened_image():
+    # The instance-normed layers alone are blind to brightness and contrast (the loss of a
+    # photo against its copy at 15% of the range was 4e-7): a fine-tune went black unnoticed.
+    rng = np.random.default_rng(3)
+    photo = np.clip(rng.normal(0, 0.4, (1, 32, 32, 3)) + np.linspace(-0.5, 0.5, 32)[:, None, None], -1, 1).astype("float32")
+    other = np.clip(rng.normal(0, 0.4, (1, 32, 32, 3)), -1, 1).astype("float32")
+    dark = 0.15 * (photo + 1.0) - 1.0
+    features = losses.GeneratorEncoderFeatures()
+    blind = losses.GeneratorEncoderFeatures(layers=("down2_relu",))
+    assert float(losses.content_loss(blind(photo), blind(dark))) < 1e-3
+    # With the stem, darkening costs at least half of what a different image does.
+    darkened = float(losses.content_loss(features(photo), features(dark)))
+    assert darkened > 0.5 * float(losses.content_loss(features(photo), features(other)))
     assert isinstance(losses.content_features("vgg", "random", "RGB"), losses.VggFeatures)
     with pytest.raises(ValueError, match="content features"):
         losses.content_features("pixels", "random", "RGB")

@@ -72,7 +72,7 @@ class TrainConfig:
     content_weight: float = _option(10.0, "weight of the content loss against the adversarial one")
     edge_weight: float = _option(1.0, "weight of the edge-smoothed anime images, shown to the discriminator as "
                                  "fakes (the paper's edge-promoting loss)")
-    palette_weight: float = _option(10.0, "weight of the palette term: distance of each generated pixel's "
+    palette_weight: float = _option(20.0, "weight of the palette term: distance of each generated pixel's "
                                     "colour to the nearest colour of the anime batch; a style's palette, which the "
                                     "discriminator's gradient does not carry")
     checkerboard_weight: float = _option(10.0, "weight of the excess of the outputs' checkerboard response (2x2 "
