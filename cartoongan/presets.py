@@ -73,6 +73,13 @@ STYLES = {
     for name, artist in UPSTREAM_STYLES.items()
 }
 DEFAULT_STYLE = "hayao"
+# The variables read below, as every tool that may fetch a style documents them in --help.
+ENVIRONMENT = """environment:
+  CARTOONGAN_HOME         cache of downloaded styles (default: ~/.cache/cartoongan)
+  CARTOONGAN_WEIGHTS_URL  where the hosoda, paprika and shinkai weights are fetched from: a base
+                          URL (http(s)://, file://) or a folder laid out as <style>/<tensor>.npy
+                          (default: the upstream copy in CartoonGan-tensorflow); every file is
+                          checked against the sha256 shipped in the package"""
 
 
 def home_dir():

@@ -7,12 +7,13 @@ import argparse
 import os
 import sys
 
-from cartoongan.cli.flags import ENVIRONMENT_HELP, flag_type, usage_error
+from cartoongan.cli.flags import flag_type, usage_error
 from cartoongan.jobs import DEFAULT_MAX_SIZE, IMAGE_FORMATS, parse_megapixels, parse_size_in_bytes, parse_tile_size
+from cartoongan.presets import ENVIRONMENT
 
 DEFAULT_OUTPUT = "cartoonized"
 FLAGS = {"inputs": "--input", "output_dir": "--output", "styles": "--style", "image_format": "--format"}  # not --field
-_EPILOG = ENVIRONMENT_HELP + """
+_EPILOG = ENVIRONMENT + """
 
 The default style, hayao, is shipped in pretrained/ and needs no network; hayao_lite is a
 small, 5.7x faster model distilled from it.

@@ -9,7 +9,8 @@ import logging
 import sys
 
 from cartoongan.cli.cartoonize import add_image_flags
-from cartoongan.cli.flags import ENVIRONMENT_HELP, usage_error
+from cartoongan.cli.flags import usage_error
+from cartoongan.presets import ENVIRONMENT
 
 _EPILOG = """Any other flag is a Beam pipeline option, e.g.
   locally:  --direct_num_workers 2 --direct_running_mode multi_processing
@@ -23,7 +24,7 @@ outputs are skipped, so re-running a stopped job does only what is missing. File
 cannot be read, cartoonized or written are listed in DIR/_failed/failed.jsonl (file and
 reason) and counted; they never fail the job (exit status 0).
 
-""" + ENVIRONMENT_HELP
+""" + ENVIRONMENT
 
 
 def build_parser():

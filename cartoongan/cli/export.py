@@ -9,7 +9,8 @@ same shape.
 import argparse
 import sys
 
-from cartoongan.cli.flags import ENVIRONMENT_HELP, usage_error
+from cartoongan.cli.flags import usage_error
+from cartoongan.presets import ENVIRONMENT
 
 DEFAULT_FORMATS = "savedmodel,tflite,onnx"
 FLAGS = {"formats": "--format", "output_dir": "--output"}  # the library's parameters that are not --field
@@ -25,7 +26,7 @@ def build_parser():
         description="Export a style as a SavedModel, a TFLite model and/or an ONNX model that take\n"
         "uint8 RGB images of any size and return uint8 RGB images of the same size.",
         epilog="Example: cartoongan-export --style hayao --format tflite,onnx --output exported/hayao\n\n"
-               + ENVIRONMENT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+               + ENVIRONMENT, formatter_class=argparse.RawDescriptionHelpFormatter)
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--style", metavar="NAME", help="a registered style name (see cartoonize --list-styles)")
     source.add_argument("--preset", metavar="DIR", help="a preset directory (config.json + model.weights.h5)")

@@ -8,14 +8,6 @@ import typing
 
 from cartoongan.errors import ParameterError
 
-# Where the styles that are not shipped come from: every tool that may fetch one says so.
-ENVIRONMENT_HELP = """environment:
-  CARTOONGAN_HOME         cache of downloaded styles (default: ~/.cache/cartoongan)
-  CARTOONGAN_WEIGHTS_URL  where the hosoda, paprika and shinkai weights are fetched from: a base
-                          URL (http(s)://, file://) or a folder laid out as <style>/<tensor>.npy
-                          (default: the upstream copy in CartoonGan-tensorflow); every file is
-                          checked against the sha256 shipped in the package"""
-
 
 def flag_name(field):
     """The flag of a library parameter: `image_size` -> `--image-size`."""

@@ -7,7 +7,8 @@ import argparse
 import functools
 import sys
 
-from cartoongan.cli.flags import ENVIRONMENT_HELP, add_config_flags, flag_names, usage_error
+from cartoongan.cli.flags import add_config_flags, flag_names, usage_error
+from cartoongan.presets import ENVIRONMENT
 
 EXAMPLE = '''Example:
   python tools/serve.py --styles hayao hayao_lite &
@@ -20,7 +21,7 @@ def build_parser():
     from cartoongan.serve.app import API, Limits
 
     parser = argparse.ArgumentParser(
-        prog="cartoongan-serve", epilog="\n\n".join([API, EXAMPLE, ENVIRONMENT_HELP]),
+        prog="cartoongan-serve", epilog="\n\n".join([API, EXAMPLE, ENVIRONMENT]),
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Serve the cartoonizing page and HTTP API. Models are loaded once, at start.")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine "
