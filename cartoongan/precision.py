@@ -2,8 +2,16 @@
 
 import functools
 
+from cartoongan.options import option
+
 PRECISIONS = ("auto", "float32", "bfloat16", "float16")
 _POLICIES = {"float32": None, "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
+
+
+def precision_option():
+    """The `precision` field of an options dataclass (`cartoongan.options`): one of PRECISIONS."""
+    return option("auto", "arithmetic of the convolutions", choices=PRECISIONS,
+                  shown_default="auto, the fastest faithful one")
 
 
 @functools.lru_cache(maxsize=None)

@@ -17,23 +17,14 @@ say = functools.partial(print, file=sys.stderr, flush=True)
 
 
 def build_parser():
-    from cartoongan.precision import PRECISIONS
     from cartoongan.serve.app import API, Limits
+    from cartoongan.serve.server import ServerOptions
 
     parser = argparse.ArgumentParser(
         prog="cartoongan-serve", epilog="\n\n".join([API, EXAMPLE, ENVIRONMENT]),
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Serve the cartoonizing page and HTTP API. Models are loaded once, at start.")
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine "
-                                                            "only; 0.0.0.0 opens it to the network)")
-    parser.add_argument("--port", type=int, default=8000, help="port (default: 8000; 0 picks a free one)")
-    parser.add_argument("--styles", nargs="+", metavar="NAME",
-                        help="styles or preset directories to serve, loaded at start (default: every style available "
-                             "without a download: the shipped hayao and hayao_lite, and any cached one)")
-    parser.add_argument("--default-style", metavar="NAME",
-                        help="the page's preselected style (default: hayao when served, else the first)")
-    parser.add_argument("--precision", choices=PRECISIONS, default="auto",
-                        help="arithmetic of the convolutions (default: auto, the fastest faithful one)")
+    add_config_flags(parser, ServerOptions, defaults=True)
     add_config_flags(parser, Limits, defaults=True)
     parser.add_argument("--verbose", action="store_true", help="TensorFlow's start-up messages and an access log")
     return parser
@@ -42,8 +33,6 @@ def build_parser():
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
-    if not 0 <= args.port <= 65535:
-        parser.error(f"--port {args.port}: must be 0..65535")
 
     from cartoongan.presets import PresetError
     from cartoongan.serve import server
@@ -52,6 +41,8 @@ def main(argv=None):
     from cartoongan.weights.download import DownloadError
 
     try:  # every check before the socket, the socket before the (slow) models
+        server.ServerOptions(host=args.host, port=args.port, styles=args.styles, default_style=args.default_style,
+                             precision=args.precision)
         limits = Limits(max_upload_bytes=args.max_upload_bytes, max_pixels=args.max_pixels, workers=args.workers,
                         queue_size=args.queue_size)
         styles, default_style = server.choose_styles(args.styles, args.default_style)

@@ -10,12 +10,35 @@ Every check (`choose_styles`, `app.Limits`) runs before a model is loaded; the s
 bound before the models load too, so a busy port is reported at once, not after minutes.
 """
 
+import dataclasses
 import ipaddress
 import socket
 
 from cartoongan.errors import ParameterError
 from cartoongan.jobs import style_name
+from cartoongan.options import option
+from cartoongan.precision import precision_option
 from cartoongan.serve.app import Limits, create_app, style_catalogue
+
+
+@dataclasses.dataclass(frozen=True)
+class ServerOptions:
+    """Where the server listens (`bind`) and what it serves (`choose_styles`, `load_styles`):
+    the options of `cartoongan-serve`, whose --help shows this text and the default."""
+
+    host: str = option("127.0.0.1", "address to listen on (0.0.0.0 opens it to the network)",
+                       shown_default="127.0.0.1, this machine only")
+    port: int = option(8000, "port (0 picks a free one)")
+    styles: list | None = option(None, "styles or preset directories to serve, loaded at start", nargs="+",
+                                 metavar="NAME", shown_default="every style available without a download: the "
+                                 "shipped hayao and hayao_lite, and any cached one")
+    default_style: str | None = option(None, "the page's preselected style", metavar="NAME",
+                                       shown_default="hayao when served, else the first")
+    precision: str = precision_option()
+
+    def __post_init__(self):
+        if not 0 <= self.port <= 65535:
+            raise ParameterError("port", "{name} {port}: must be 0..65535", port=self.port)
 
 
 def choose_styles(styles=None, default_style=None):
