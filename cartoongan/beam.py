@@ -41,6 +41,7 @@ from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, PredictionResult, RunInference
 
 from cartoongan.jobs import DEFAULT_MAX_SIZE, Job, output_path
+from cartoongan.options import option, required
 
 FAILED_FOLDER = "_failed"  # DIR/_failed/failed.jsonl: no style folder can be named so
 FAILED_FILE = "failed.jsonl"
@@ -54,27 +55,44 @@ DEFAULT_MAX_BATCH_SIZE = 1
 # because of one stray file. (Decoded size is bounded by PIL's decompression-bomb check.)
 DEFAULT_MAX_FILE_MB = 256
 _WILDCARDS = "*?["
+# How a job runs and what it leaves (cartoongan-cartoonize-beam --help says it): `run`'s
+# pipeline_args, and the outcomes.
+PIPELINE_HELP = """Any other flag is a Beam pipeline option, e.g.
+  locally:  --direct_num_workers 2 --direct_running_mode multi_processing
+  Dataflow: --runner DataflowRunner --project P --region R --temp_location gs://B/tmp
+            --sdk_container_image IMAGE (an image with this package installed)
+  Flink:    --runner FlinkRunner --flink_master HOST:8081 --environment_type DOCKER
+            --environment_config IMAGE
+
+Outputs go to DIR/<style>/<path below the input folder>, as with `cartoonize`; existing
+outputs are skipped, so re-running a stopped job does only what is missing. Files that
+cannot be read, cartoonized or written are listed in DIR/_failed/failed.jsonl (file and
+reason) and counted; they never fail the job (exit status 0)."""
 
 
 @dataclasses.dataclass(frozen=True)
 class BeamJob:
-    """What to cartoonize and how (the flags of `tools/cartoonize_beam.py`).
+    """What to cartoonize and how: the options of `cartoongan-cartoonize-beam`, whose --help
+    shows the help texts here and, for the image options, those of `cartoongan.jobs.ImageOptions`.
 
     `style`: a style name, a preset directory or a SavedModel exported by
     `cartoongan.export` (`.../saved_model`), local or on any Beam filesystem."""
 
-    input: str
-    output: str
-    style: str = "hayao"
+    input: str = required("a folder (searched recursively) or a glob, on any Beam filesystem (gs://, s3://, local)",
+                          metavar="PATTERN")
+    output: str = required("results go to DIR/<style>/<relative path>", metavar="DIR")
+    style: str = option("hayao", "a style name (see `cartoonize --list-styles`)", metavar="NAME")
+    # How each image is cartoonized: as cartoongan.jobs.ImageOptions, the CLI's options
     max_size: int = DEFAULT_MAX_SIZE
     image_format: str = "same"
     precision: str = "auto"
-    tile_size: object = "auto"  # "auto", 0 or a side: as the CLI's --tile-size
-    memory_budget: Optional[int] = None  # bytes; None: the Cartoonizer's default, as the CLI's
-    pixel_limit: Optional[int] = None  # pixels; None: Pillow's limit, as the CLI's
-    max_batch_size: int = DEFAULT_MAX_BATCH_SIZE
-    max_file_mb: float = DEFAULT_MAX_FILE_MB
-    large_model: bool = False
+    tile_size: object = "auto"  # "auto", 0 or a side
+    memory_budget: Optional[int] = None  # bytes; None: the Cartoonizer's default
+    pixel_limit: Optional[int] = None  # pixels; None: Pillow's limit
+    max_batch_size: int = option(DEFAULT_MAX_BATCH_SIZE, "images per generator call, at most", metavar="N")
+    max_file_mb: float = option(DEFAULT_MAX_FILE_MB, "larger input files go to the failed list unread", metavar="MB")
+    large_model: bool = option(False, "one model per machine, shared by its worker processes (default: one per "
+                               "process)")
     style_folder: Optional[str] = None  # the output folder; None: the style's (see `style_folder`)
     verbose: bool = False
 

@@ -24,11 +24,16 @@ from dataclasses import dataclass
 from typing import NamedTuple, Optional
 
 from cartoongan.errors import ParameterError
+from cartoongan.options import option
+from cartoongan.precision import precision_option
 
 # Long side cap: a phone photo (12 MP) at full size costs the full generator about a
 # minute and several GB on a CPU; 1024 px keeps the look of the style (the networks were
 # trained on 256 px crops) at a few seconds per image. 0 disables the cap.
 DEFAULT_MAX_SIZE = 1024
+DEFAULT_OUTPUT = "cartoonized"
+# The Cartoonizer's own default (cartoongan.inference, which loads TensorFlow: not imported here).
+DEFAULT_MEMORY_BUDGET = 1 << 30
 WRITABLE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 IMAGE_FORMATS = ("same", "png", "jpg")
 
@@ -78,6 +83,45 @@ def parse_megapixels(text):
     if not 0 < value < float("inf") or round(value * 1e6) == 0:
         raise ValueError(f"expected a positive number of megapixels, not {text!r}")
     return round(value * 1e6)
+
+
+# --- the options of a run, with their --help text ----------------------------------------
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What `plan_run` is given besides the inputs and the image options (the options of
+    `cartoonize`, whose --help shows this text and the default)."""
+
+    output_dir: str = option(DEFAULT_OUTPUT, "results go to DIR/<style>/<relative path>", flag="--output",
+                             metavar="DIR")
+    styles: Optional[list] = option(None, "style names or preset directories (see --list-styles)", flag="--style",
+                                    nargs="+", metavar="NAME", shown_default="hayao, shipped in pretrained/: no network "
+                                    "needed; hayao_lite is a small, 5.7x faster model distilled from it")
+    video_quality: Optional[int] = option(None, "videos: the encoder's constant rate factor, lower is better and "
+                                          "bigger", metavar="CRF", shown_default="20 for H.264, 32 for VP9 in .webm")
+    overwrite: bool = option(False, "replace existing outputs instead of skipping them")
+
+
+@dataclass(frozen=True)
+class ImageOptions:
+    """How each image is cartoonized: options of `cartoonize` and of the Beam pipeline
+    (`cartoongan.beam.BeamJob`), whose --help shows this text and the default."""
+
+    max_size: int = option(DEFAULT_MAX_SIZE, "shrink so the long side is at most N pixels; 0 keeps the size",
+                           metavar="N")
+    image_format: str = option("same", "output format", flag="--format", choices=IMAGE_FORMATS,
+                               shown_default="same as the input")
+    precision: str = precision_option()
+    tile_size: object = option("auto", "run large images in N x N tiles, with the same result as the whole image "
+                               "(instance norms use the whole image's statistics); auto: tiles only when the whole "
+                               "image would not fit the memory budget; 0: never", type=parse_tile_size,
+                               metavar="auto|0|N")
+    memory_budget: int = option(DEFAULT_MEMORY_BUDGET, "memory inference may use per image beyond the model, e.g. "
+                                "800M, 4G; with tile size auto, larger images run in tiles", type=parse_size_in_bytes,
+                                metavar="SIZE", shown_default="1G")
+    pixel_limit: Optional[int] = option(None, "refuse images over MP megapixels (as decoded) before decoding them",
+                                        type=parse_megapixels, metavar="MP", shown_default="Pillow's limit, 89.5")
 
 
 # --- planning ------------------------------------------------------------------------------

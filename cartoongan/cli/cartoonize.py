@@ -7,58 +7,24 @@ import argparse
 import os
 import sys
 
-from cartoongan.cli.flags import flag_type, usage_error
-from cartoongan.jobs import DEFAULT_MAX_SIZE, IMAGE_FORMATS, parse_megapixels, parse_size_in_bytes, parse_tile_size
+from cartoongan.cli.flags import add_config_flags, flag_names, usage_error
+from cartoongan.jobs import ImageOptions, RunOptions
 from cartoongan.presets import ENVIRONMENT
 
-DEFAULT_OUTPUT = "cartoonized"
-FLAGS = {"inputs": "--input", "output_dir": "--output", "styles": "--style", "image_format": "--format"}  # not --field
-_EPILOG = ENVIRONMENT + """
-
-The default style, hayao, is shipped in pretrained/ and needs no network; hayao_lite is a
-small, 5.7x faster model distilled from it.
-
-Example: cartoonize --input photos/ --output out/ --style hayao shinkai"""
+FLAGS = {"inputs": "--input", **flag_names(RunOptions), **flag_names(ImageOptions)}  # not --field
 
 
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="cartoonize", description="Turn photos into anime-style images with pretrained CartoonGAN styles.",
-        epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+        epilog=ENVIRONMENT + "\n\nExample: cartoonize --input photos/ --output out/ --style hayao shinkai",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--input", nargs="+", metavar="PATH", help="image or video files, folders (recursive) or globs")
-    parser.add_argument("--output", default=DEFAULT_OUTPUT, metavar="DIR",
-                        help=f"results go to DIR/<style>/<relative path> (default: {DEFAULT_OUTPUT})")
-    parser.add_argument("--style", nargs="+", metavar="NAME",
-                        help="style names or preset directories (default: hayao; see --list-styles)")
-    parser.add_argument("--video-quality", type=int, metavar="CRF",
-                        help="videos: the encoder's constant rate factor, lower is better and bigger "
-                             "(default: 20 for H.264, 32 for VP9 in .webm)")
-    parser.add_argument("--overwrite", action="store_true", help="replace existing outputs instead of skipping them")
+    add_config_flags(parser, RunOptions, defaults=True)
     parser.add_argument("--list-styles", action="store_true", help="list the available styles and exit")
-    add_image_flags(parser)
-    return parser
-
-
-def add_image_flags(parser):
-    """The flags of how each image is cartoonized, shared with cartoongan-cartoonize-beam."""
-    from cartoongan.precision import PRECISIONS
-
-    parser.add_argument("--max-size", type=int, default=DEFAULT_MAX_SIZE, metavar="N",
-                        help=f"shrink so the long side is at most N pixels; 0 keeps the size (default: {DEFAULT_MAX_SIZE})")
-    parser.add_argument("--format", choices=IMAGE_FORMATS, default="same", help="output format (default: same as the input)")
-    parser.add_argument("--precision", choices=PRECISIONS, default="auto",
-                        help="arithmetic of the convolutions (default: auto, the fastest faithful one)")
-    parser.add_argument("--tile-size", type=flag_type(parse_tile_size), default="auto", metavar="auto|0|N",
-                        help="run large images in N x N tiles, with the same result as the whole image "
-                             "(instance norms use the whole image's statistics); auto: tiles only when the "
-                             "whole image would not fit --memory-budget; 0: never (default: auto)")
-    parser.add_argument("--memory-budget", type=flag_type(parse_size_in_bytes), default="1G", metavar="SIZE",
-                        help="memory inference may use per image beyond the model, e.g. 800M, 4G; with "
-                             "--tile-size auto, larger images run in tiles (default: 1G)")
-    parser.add_argument("--pixel-limit", type=flag_type(parse_megapixels), metavar="MP",
-                        help="refuse images over MP megapixels (as decoded) before decoding them "
-                             "(default: Pillow's limit, 89.5)")
+    add_config_flags(parser, ImageOptions, defaults=True)
     parser.add_argument("--verbose", action="store_true", help="show TensorFlow's start-up messages")
+    return parser
 
 
 def list_styles():
@@ -123,8 +89,8 @@ def main(argv=None):
     from cartoongan.weights.download import DownloadError
 
     try:  # every check, and every style fetched and loaded, before any photo is touched
-        plan = jobs.plan_run(args.input, args.output, args.style or [DEFAULT_STYLE], args.format, args.max_size,
-                             args.pixel_limit, args.video_quality, args.overwrite)
+        plan = jobs.plan_run(args.input, args.output_dir, args.styles or [DEFAULT_STYLE], args.image_format,
+                             args.max_size, args.pixel_limit, args.video_quality, args.overwrite)
         import_tensorflow(args.verbose)
         cartoonizers = jobs.load_cartoonizers(plan, args.precision, tile_size=args.tile_size,
                                               memory_budget=args.memory_budget)

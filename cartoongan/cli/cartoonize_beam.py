@@ -8,45 +8,23 @@ import argparse
 import logging
 import sys
 
-from cartoongan.cli.cartoonize import add_image_flags
-from cartoongan.cli.flags import usage_error
+from cartoongan.cli.flags import add_config_flags, flag_names, usage_error
 from cartoongan.presets import ENVIRONMENT
-
-_EPILOG = """Any other flag is a Beam pipeline option, e.g.
-  locally:  --direct_num_workers 2 --direct_running_mode multi_processing
-  Dataflow: --runner DataflowRunner --project P --region R --temp_location gs://B/tmp
-            --sdk_container_image IMAGE (an image with this package installed)
-  Flink:    --runner FlinkRunner --flink_master HOST:8081 --environment_type DOCKER
-            --environment_config IMAGE
-
-Outputs go to DIR/<style>/<path below the input folder>, as with `cartoonize`; existing
-outputs are skipped, so re-running a stopped job does only what is missing. Files that
-cannot be read, cartoonized or written are listed in DIR/_failed/failed.jsonl (file and
-reason) and counted; they never fail the job (exit status 0).
-
-""" + ENVIRONMENT
 
 
 def build_parser():
-    from cartoongan.beam import DEFAULT_MAX_BATCH_SIZE, DEFAULT_MAX_FILE_MB
+    from cartoongan.beam import PIPELINE_HELP, BeamJob
+    from cartoongan.jobs import ImageOptions
 
     parser = argparse.ArgumentParser(
-        prog="cartoongan-cartoonize-beam", epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+        prog="cartoongan-cartoonize-beam", epilog=PIPELINE_HELP + "\n\n" + ENVIRONMENT, formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Cartoonize photos at scale with Apache Beam RunInference (any runner, any Beam filesystem).")
-    parser.add_argument("--input", required=True, metavar="PATTERN",
-                        help="a folder (searched recursively) or a glob, on any Beam filesystem (gs://, s3://, local)")
-    parser.add_argument("--output", required=True, metavar="DIR", help="results go to DIR/<style>/<relative path>")
     which = parser.add_mutually_exclusive_group()
-    which.add_argument("--style", metavar="NAME", help="a style name (default: hayao; see `cartoonize --list-styles`)")
+    add_config_flags(parser, BeamJob, into={"style": which})  # not given: None, and BeamJob's default
     which.add_argument("--preset", metavar="DIR",
                        help="a preset folder or an exported SavedModel (.../saved_model), on any Beam filesystem")
-    add_image_flags(parser)
-    parser.add_argument("--max-batch-size", type=int, default=DEFAULT_MAX_BATCH_SIZE, metavar="N",
-                        help=f"images per generator call, at most (default: {DEFAULT_MAX_BATCH_SIZE})")
-    parser.add_argument("--max-file-mb", type=float, default=DEFAULT_MAX_FILE_MB, metavar="MB",
-                        help=f"larger input files go to the failed list unread (default: {DEFAULT_MAX_FILE_MB})")
-    parser.add_argument("--large-model", action="store_true",
-                        help="one model per machine, shared by its worker processes (default: one per process)")
+    add_config_flags(parser, ImageOptions, defaults=True)
+    parser.add_argument("--verbose", action="store_true", help="show TensorFlow's start-up messages")
     return parser
 
 
@@ -59,20 +37,20 @@ def main(argv=None):
     args, pipeline_args = parser.parse_known_args(argv)
 
     from cartoongan import beam
-    from cartoongan.presets import DEFAULT_STYLE, PresetError
+    from cartoongan.jobs import ImageOptions
+    from cartoongan.presets import PresetError
     from cartoongan.weights.download import DownloadError
 
+    options = {key: value for key, value in vars(args).items() if value is not None and key != "preset"}
+    if args.preset:
+        options["style"] = args.preset  # a preset folder is a style too
     try:
-        job = beam.check_job(beam.BeamJob(
-            input=args.input, output=args.output, style=args.preset or args.style or DEFAULT_STYLE,
-            max_size=args.max_size, image_format=args.format, precision=args.precision, tile_size=args.tile_size,
-            memory_budget=args.memory_budget, pixel_limit=args.pixel_limit, max_batch_size=args.max_batch_size,
-            max_file_mb=args.max_file_mb, large_model=args.large_model, verbose=args.verbose))
+        job = beam.check_job(beam.BeamJob(**options))
     except (PresetError, DownloadError, OSError) as error:  # OSError: Beam's BeamIOError too
         print(f"cartoongan-cartoonize-beam: error: {error}", file=sys.stderr)
         return 2
     except ValueError as error:
-        usage_error(parser, error, {"image_format": "--format"})
+        usage_error(parser, error, flag_names(ImageOptions))
     summary = beam.run(job, pipeline_args)
     print(f"cartoonized {summary.cartoonized}, skipped {summary.skipped} existing, failed {summary.failed}"
           + (f" (listed in {summary.failed_path})" if summary.failed else ""), file=sys.stderr)

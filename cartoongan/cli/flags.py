@@ -57,13 +57,14 @@ def _reject_constant(constant):
 def add_config_flags(parser, config_class, defaults=None, into=None):
     """A flag for each field of the dataclass `config_class` with a "help" in its metadata:
     `--field-name` (or the metadata's "flag"), typed by the annotation (a dict as JSON, a bool
-    a switch) or the metadata's "type", with its "choices", "metavar" and "nargs", and the
-    default in the help ("shown_default" where the value alone would not say it). A field
-    without a default is a required flag. An option not given parses as None: the dataclass
-    applies its own default, and the caller can tell what was given; `defaults=True` puts the
-    dataclass's defaults in the parser instead, and `defaults={field: (value, as --help says
-    it)}` gives the tool's own default of a field. `into`: {field: group} for flags that go to
-    an argument group (a mutually exclusive one) rather than to `parser`."""
+    a switch) or by the metadata's "type" (a ValueError's message kept), with its "choices",
+    "metavar" and "nargs", and the default in the help ("shown_default" where the value alone
+    would not say it). A field without a default is a required flag. An option not given
+    parses as None: the dataclass applies its own default, and the caller can tell what was
+    given; `defaults=True` puts the dataclass's defaults in the parser instead, and
+    `defaults={field: (value, as --help says it)}` gives the tool's own default of a field.
+    `into`: {field: group} for flags that go to an argument group (a mutually exclusive one)
+    rather than to `parser`."""
     own = defaults if isinstance(defaults, dict) else {}
     for field in dataclasses.fields(config_class):
         meta = field.metadata
@@ -79,7 +80,7 @@ def add_config_flags(parser, config_class, defaults=None, into=None):
         # a factory's field says its default in shown_default
         default, shown = own.get(field.name, (field.default if defaults is True and not required else None,
                                               meta.get("shown_default", field.default)))
-        parse = meta.get("type", json_object if kind is dict else str if kind is list else kind)
+        parse = flag_type(meta["type"]) if "type" in meta else {dict: json_object, list: str}.get(kind, kind)
         add(name, dest=field.name, type=parse, required=required, default=default, choices=meta.get("choices"),
             metavar=meta.get("metavar"), nargs=meta.get("nargs"),
             help=text + ("" if required else f" (default: {shown})"))
