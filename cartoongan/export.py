@@ -18,12 +18,15 @@ destination and renamed into place once complete.
 """
 
 import contextlib
+import dataclasses
 import os
 import tempfile
 from pathlib import Path
+from typing import Optional
 
 from cartoongan.atomic import atomic_file
 from cartoongan.errors import ParameterError
+from cartoongan.options import option, required
 
 FORMATS = ("savedmodel", "tflite", "onnx")
 QUANTIZATIONS = ("float16", "int8-weights")
@@ -178,6 +181,29 @@ def export_onnx(saved_model_dir, path, opset=ONNX_OPSET):
                 tensors_to_rename=renames, initialized_tables=tables, output_path=tmp,
             )
     return Path(path)
+
+
+def parse_names(text):
+    """`tflite, onnx` -> ["tflite", "onnx"] (a comma-separated list; `check_formats` checks the names)."""
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+@dataclasses.dataclass(frozen=True)
+class ExportOptions:
+    """What `check_export` is given: the options of `cartoongan-export`, whose --help shows
+    this text and the default (exactly one of `style` and `preset`)."""
+
+    output_dir: str = required("folder for saved_model/, model.tflite, model.onnx (created, with its parents)",
+                               flag="--output", metavar="DIR")
+    style: Optional[str] = option(None, "a registered style name (see cartoonize --list-styles)", metavar="NAME",
+                                  shown_default=None)
+    preset: Optional[str] = option(None, "a preset directory (config.json + model.weights.h5)", metavar="DIR",
+                                   shown_default=None)
+    formats: tuple = option(FORMATS, "comma-separated formats among " + ", ".join(FORMATS), flag="--format",
+                            type=parse_names, metavar="LIST", shown_default=",".join(FORMATS))
+    quantize: tuple = option((), "extra TFLite variants, comma-separated: float16 (model_float16.tflite), "
+                             "int8-weights (dynamic-range, model_int8_weights.tflite); model.tflite stays float32",
+                             type=parse_names, metavar="LIST", shown_default="none")
 
 
 def check_formats(formats, quantize=()):

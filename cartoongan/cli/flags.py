@@ -59,7 +59,7 @@ def add_config_flags(parser, config_class, defaults=None, into=None):
     `--field-name` (or the metadata's "flag"), typed by the annotation (a dict as JSON, a bool
     a switch) or by the metadata's "type" (a ValueError's message kept), with its "choices",
     "metavar" and "nargs", and the default in the help ("shown_default" where the value alone
-    would not say it). A field without a default is a required flag. An option not given
+    would not say it; None: no default to say). A field without a default is a required flag. An option not given
     parses as None: the dataclass applies its own default, and the caller can tell what was
     given; `defaults=True` puts the dataclass's defaults in the parser instead, and
     `defaults={field: (value, as --help says it)}` gives the tool's own default of a field.
@@ -83,4 +83,4 @@ def add_config_flags(parser, config_class, defaults=None, into=None):
         parse = flag_type(meta["type"]) if "type" in meta else {dict: json_object, list: str}.get(kind, kind)
         add(name, dest=field.name, type=parse, required=required, default=default, choices=meta.get("choices"),
             metavar=meta.get("metavar"), nargs=meta.get("nargs"),
-            help=text + ("" if required else f" (default: {shown})"))
+            help=text + ("" if required or shown is None else f" (default: {shown})"))
