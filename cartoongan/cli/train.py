@@ -12,17 +12,9 @@ import sys
 
 from cartoongan.cli.flags import add_config_flags, flag_name, usage_error
 
-STEP_COST = """\
-what a step costs: a GAN step at the defaults (full generator, 256 px crops, batch 8,
-VGG19 content loss) takes about 70 s on a 2-core CPU (reported in issue 16) and, by its
-FLOPs, well under a second on one current GPU (an estimate: no GPU was at hand).
-Fine-tuning hayao_lite at 64 px, batch 4 takes about 0.6 s a step on that CPU (measured).
-The first step of each phase traces the step function first (tens of seconds; minutes
-with XLA): the progress bar says so while it happens."""
-
 
 def build_parser():
-    from cartoongan.training.config import TrainConfig  # TensorFlow-free: the options and their help
+    from cartoongan.training.config import STEP_COST, TrainConfig  # TensorFlow-free: the options and their help
 
     parser = argparse.ArgumentParser(
         prog="cartoongan-train",
