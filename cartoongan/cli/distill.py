@@ -4,11 +4,8 @@
         --eval-photos ../shared/data/eval/animegan_comparison/photos \\
         --generator-config '{"filters": 24, "num_residual_blocks": 4}' --steps 4000 --output pretrained/hayao_lite
 
-Runs `cartoongan.training.distill`: teacher targets (crops, or whole photos with --long-side)
-in WORKDIR/data; the student trained by Keras' fit in WORKDIR/train (metrics.csv; the same
-command resumes from the last backup, or continues to a larger --steps); its PSNR against the
-teacher; the preset copied to --output. Once the targets exist (the teacher needs TensorFlow),
-the student stage runs under any Keras backend (KERAS_BACKEND=jax)."""
+The stages and what each leaves in WORKDIR: `cartoongan.training.distill` (the student's runs
+under any KERAS_BACKEND). The same command resumes a stopped run, or continues it to a larger --steps."""
 
 import argparse
 import dataclasses
