@@ -90,9 +90,11 @@ def parse_megapixels(text):
 
 @dataclass(frozen=True)
 class RunOptions:
-    """What `plan_run` is given besides the inputs and the image options (the options of
-    `cartoonize`, whose --help shows this text and the default)."""
+    """What `plan_run` is given besides the image options (the options of `cartoonize`, whose
+    --help shows this text and the default)."""
 
+    inputs: Optional[list] = option(None, "image or video files, folders (recursive) or globs", flag="--input",
+                                    nargs="+", metavar="PATH", shown_default=None)
     output_dir: str = option(DEFAULT_OUTPUT, "results go to DIR/<style>/<relative path>", flag="--output",
                              metavar="DIR")
     styles: Optional[list] = option(None, "style names or preset directories (see --list-styles)", flag="--style",

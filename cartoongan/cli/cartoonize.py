@@ -11,7 +11,7 @@ from cartoongan.cli.flags import add_config_flags, flag_names, usage_error
 from cartoongan.jobs import ImageOptions, RunOptions
 from cartoongan.presets import ENVIRONMENT
 
-FLAGS = {"inputs": "--input", **flag_names(RunOptions), **flag_names(ImageOptions)}  # not --field
+FLAGS = {**flag_names(RunOptions), **flag_names(ImageOptions)}  # not --field
 
 
 def build_parser():
@@ -19,7 +19,6 @@ def build_parser():
         prog="cartoonize", description="Turn photos into anime-style images with pretrained CartoonGAN styles.",
         epilog=ENVIRONMENT + "\n\nExample: cartoonize --input photos/ --output out/ --style hayao shinkai",
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--input", nargs="+", metavar="PATH", help="image or video files, folders (recursive) or globs")
     add_config_flags(parser, RunOptions, defaults=True)
     parser.add_argument("--list-styles", action="store_true", help="list the available styles and exit")
     add_config_flags(parser, ImageOptions, defaults=True)
@@ -80,7 +79,7 @@ def main(argv=None):
     if args.list_styles:
         list_styles()
         return 0
-    if not args.input:
+    if not args.inputs:
         parser.error("--input is required")
 
     from cartoongan import jobs
@@ -89,7 +88,7 @@ def main(argv=None):
     from cartoongan.weights.download import DownloadError
 
     try:  # every check, and every style fetched and loaded, before any photo is touched
-        plan = jobs.plan_run(args.input, args.output_dir, args.styles or [DEFAULT_STYLE], args.image_format,
+        plan = jobs.plan_run(args.inputs, args.output_dir, args.styles or [DEFAULT_STYLE], args.image_format,
                              args.max_size, args.pixel_limit, args.video_quality, args.overwrite)
         import_tensorflow(args.verbose)
         cartoonizers = jobs.load_cartoonizers(plan, args.precision, tile_size=args.tile_size,
