@@ -164,3 +164,10 @@ def test_only_styles_with_work_are_loaded(photos, tmp_path, monkeypatch):
         (tmp_path / "out" / "hayao" / name).write_bytes(b"")
     plan = jobs.plan_run([str(photos)], str(tmp_path / "out"), ["hayao", "hayao_lite"])
     assert list(jobs.load_cartoonizers(plan, tile_size=0)) == ["hayao_lite"] and loaded == ["hayao_lite"]
+
+
+def test_the_cli_memory_budget_default_is_the_cartoonizers():
+    # jobs cannot import inference (it loads TensorFlow, and --help must not): two constants.
+    from cartoongan import inference
+
+    assert jobs.DEFAULT_MEMORY_BUDGET == inference.DEFAULT_MEMORY_BUDGET
