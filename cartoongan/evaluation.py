@@ -13,7 +13,8 @@ import numpy as np
 
 from cartoongan.images import psnr
 
-# As `cartoongan.inference.MIN_GENERATOR_SIZE`: the generator cannot reflection-pad smaller maps.
+# Feature maps smaller than 2x2 cannot be reflection-padded inside the generator, so tiny inputs
+# are padded up to this size first (and cropped back); `cartoongan.inference` imports it from here.
 MIN_GENERATOR_SIZE = 8
 
 

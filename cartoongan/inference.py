@@ -15,6 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 from cartoongan import precision as precision_lib
+from cartoongan.evaluation import MIN_GENERATOR_SIZE
 from cartoongan.presets import load_preset
 
 # Memory that inference may use for one image, beyond the loaded model (bytes). Whole-image
@@ -32,10 +33,6 @@ _IMAGE_BYTES_PER_PIXEL = 120
 # peaked at 1.9 GB on a 3 MP photo), and the halo they carry.
 _AUTO_TILE_SIDES = (512, 384, 256, 128)
 _HALO = 32
-
-# Feature maps smaller than 2x2 cannot be reflection-padded inside the generator, so tiny
-# inputs are padded up to this size first (and cropped back).
-MIN_GENERATOR_SIZE = 8
 
 
 def _edge_pad_index(size, multiple):
