@@ -13,9 +13,10 @@ from cartoongan.options import option, required
 
 CONFIG_FILE = "config.json"
 # What a resumed run may change: how long it trains (the learning-rate schedule stretches
-# to the new length, as it always did), what it is scored on, and where the result goes.
+# to the new length, as it always did), what it is scored on, where the result goes, and
+# whether XLA compiles the step (it changes how, not what, is trained).
 # Everything else would make the backup's weights, optimizer or data mean something else.
-_CHANGEABLE_ON_RESUME = ("workdir", "steps", "eval_photos", "eval_every", "name", "output")
+_CHANGEABLE_ON_RESUME = ("workdir", "steps", "eval_photos", "eval_every", "name", "output", "xla")
 
 
 @dataclasses.dataclass

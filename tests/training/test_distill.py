@@ -250,6 +250,8 @@ def test_a_workdir_resumes_only_the_run_it_holds(tmp_path):
     first.check_resumable_from(json.loads(first.to_json()))
     DistillConfig(workdir=str(tmp_path), photos=["p"], steps=200, eval_every=100).check_resumable_from(
         json.loads(first.to_json()))  # trains longer, scored more often: the same run
+    DistillConfig(workdir=str(tmp_path), photos=["p"], steps=100, xla="on").check_resumable_from(
+        json.loads(first.to_json()))  # XLA compiles the same step
     with pytest.raises(ParameterError, match="holds a run made with 8, not 4") as error:
         DistillConfig(workdir=str(tmp_path), photos=["p"], batch_size=4).check_resumable_from(
             json.loads(first.to_json()))
