@@ -7,8 +7,8 @@
    `WORKDIR/eval_teacher.npz`. Only this stage needs TensorFlow (the teacher's Cartoonizer).
 2. `train_student`: an L1 regression of the student's output onto the targets, run by
    `keras.Model.fit` with Keras' own callbacks: `BackupAndRestore` (a killed run resumes at
-   its last epoch, exactly), `ModelCheckpoint`, `CSVLogger` (`train/metrics.csv`), and a
-   cosine learning-rate schedule object. Keras ops and numpy only, so it runs under every
+   its last epoch, exactly), `CSVLogger` (`train/metrics.csv`), and a cosine learning-rate
+   schedule object. Keras ops and numpy only, so it runs under every
    Keras backend (tested under JAX); the result is a preset that the TensorFlow
    `Cartoonizer` loads.
 3. the final preset scored against the teacher (`cartoongan.evaluation`, numpy PSNR) and
@@ -43,7 +43,6 @@ from cartoongan.training.student import build_student, init_from_generator
 
 METRICS_FILE = "metrics.csv"
 BACKUP_DIR = "backup"
-WEIGHTS_FILE = "student.weights.h5"
 PRESET_DIR = "preset"
 
 
@@ -285,7 +284,6 @@ def train_student(config, callbacks=(), log=print):
     all_callbacks = [
         _Progress(data, config, schedule, evaluate_student, log),
         metrics,
-        keras.callbacks.ModelCheckpoint(os.path.join(config.train_dir, WEIGHTS_FILE), save_weights_only=True),
         *callbacks,
         # Last, so that an epoch's backup follows everything the epoch logged and saved.
         keras.callbacks.BackupAndRestore(os.path.join(config.train_dir, BACKUP_DIR), double_checkpoint=True,
