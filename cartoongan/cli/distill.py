@@ -53,7 +53,7 @@ def main(argv=None):
     except ParameterError as error:
         print(f"error: {error.explain(flag_name)}", file=sys.stderr)
         return 2
-    except ValueError as error:  # a preset, photo folder or workdir that cannot be used
+    except (ValueError, RuntimeError) as error:  # unusable preset, photos, workdir or backup; a DownloadError
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(json.dumps({"mean_psnr": result["mean_psnr"] and round(result["mean_psnr"], 3)}))

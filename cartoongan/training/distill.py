@@ -269,6 +269,8 @@ def train_student(config, callbacks=(), log=print):
         copied = init_from_generator(student, source, source_preprocessing.channel_order)
         log(f"initialised {copied} of {len(student.weights)} weights from {config.init_from}")
         del source
+    # Before training: a teacher to fetch fails now, not after hours of it.
+    metadata = preset_metadata(config, training_pairs=len(photos))
     schedule = learning_rate_schedule(config)
     student.compile(optimizer=keras.optimizers.Adam(schedule), loss=StudentLoss(config.gradient_weight),
                     jit_compile={"on": True, "off": False}.get(config.xla, "auto"))
@@ -295,8 +297,7 @@ def train_student(config, callbacks=(), log=print):
         student.fit(data, epochs=config.steps // config.epoch_steps, callbacks=all_callbacks, shuffle=False, verbose=0)
     finally:
         metrics.on_train_end()  # closes the file when fit stopped on an exception
-    return save_preset(student, os.path.join(config.train_dir, PRESET_DIR), Preprocessing("RGB"), **preset_metadata(
-        config, training_pairs=len(photos)))
+    return save_preset(student, os.path.join(config.train_dir, PRESET_DIR), Preprocessing("RGB"), **metadata)
 
 
 def preset_metadata(config, training_pairs):

@@ -300,3 +300,26 @@ def test_cli_refuses_two_inits(tmp_path, capsys):
               "--no-teacher-init"])
     assert exit.value.code == 2 and "not allowed with argument" in capsys.readouterr().err
     assert not (tmp_path / "work").exists()
+
+
+def test_a_teacher_that_cannot_be_fetched_fails_before_training_and_the_cli_says_so(tmp_path, tiny_preset, monkeypatch,
+                                                                                     capsys):
+    from cartoongan.cli.distill import main
+    from cartoongan.weights.download import DownloadError
+
+    config = tiny_config(tmp_path, tiny_preset)
+    teacher_targets.precompute_teacher_targets(config.teacher, config.photos, config.data_dir, crop_size=24,
+                                               precision="float32", progress=None)
+
+    def unreachable(name):
+        raise DownloadError(f"style {name!r} could not be fetched")
+
+    monkeypatch.setattr(distill, "resolve_preset", unreachable)
+    with pytest.raises(DownloadError):
+        distill.train_student(config, log=lambda line: None)
+    assert not (tmp_path / "work" / "train").exists()  # nothing trained
+
+    monkeypatch.setattr(distill, "distill", lambda config: unreachable(config.teacher))
+    assert main(["--workdir", str(tmp_path / "work"), "--photos", str(tmp_path / "photos"), "--teacher", "paprika",
+                 "--no-teacher-init"]) == 2
+    assert "error: style 'paprika' could not be fetched" in capsys.readouterr().err
