@@ -7,8 +7,8 @@
    `WORKDIR/eval_teacher.npz`. Only this stage needs TensorFlow (the teacher's Cartoonizer).
 2. `train_student`: an L1 regression of the student's output onto the targets, run by
    `keras.Model.fit` with Keras' own callbacks: `BackupAndRestore` (a killed run resumes at
-   its last epoch, exactly), `CSVLogger` (`train/metrics.csv`), and a cosine learning-rate
-   schedule object. Keras ops and numpy only, so it runs under every
+   its last epoch, exactly; a backup torn by a kill falls back to the one before it),
+   `CSVLogger` (`train/metrics.csv`), and a cosine learning-rate schedule object. Keras ops and numpy only, so it runs under every
    Keras backend (tested under JAX); the result is a preset that the TensorFlow
    `Cartoonizer` loads.
 3. the final preset scored against the teacher (`cartoongan.evaluation`, numpy PSNR) and
@@ -22,6 +22,7 @@ import os
 import shutil
 import time
 
+import h5py
 import keras
 import numpy as np
 from keras import ops
@@ -282,6 +283,7 @@ def train_student(config, callbacks=(), log=print):
         evaluate_student = lambda: evaluate(cartoonize, eval_photos, references, names)["mean_psnr"]  # noqa: E731
     data = TeacherPairs(photos, targets, config.batch_size, crop_size, config.epoch_steps, config.seed)
     os.makedirs(config.train_dir, exist_ok=True)
+    restore_torn_backup(os.path.join(config.train_dir, BACKUP_DIR), config.epoch_steps, log)
     metrics = _MetricsLog(os.path.join(config.train_dir, METRICS_FILE))
     all_callbacks = [
         _Progress(data, config, schedule, evaluate_student, log),
@@ -298,6 +300,37 @@ def train_student(config, callbacks=(), log=print):
     finally:
         metrics.on_train_end()  # closes the file when fit stopped on an exception
     return save_preset(student, os.path.join(config.train_dir, PRESET_DIR), Preprocessing("RGB"), **metadata)
+
+
+def restore_torn_backup(backup_dir, epoch_steps, log=print):
+    """Keras' BackupAndRestore writes `latest.weights.h5`, then `training_metadata.json` (the
+    epoch): a kill between the two leaves new weights with the old epoch, or a torn JSON, which
+    Keras does not fall back from. Such a latest pair is replaced by the previous one (`.bkp`,
+    double_checkpoint), each file atomically; raises RuntimeError if that one is unusable too."""
+    latest = [os.path.join(backup_dir, name) for name in ("latest.weights.h5", "training_metadata.json")]
+    if not any(os.path.exists(path) for path in latest) or _backup_step(*latest, epoch_steps) is not None:
+        return
+    previous = [f"{path}.bkp" for path in latest]
+    step = _backup_step(*previous, epoch_steps)
+    if step is None:
+        raise RuntimeError(f"the training backup is unusable: {latest[1]} does not match or read as the epoch of "
+                           f"{latest[0]}, and the same holds for {previous[1]} and {previous[0]}")
+    for source, target in zip(previous, latest):
+        with atomic_file(target, suffix=os.path.splitext(target)[1]) as partial:
+            shutil.copyfile(source, partial)
+    log(f"the last backup in {backup_dir} was torn by a kill: restored the one before it, at step {step}")
+
+
+def _backup_step(weights_path, metadata_path, epoch_steps):
+    """The step of a backup pair whose optimizer step matches its recorded epoch, else None."""
+    try:
+        with open(metadata_path) as f:
+            epoch = json.load(f)["epoch"]
+        with h5py.File(weights_path, "r") as f:
+            done = int(f["optimizer/vars/0"][()])  # the optimizer's first variable: its iterations
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return done if done == epoch * epoch_steps else None
 
 
 def preset_metadata(config, training_pairs):

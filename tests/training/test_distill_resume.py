@@ -1,6 +1,7 @@
 """A student run killed (SIGKILL) after logging an epoch but before backing it up resumes at its
 last backup and ends exactly where an uninterrupted run ends, with each epoch logged once."""
 
+import dataclasses
 import shutil
 import subprocess
 import sys
@@ -60,3 +61,28 @@ def test_a_killed_run_resumes_exactly_and_logs_every_epoch_once(tmp_path, tiny_p
     reference, _, _ = load_preset(f"{uninterrupted.train_dir}/preset")
     for a, b in zip(resumed.weights, reference.weights):
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=0, atol=1e-6, err_msg=a.path)
+
+
+@pytest.mark.parametrize("torn", ["old epoch", "torn json"])
+def test_a_backup_torn_between_weights_and_epoch_resumes_from_the_one_before(tmp_path, tiny_preset, torn):
+    config = tiny_config(tmp_path, tiny_preset, steps=2, eval_every=1)
+    teacher_targets.precompute_teacher_targets(config.teacher, config.photos, config.data_dir, crop_size=24,
+                                               precision="float32", progress=None)
+    distill.train_student(config, log=lambda line: None)
+    backup = f"{config.train_dir}/{distill.BACKUP_DIR}"
+    # As a kill after writing the weights of step 2 and before their epoch leaves it:
+    with open(f"{backup}/training_metadata.json", "w") as f:
+        f.write('{"epoch": 1, "batch": 0}' if torn == "old epoch" else '{"epo')
+
+    logs = []
+    distill.train_student(dataclasses.replace(config, steps=3), log=logs.append)
+    assert f"the last backup in {backup} was torn by a kill: restored the one before it, at step 1" in logs
+    assert "resumed from the backup at step 1 of 3" in logs
+    assert [row["step"] for row in distill.read_metrics(config.train_dir)] == [1, 2, 3]
+
+
+def test_a_torn_backup_without_a_usable_previous_one_names_both(tmp_path):
+    for name in ("latest.weights.h5", "training_metadata.json", "latest.weights.h5.bkp", "training_metadata.json.bkp"):
+        (tmp_path / name).write_text("{")
+    with pytest.raises(RuntimeError, match=r"training_metadata.json .*latest.weights.h5, .*\.json.bkp and .*h5.bkp"):
+        distill.restore_torn_backup(str(tmp_path), 50)
