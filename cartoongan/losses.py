@@ -60,11 +60,13 @@ def checkerboard_loss(generated, photo):
     return tf.reduce_mean(tf.nn.relu(_checkerboard(generated) - _checkerboard(photo)))
 
 
-def palette_loss(generated, anime, generated_pixels=16384, anime_pixels=1024):
+def palette_loss(generated, anime, seed=None, generated_pixels=16384, anime_pixels=1024):
     """Mean Euclidean distance (in [-1, 1] RGB units) from each generated pixel colour to the
     nearest colour among the anime batch's pixels: the generated colours should be colours the
     style uses. A one-sided chamfer distance in colour space over random samples of the pixels
-    (`generated_pixels` of the generated batch, `anime_pixels` of the anime batch).
+    (`generated_pixels` of the generated batch, `anime_pixels` of the anime batch), drawn from
+    `seed` (a shape-[2] integer tensor; the trainer passes its seed and step, so a resumed run
+    draws what an uninterrupted one would) or from TensorFlow's global generator without it.
 
     Why: a style's palette (cel shading's few flat colours, a toning's one axis) is a per-pixel
     property that the patch discriminator's gradient does not carry: trained on posterized
@@ -74,8 +76,13 @@ def palette_loss(generated, anime, generated_pixels=16384, anime_pixels=1024):
     """
     g = tf.reshape(tf.cast(generated, tf.float32), [-1, 3])
     a = tf.reshape(tf.cast(anime, tf.float32), [-1, 3])
-    g = tf.gather(g, tf.random.uniform([generated_pixels], 0, tf.shape(g)[0], tf.int32))
-    a = tf.gather(a, tf.random.uniform([anime_pixels], 0, tf.shape(a)[0], tf.int32))
+    if seed is None:
+        g = tf.gather(g, tf.random.uniform([generated_pixels], 0, tf.shape(g)[0], tf.int32))
+        a = tf.gather(a, tf.random.uniform([anime_pixels], 0, tf.shape(a)[0], tf.int32))
+    else:
+        seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 2)
+        g = tf.gather(g, tf.random.stateless_uniform([generated_pixels], seeds[0], 0, tf.shape(g)[0], tf.int32))
+        a = tf.gather(a, tf.random.stateless_uniform([anime_pixels], seeds[1], 0, tf.shape(a)[0], tf.int32))
     squared = (tf.reduce_sum(g * g, 1, keepdims=True) - 2.0 * tf.matmul(g, a, transpose_b=True)
                + tf.reduce_sum(a * a, 1)[None, :])
     return tf.reduce_mean(tf.sqrt(tf.maximum(tf.reduce_min(squared, axis=1), 0.0) + 1e-6))

@@ -167,3 +167,14 @@ def test_palette_loss_is_the_distance_to_the_nearest_anime_colour_and_pulls_towa
     assert float(losses.palette_loss(tf.reverse(anime, [1]), anime)) == pytest.approx(0.0, abs=2e-3)  # on-palette
     # Halfway between the two colours, a pixel is as far (0.5 * sqrt(3)) from each.
     assert float(losses.palette_loss(tf.zeros((1, 4, 4, 3)), anime)) == pytest.approx(0.75 ** 0.5, abs=1e-3)
+
+
+def test_palette_loss_with_a_seed_draws_the_same_pixels_every_time():
+    rng = np.random.default_rng(4)
+    generated = tf.constant(rng.uniform(-1, 1, (2, 16, 16, 3)).astype("float32"))
+    anime = tf.constant(rng.uniform(-1, 1, (2, 16, 16, 3)).astype("float32"))
+    seed = tf.constant([7, 3], tf.int64)
+    first = float(losses.palette_loss(generated, anime, seed=seed, generated_pixels=64, anime_pixels=8))
+    assert float(losses.palette_loss(generated, anime, seed=seed, generated_pixels=64, anime_pixels=8)) == first
+    other = float(losses.palette_loss(generated, anime, seed=tf.constant([7, 4], tf.int64), generated_pixels=64, anime_pixels=8))
+    assert other != first  # another step draws other pixels

@@ -32,10 +32,13 @@ _GENERATOR_PARAMETER_BOUNDS = {
 }
 GENERATOR_CLASSES = {"full": "CartoonGanGenerator", "light": "LightGenerator"}
 # Keys whose absence in an older run's config.json means this value (not today's default).
-_RESUME_LEGACY = {"discriminator_norm": "instance"}
+_RESUME_LEGACY = {"discriminator_norm": "instance", "warmup_steps": 0}
 
 # Options that change what a checkpoint contains: a resumed run must agree on them.
-_RESUME_KEYS = ("generator", "generator_config", "init_from", "discriminator_filters", "discriminator_norm", "precision")
+# warmup_steps: with a warm-up the optimizers' learning rate is a schedule, without one a
+# variable the checkpoint holds, so the two cannot restore each other's checkpoints.
+_RESUME_KEYS = ("generator", "generator_config", "init_from", "discriminator_filters", "discriminator_norm", "precision",
+                "warmup_steps")
 
 # The choices of the options, free of TensorFlow so that a tool can offer them in --help and
 # a config be checked before TensorFlow loads; tests/training/test_config.py checks them
@@ -148,14 +151,15 @@ class TrainConfig:
         return json.dumps(dataclasses.asdict(self), indent=2, allow_nan=False) + "\n"
 
     def check_resumable_from(self, previous):
-        """Raises ValueError if `previous` (a dict from config.json) trained something else."""
+        """Raises ParameterError (naming the field) if `previous` (a dict from config.json)
+        trained something else."""
         for key in _RESUME_KEYS:
             before = previous.get(key, _RESUME_LEGACY.get(key, getattr(self, key)))
             if before != getattr(self, key):
-                raise ValueError(
-                    f"{self.workdir} holds a run with {key}={before!r}, not {getattr(self, key)!r}: "
-                    f"use another --workdir or the same options (--{key.replace('_', '-')} {before}) to resume"
-                )
+                raise ParameterError(
+                    key, "{workdir} holds a run with {key}={before!r}, not {now!r}: use another {names[workdir]} "
+                    "or the same value ({name} {before_text}) to resume", workdir=self.workdir, key=key,
+                    before=before, now=getattr(self, key), before_text=json.dumps(before) if isinstance(before, dict) else before)
 
 
 def check_generator_config(generator, overrides):

@@ -197,7 +197,8 @@ class Trainer:
             adversarial = self.generator_loss_fn(fake_logits)
             content = losses.content_loss(self.vgg(photo), self.vgg(generated))
             checkerboard = losses.checkerboard_loss(generated, photo)
-            palette = losses.palette_loss(generated, anime)
+            palette = (losses.palette_loss(generated, anime, seed=self._palette_seed())
+                       if self.config.palette_weight else tf.constant(0.0))
             generator_loss = (adversarial + self.config.content_weight * content
                               + self.config.palette_weight * palette
                               + self.config.checkerboard_weight * checkerboard)
@@ -218,6 +219,13 @@ class Trainer:
             "d_smooth": tf.reduce_mean(smooth_logits),
         }
         return metrics, generator_gradients, discriminator_gradients
+
+    def _palette_seed(self):
+        """The palette term's sampling seed: the run's seed, this replica and the step, so
+        that a resumed run draws the pixels an uninterrupted one would."""
+        replica = tf.distribute.get_replica_context().replica_id_in_sync_group
+        run = tf.cast(self.config.seed, tf.int64) * 4096 + tf.cast(replica, tf.int64)
+        return tf.stack([run, tf.cast(self.generator_optimizer.iterations, tf.int64)])
 
     def _gan_replica_step(self, batch):
         metrics, generator_gradients, discriminator_gradients = self._gan_gradients(batch)

@@ -218,8 +218,20 @@ def test_discriminator_normalization_is_a_switch_that_resume_checks(tmp_path, no
     with pytest.raises(ValueError, match="discriminator_norm"):
         config.check_resumable_from({"discriminator_norm": other})
     if normalization == "none":  # runs from before the switch had instance norms
-        with pytest.raises(ValueError, match="--discriminator-norm instance"):
-            config.check_resumable_from({"generator": "full"})
+        with pytest.raises(ValueError, match="discriminator_norm instance") as error:
+            config.check_resumable_from({"generator": "full", "warmup_steps": config.warmup_steps})
+        assert "(--discriminator-norm instance)" in error.value.explain(lambda field: "--" + field.replace("_", "-"))
+
+
+def test_runs_from_before_the_warm_up_resume_only_without_it(tmp_path):
+    """With a warm-up the optimizers' learning rate is a schedule, without one a checkpointed
+    variable: a run from before the warm-up (no warmup_steps in its config.json) cannot restore
+    into optimizers with one, so it is refused by name instead of failing inside the restore."""
+    config = tiny_config(tmp_path)
+    assert config.warmup_steps == 100
+    with pytest.raises(ValueError, match="warmup_steps=0, not 100"):
+        config.check_resumable_from({"discriminator_norm": "none"})
+    tiny_config(tmp_path, warmup_steps=0).check_resumable_from({"discriminator_norm": "none"})
 
 
 def test_a_workdir_given_as_dotdot_names_the_preset_after_the_real_folder(tmp_path, monkeypatch):
