@@ -14,6 +14,7 @@ import os
 import sys
 
 from cartoongan.cli.flags import add_config_flags
+from cartoongan.presets import ENVIRONMENT  # the teacher or --init-from may be a style to fetch
 
 TEACHER_INIT = "the teacher's sliced weights; random for another --generator"
 
@@ -22,7 +23,7 @@ def build_parser():
     from cartoongan.training.distill_config import DistillConfig  # TensorFlow-free: the options and their help
 
     parser = argparse.ArgumentParser(prog="cartoongan-distill", description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+                                     epilog=ENVIRONMENT, formatter_class=argparse.RawDescriptionHelpFormatter)
     init = parser.add_mutually_exclusive_group()
     add_config_flags(parser, DistillConfig, defaults={"init_from": (None, TEACHER_INIT)}, into={"init_from": init})
     init.add_argument("--no-teacher-init", action="store_true", help="random init instead of the teacher's weights")

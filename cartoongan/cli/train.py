@@ -11,6 +11,7 @@ import os
 import sys
 
 from cartoongan.cli.flags import add_config_flags, flag_name, usage_error
+from cartoongan.presets import ENVIRONMENT  # --init-from may be a style to fetch
 
 
 def build_parser():
@@ -20,7 +21,7 @@ def build_parser():
         prog="cartoongan-train",
         description="Train or fine-tune a CartoonGAN generator. Re-run the same command to resume.",
         epilog="Example: train.py --data tfrecords/ --workdir runs/ft --init-from hayao --init-steps 0 --steps 2000\n\n"
-               + STEP_COST,
+               + STEP_COST + "\n\n" + ENVIRONMENT,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_config_flags(parser, TrainConfig)

@@ -323,3 +323,11 @@ def test_a_teacher_that_cannot_be_fetched_fails_before_training_and_the_cli_says
     assert main(["--workdir", str(tmp_path / "work"), "--photos", str(tmp_path / "photos"), "--teacher", "paprika",
                  "--no-teacher-init"]) == 2
     assert "error: style 'paprika' could not be fetched" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("tool", ["distill", "train"])
+def test_the_help_of_a_tool_that_may_fetch_a_style_shows_the_environment(tool):
+    import importlib
+
+    assert importlib.import_module(f"cartoongan.cli.{tool}").build_parser().format_help().rstrip().endswith(
+        "checked against the sha256 shipped in the package")
