@@ -215,7 +215,7 @@ def _options(query, cartoonizers, catalogue, default_style):
     only looked up among the loaded models: a client's string never becomes a path."""
     style = query.get("style") or default_style
     if style not in cartoonizers:
-        reason = ("is not served here (start the server with --styles including it)"
+        reason = ("is not served here (the server was not started with it)"
                   if style in {row.name for row in catalogue} else "is unknown")
         raise ApiError(404, f"style {style!r} {reason}; served styles: {', '.join(cartoonizers)}")
     image_format = query.get("format", "png").lower()
@@ -258,8 +258,8 @@ async def _read_body(request, limit):
 
 def _too_many_bytes(size, limit, at_least=False):
     if at_least:  # streamed without a length: we stopped reading at the limit
-        return f"upload is over the limit of {limit / 2**20:.1f} MB (--max-upload-mb)"
-    return f"upload is {size / 2**20:.1f} MB; the limit is {limit / 2**20:.1f} MB (--max-upload-mb)"
+        return f"upload is over the limit of {limit / 2**20:.1f} MB (the server's upload limit)"
+    return f"upload is {size / 2**20:.1f} MB; the limit is {limit / 2**20:.1f} MB (the server's upload limit)"
 
 
 async def _result_unless_disconnected(request, future):
