@@ -159,23 +159,26 @@ def load_shards(data_dir):
     return photos, targets
 
 
-def write_references(photo_paths, teacher, path, precision="float32"):
+def write_references(photo_paths, teacher, path, precision="float32", folder=None):
     """Writes `path` (.npz, atomically): the photos of `photo_paths`, whole, and the teacher's
-    outputs on them (float32 by default: the reference an evaluation holds a student to).
-    Kept if `path` already holds the same photo names; returns `read_references(path)`."""
-    names = [os.path.basename(p) for p in photo_paths]
-    if not names:
+    outputs on them (float32 by default: the reference an evaluation holds a student to),
+    named by their paths relative to `folder` (default: the folder that holds them all), which
+    is stored with them: `a/1.jpg` and `b/1.jpg` are two photos. Kept if `path` already holds
+    the same names from the same folder, else rebuilt; returns `read_references(path)`."""
+    if not photo_paths:
         raise ValueError("no held-out photos to compute teacher references for")
+    folder = os.path.abspath(folder or os.path.commonpath([os.path.dirname(os.path.abspath(p)) for p in photo_paths]))
+    names = [os.path.relpath(os.path.abspath(p), folder).replace(os.sep, "/") for p in photo_paths]
     if os.path.exists(path):
         with np.load(path, allow_pickle=False) as data:
-            if list(data["names"]) == names:
+            if "folder" in data and str(data["folder"]) == folder and list(data["names"]) == names:
                 return read_references(path)
     photos = [read_image(p)[0] for p in photo_paths]
     cartoonizer = _load_teacher(teacher, precision) if isinstance(teacher, (str, os.PathLike)) else teacher
     arrays = {f"photo_{i}": p for i, p in enumerate(photos)}
     arrays.update({f"reference_{i}": cartoonizer(p) for i, p in enumerate(photos)})
     with atomic_file(path, suffix=".npz") as partial:
-        np.savez_compressed(partial, names=np.array(names), **arrays)
+        np.savez_compressed(partial, names=np.array(names), folder=np.array(folder), **arrays)
     return read_references(path)
 
 

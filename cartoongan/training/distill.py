@@ -66,7 +66,7 @@ def distill(config, log=print):
         seed=config.seed, progress=log)
     if config.eval_photos:
         teacher_targets.write_references(teacher_targets.list_photos([config.eval_photos]), config.teacher,
-                                         config.references_path)
+                                         config.references_path, folder=config.eval_photos)
     with atomic_file(config_path, suffix=".json") as partial, open(partial, "w") as f:
         f.write(config.to_json())
     preset = train_student(config, log=log)

@@ -331,3 +331,38 @@ def test_the_help_of_a_tool_that_may_fetch_a_style_shows_the_environment(tool):
 
     assert importlib.import_module(f"cartoongan.cli.{tool}").build_parser().format_help().rstrip().endswith(
         "checked against the sha256 shipped in the package")
+
+
+def test_references_are_named_by_their_path_in_the_eval_folder_and_rebuilt_for_another_folder(tmp_path):
+    calls = []
+
+    def teacher(photo):
+        calls.append(photo.shape)
+        return 255 - photo
+
+    for sub, value in (("a", 10), ("b", 200)):
+        (tmp_path / "eval" / sub).mkdir(parents=True)
+        Image.fromarray(np.full((8, 8, 3), value, np.uint8)).save(tmp_path / "eval" / sub / "1.png")
+    path = str(tmp_path / "eval_teacher.npz")
+    photos = teacher_targets.list_photos([str(tmp_path / "eval")])
+    names, _, _ = teacher_targets.write_references(photos, teacher, path, folder=str(tmp_path / "eval"))
+    assert names == ["a/1.png", "b/1.png"] and len(calls) == 2
+    teacher_targets.write_references(photos, teacher, path, folder=str(tmp_path / "eval"))
+    assert len(calls) == 2  # kept
+
+    (tmp_path / "other").mkdir()
+    for sub in ("a", "b"):
+        (tmp_path / "eval" / sub).rename(tmp_path / "other" / sub)
+    moved = teacher_targets.list_photos([str(tmp_path / "other")])
+    names, _, _ = teacher_targets.write_references(moved, teacher, path, folder=str(tmp_path / "other"))
+    assert names == ["a/1.png", "b/1.png"] and len(calls) == 4  # same names, another folder: rebuilt
+    with np.load(path) as data:
+        assert str(data["folder"]) == str(tmp_path / "other")
+
+
+def test_the_mean_psnr_counts_photos_of_the_same_name():
+    photos = [np.zeros((4, 4, 3), np.uint8), np.zeros((4, 4, 3), np.uint8)]
+    references = [np.zeros((4, 4, 3), np.uint8), np.full((4, 4, 3), 16, np.uint8)]
+    one = evaluate(lambda photo: photo, photos[1:], references[1:])["mean_psnr"]
+    both = evaluate(lambda photo: photo, photos, references, names=["1.jpg", "1.jpg"])["mean_psnr"]
+    assert math.isfinite(one) and both > one  # the identical pair counts too
