@@ -46,8 +46,9 @@ class LinearWarmup(keras.optimizers.schedules.LearningRateSchedule):
 
     Adam's first updates move every weight by about the learning rate whatever the gradient
     (m/sqrt(v) is the gradient's sign until v has averaged): a pretrained generator took one
-    step at 2e-4 to 14 dB from itself. Rising from 0 lets v settle before steps are full size,
-    so fine-tuning can use a rate at which it learns (see FINE_TUNE_GENERATOR_LR).
+    step at 2e-4 to 14 dB from itself. Rising from 0 lets v settle before steps are full size
+    (a toy fine-tune at 1e-4 then kept its start intact; the default rate stays
+    FINE_TUNE_GENERATOR_LR, since 1e-4 learned no more).
     """
 
     def __init__(self, learning_rate, warmup_steps):
