@@ -6,7 +6,7 @@ import os
 import stat
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from cartoongan.atomic import atomic_file
 
@@ -15,6 +15,7 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", "
 # the MPO files of cameras). Pillow would otherwise sniff its ~40 other formats (AVIF,
 # EPS through Ghostscript, PSD, FITS...): more decoders than the tool needs facing untrusted files.
 READ_FORMATS = ("JPEG", "PNG", "BMP", "DIB", "WEBP", "TIFF", "GIF")
+IMAGE_FORMAT_NAMES = ("JPEG", "PNG", "BMP", "WebP", "TIFF", "GIF")  # as errors name them
 # Formats that can carry an alpha channel: the input's transparency is kept there.
 _ALPHA_EXTENSIONS = (".png", ".webp", ".tif", ".tiff")
 
@@ -77,9 +78,11 @@ def read_image(path, *, max_size=0, pixel_limit=None):
             # Pillow only warns between MAX_IMAGE_PIXELS and twice that; a 700-byte file
             # may declare 100 megapixels, which decode into gigabytes
             if limit and image.width * image.height > limit:
-                raise ImageReadError(
-                    f"{path}: {image.width}x{image.height} is {image.width * image.height / 1e6:.1f} megapixels, "
-                    f"over the pixel limit of {limit / 1e6:g} megapixels; not decoded")
+                shown, shown_limit = _distinct_megapixels(image.width * image.height, limit)
+                raise ImageReadError(f"{path}: {image.width}x{image.height} is {shown} megapixels, over the pixel "
+                                     f"limit of {shown_limit} megapixels; not decoded")
+            if image.format in ("JPEG", "MPO"):
+                check_jpeg_data(file, path)
             image.load()
             rotated = image.getexif().get(0x0112) in (5, 6, 7, 8)  # EXIF orientations that swap W and H
             image = ImageOps.exif_transpose(image)
@@ -91,8 +94,46 @@ def read_image(path, *, max_size=0, pixel_limit=None):
         raise
     except MemoryError as error:  # a declared size the decoder cannot allocate
         raise ImageReadError(f"{path}: cannot read image (out of memory for its declared size)") from error
+    except UnidentifiedImageError as error:  # its message names the file object (`<_io.BufferedReader name=3>`)
+        raise ImageReadError(f"{path}: cannot read image (not a {', '.join(IMAGE_FORMAT_NAMES[:-1])} or "
+                             f"{IMAGE_FORMAT_NAMES[-1]} file, or its header is damaged)") from error
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
         raise ImageReadError(f"{path}: cannot read image ({error})") from error
+
+
+def check_jpeg_data(file, name):
+    """Raises ImageReadError naming `name` when the JPEG in the binary `file` (read whole, then
+    rewound) makes libjpeg warn: "Corrupt JPEG data: premature end of data segment", bytes
+    before a marker, a truncated file. Pillow's decoder ignores these warnings and fills what
+    it could not decode with grey; libjpeg-turbo's strict mode (simplejpeg) raises them. The
+    check decodes at 1/8 scale: the entropy decoding, where the warnings arise, is done in
+    full, the inverse DCT and colour conversion for an eighth of the pixels."""
+    import simplejpeg
+
+    start = file.tell()
+    file.seek(0)
+    data = file.read()
+    file.seek(start)
+    try:
+        colorspace = simplejpeg.decode_jpeg_header(data)[2]
+        simplejpeg.decode_jpeg(data, colorspace=_JPEG_CHECK_COLORSPACE.get(colorspace, "RGB"), fastdct=True,
+                               fastupsample=True, min_factor=8, strict=True)
+    except ValueError as error:
+        raise ImageReadError(f"{name}: corrupt or truncated JPEG ({error}); skipped") from error
+
+
+# Output colour spaces libjpeg can convert each JPEG colour space to (it turns no grey into CMYK)
+_JPEG_CHECK_COLORSPACE = {"Gray": "GRAY", "CMYK": "CMYK", "YCCK": "CMYK"}
+
+
+def _distinct_megapixels(pixels, limit):
+    """Both counts in megapixels, with as many digits as it takes to tell them apart (80x60 is
+    0.0048, not 0.0, over a limit of 0.001)."""
+    for digits in range(3, 16):
+        shown = f"{pixels / 1e6:.{digits}g}", f"{limit / 1e6:.{digits}g}"
+        if shown[0] != shown[1]:
+            return shown
+    return shown
 
 
 def _open_regular_file(path):

@@ -1,5 +1,7 @@
-"""Decoding in bounded memory: JPEG reduction when the image will be shrunk, a pixel limit."""
+"""Decoding in bounded memory: JPEG reduction when the image will be shrunk, a pixel limit;
+corrupt JPEGs that Pillow decodes without an error are refused."""
 
+import io
 import struct
 import zlib
 
@@ -83,5 +85,96 @@ def test_huge_declared_png_is_refused_before_decoding(tmp_path):
     data[ihdr + 4:ihdr + 12] = struct.pack(">II", 13000, 13000)
     data[ihdr + 17:ihdr + 21] = struct.pack(">I", zlib.crc32(bytes(data[ihdr:ihdr + 17])))
     path.write_bytes(bytes(data))
-    with pytest.raises(ImageReadError, match=r"bomb\.png: 13000x13000 is 169\.0 megapixels, over the pixel limit of 89\.4785 megapixels"):
+    with pytest.raises(ImageReadError, match=r"bomb\.png: 13000x13000 is 169 megapixels, over the pixel limit of 89\.5 megapixels"):
         read_image(path)
+
+
+def test_pixel_limit_message_has_the_digits_to_tell_the_counts_apart(tmp_path):
+    """The issue's "80x60 is 0.0 megapixels, over the pixel limit of 0.001"."""
+    path = tmp_path / "small.png"
+    Image.fromarray(_photo(80, 60)).save(path)
+    with pytest.raises(ImageReadError, match=r"small\.png: 80x60 is 0\.0048 megapixels, over the pixel limit of "
+                                             r"0\.001 megapixels"):
+        read_image(path, pixel_limit=1000)
+    with pytest.raises(ImageReadError, match=r"is 0\.004801 megapixels, over the pixel limit of 0\.0048 megapixels"):
+        Image.fromarray(_photo(4801, 1)).save(path)
+        read_image(path, pixel_limit=4800)
+
+
+def test_an_unknown_format_is_named_by_path_not_by_file_object(tmp_path):
+    """Pillow's own message named the open file: `<_io.BufferedReader name=3>`."""
+    path = tmp_path / "notes.jpg"
+    path.write_bytes(b"not an image at all")
+    with pytest.raises(ImageReadError) as raised:
+        read_image(path)
+    assert str(raised.value) == (f"{path}: cannot read image (not a JPEG, PNG, BMP, WebP, TIFF or GIF file, or its "
+                                 "header is damaged)")
+
+
+def _jpeg_bytes(width=80, height=64):
+    buffer = io.BytesIO()
+    Image.fromarray(_photo(width, height)).save(buffer, "JPEG", quality=90)
+    return buffer.getvalue()
+
+
+def _claiming(data, width, height):
+    """The JPEG with its frame header (SOF0) declaring another size; the scan is unchanged."""
+    sof = data.index(b"\xff\xc0")
+    return data[:sof + 5] + struct.pack(">HH", height, width) + data[sof + 9:]
+
+
+def _random_bytes_in_the_middle(data, count=400, seed=1):
+    middle = len(data) // 2
+    noise = np.random.default_rng(seed).integers(0, 256, count, dtype=np.uint8).tobytes()
+    return data[:middle] + noise + data[middle + count:]
+
+
+@pytest.mark.parametrize("case, damage", [
+    ("80x64 whose header claims 400x400", lambda: _claiming(_jpeg_bytes(80, 64), 400, 400)),
+    *[(f"400 random bytes in the middle, seed {seed}",
+       lambda seed=seed: _random_bytes_in_the_middle(_jpeg_bytes(320, 240), seed=seed)) for seed in (1, 2, 4)],
+])
+def test_a_corrupt_jpeg_that_pillow_decodes_silently_is_refused_by_name(tmp_path, case, damage):
+    """The issue's repro: Pillow decodes these without an error, dropping libjpeg's warning
+    ("Corrupt JPEG data: premature end of data segment") and filling the rest with grey."""
+    data = damage()
+    with Image.open(io.BytesIO(data)) as image:
+        image.load()  # what the reader did before: no error
+    path = tmp_path / "damaged.jpg"
+    path.write_bytes(data)
+    expected = rf"^{path}: corrupt or truncated JPEG \(Corrupt JPEG data: premature end of data segment\); skipped$"
+    with pytest.raises(ImageReadError, match=expected):
+        read_image(path)
+    with pytest.raises(ImageReadError, match=r"^upload\.jpg: corrupt or truncated JPEG"):  # a file object (the server)
+        read_image(_named_bytes(data, "upload.jpg"))
+    with pytest.raises(ImageReadError, match="corrupt or truncated JPEG"):  # decoded reduced, checked all the same
+        read_image(path, max_size=8)
+
+
+def test_a_truncated_jpeg_is_named_as_such(tmp_path):
+    path = tmp_path / "cut.jpg"
+    path.write_bytes(_jpeg_bytes(320, 240)[:5000])
+    with pytest.raises(ImageReadError, match=rf"^{path}: corrupt or truncated JPEG \(Premature end of JPEG file\)"):
+        read_image(path)
+
+
+def _named_bytes(data, name):
+    file = io.BytesIO(data)
+    file.name = name
+    return file
+
+
+@pytest.mark.parametrize("mode, options", [("RGB", {}), ("L", {}), ("CMYK", {}), ("RGB", {"progressive": True}),
+                                           ("RGB", {"subsampling": 0, "restart_marker_blocks": 1})])
+def test_valid_jpegs_of_every_kind_still_read(tmp_path, mode, options):
+    path = tmp_path / "fine.jpg"
+    Image.fromarray(_photo(81, 67)).convert(mode).save(path, quality=90, **options)
+    assert read_image(path)[0].shape == (67, 81, 3)
+    assert read_image(path, max_size=20)[0].shape == (17, 20, 3)
+
+
+def test_a_camera_mpo_reads_as_its_first_picture(tmp_path):
+    path = tmp_path / "stereo.jpg"
+    Image.fromarray(_photo(80, 64)).save(path, "MPO", save_all=True, append_images=[Image.fromarray(_photo(80, 64))])
+    assert Image.open(path).format == "MPO"
+    assert read_image(path)[0].shape == (64, 80, 3)

@@ -51,4 +51,4 @@ def test_pixel_limit_names_the_file_and_goes_on(photo, tmp_path, tiny_preset, ca
     out = tmp_path / "out"
     code = main(["--input", str(photo), "--output", str(out), "--style", str(tiny_preset), "--pixel-limit", "0.01"])
     assert code == 1
-    assert "photo.png: 130x90 is 0.0 megapixels, over the pixel limit of 0.01 megapixels" in capsys.readouterr().err
+    assert "photo.png: 130x90 is 0.0117 megapixels, over the pixel limit of 0.01 megapixels" in capsys.readouterr().err
