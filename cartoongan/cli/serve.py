@@ -44,7 +44,7 @@ def main(argv=None):
         server.ServerOptions(host=args.host, port=args.port, styles=args.styles, default_style=args.default_style,
                              precision=args.precision)
         limits = Limits(max_upload_bytes=args.max_upload_bytes, max_pixels=args.max_pixels, workers=args.workers,
-                        queue_size=args.queue_size)
+                        queue_size=args.queue_size, read_timeout=args.read_timeout)
         styles, default_style = server.choose_styles(args.styles, args.default_style)
     except PresetError as error:
         say(f"cartoongan-serve: error: {error}")

@@ -34,6 +34,13 @@ DEFAULT_MAX_PIXELS = 16_000_000
 # The page's scripts, styles and images come from this server only; results are blob: URLs.
 CONTENT_SECURITY_POLICY = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; "
                            "connect-src 'self' blob:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+# On every answer (NOSNIFF) and on every HTML one, whichever route made it (`_SecurityHeaders`).
+NOSNIFF = (b"x-content-type-options", b"nosniff")
+HTML_HEADERS = ((b"content-security-policy", CONTENT_SECURITY_POLICY.encode()), (b"x-frame-options", b"DENY"))
+_OWN_HEADERS = {NOSNIFF[0], *(name for name, _ in HTML_HEADERS)}  # set here only, never twice
+DEFAULT_READ_TIMEOUT = 30.0
+MULTIPART_HINT = ("send the image file's bytes as the request body (curl --data-binary @photo.jpg URL), "
+                  "not a multipart form (curl -F)")
 log = logging.getLogger("cartoongan.serve")
 # What the server answers (cartoongan-serve --help shows it).
 API = """API (errors are JSON {"error": "..."}):
@@ -42,9 +49,12 @@ API = """API (errors are JSON {"error": "..."}):
                                                 "license", "cached", "served"}]}: every style, with
                                                 licence and whether it is served
   POST /api/cartoonize?style=NAME[&max_size=N][&format=png|jpg]   body: the image file's bytes
-       -> the image (PNG by default, the input's size unless max_size); 400 not an image or a bad
-          parameter, 404 unknown style, 413 over the upload or pixel limit (checked in the
-          image's header, before decoding), 503 busy (queue full; see Retry-After)
+       (curl --data-binary @photo.jpg; a multipart form, curl -F, is refused with that hint)
+       -> the image (PNG by default, the input's size unless max_size); 400 not an image, a
+          corrupt one, a multipart form or a bad parameter, 404 unknown style, 408 the request
+          stalled (--read-timeout), 413 over the upload or pixel limit (checked in the image's
+          header, before decoding), 503 busy (queue full; Retry-After: the median recent job
+          time for each job ahead)
   GET  /healthz                                 {"status": "ok", "styles": [...], "queue": {...}}"""
 
 
@@ -80,12 +90,17 @@ class Limits:
                              shown_default=f"{DEFAULT_MAX_PIXELS / 1e6:g}")
     workers: int = option(1, "images cartoonized at once (one already uses every core)", metavar="N")
     queue_size: int = option(8, "requests that may wait for a worker; more get 503", metavar="N")
+    read_timeout: float = option(DEFAULT_READ_TIMEOUT, "seconds a client may take to send a request's headers, and "
+                                 "may pause while sending its body, before the server answers 408 and hangs up",
+                                 metavar="S")
 
     def __post_init__(self):
         for field, least, rule in (("max_upload_bytes", 1, "> 0"), ("max_pixels", 1, "> 0"), ("workers", 1, ">= 1"),
                                    ("queue_size", 0, ">= 0")):
             if getattr(self, field) < least:
                 raise ParameterError(field, "{name} must be " + rule)
+        if not self.read_timeout > 0:  # also refuses nan
+            raise ParameterError("read_timeout", "{name} must be > 0")
 
 
 def style_catalogue(served_configs):
@@ -136,8 +151,7 @@ def create_app(cartoonizers, catalogue=None, default_style=None, limits=Limits()
     page = (STATIC_DIR / "index.html").read_bytes()
 
     async def index(request):
-        return Response(page, media_type="text/html; charset=utf-8",
-                        headers={"Content-Security-Policy": CONTENT_SECURITY_POLICY, "Cache-Control": "no-cache"})
+        return Response(page, media_type="text/html; charset=utf-8", headers={"Cache-Control": "no-cache"})
 
     async def styles(request):
         return JSONResponse({"default": default_style, "styles": [dataclasses.asdict(row) for row in catalogue]})
@@ -148,8 +162,10 @@ def create_app(cartoonizers, catalogue=None, default_style=None, limits=Limits()
     async def cartoonize(request):
         try:
             style, image_format, max_size = _options(request.query_params, cartoonizers, catalogue, default_style)
+            if request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
+                raise ApiError(400, f"multipart form upload: {MULTIPART_HINT}")
             try:
-                body = await _read_body(request, limits.max_upload_bytes)
+                body = await _read_body(request, limits.max_upload_bytes, limits.read_timeout)
             except ClientDisconnect:
                 return Response(status_code=400)  # nobody is listening any more
             if not body:
@@ -163,6 +179,8 @@ def create_app(cartoonizers, catalogue=None, default_style=None, limits=Limits()
         except ApiError as error:
             return _error(error.status, str(error), error.headers)
         except UploadError as error:
+            if request.headers.get("content-type", "").lower().startswith("application/x-www-form-urlencoded"):
+                return _error(400, f"{error} (curl -d strips newlines: send the file with --data-binary @FILE)")
             return _error(400, str(error))
         except UploadTooLarge as error:
             return _error(413, str(error))
@@ -186,6 +204,9 @@ def create_app(cartoonizers, catalogue=None, default_style=None, limits=Limits()
     async def http_error(request, error):
         return _error(error.status_code, error.detail, headers=getattr(error, "headers", None))
 
+    async def server_error(request, error):  # Starlette's own would be plain text
+        return _error(500, "internal server error")
+
     app = Starlette(
         routes=[
             Route("/", index, methods=["GET"]),
@@ -194,11 +215,38 @@ def create_app(cartoonizers, catalogue=None, default_style=None, limits=Limits()
             Route("/healthz", healthz, methods=["GET"]),
             Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
         ],
-        exception_handlers={HTTPException: http_error},
+        exception_handlers={HTTPException: http_error, Exception: server_error},
         lifespan=lifespan,
     )
     app.state.queue = queue
-    return app
+    app.state.limits = limits
+    return _SecurityHeaders(app)
+
+
+class _SecurityHeaders:
+    """The app behind this ASGI wrapper: every answer gets X-Content-Type-Options: nosniff,
+    and every HTML one the content-security policy (frame-ancestors 'none' among it) and
+    X-Frame-Options, whichever route made it: `/` and `/static/index.html` alike, errors too.
+    (Outside Starlette's middleware, whose error handler answers beyond its reach.)"""
+
+    def __init__(self, app):
+        self.app = app
+        self.state = app.state
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_secured(message):
+            if message["type"] == "http.response.start":
+                headers = [(name, value) for name, value in message.get("headers", []) if name.lower() not in _OWN_HEADERS]
+                html = any(name.lower() == b"content-type" and value.lower().startswith(b"text/html")
+                           for name, value in headers)
+                message = {**message, "headers": headers + [NOSNIFF] + (list(HTML_HEADERS) if html else [])}
+            await send(message)
+
+        await self.app(scope, receive, send_secured)
 
 
 class ApiError(Exception):
@@ -242,13 +290,23 @@ def _run_job(cartoonizer, body, max_pixels, max_size, image_format):
     return encode_image(output, alpha, image_format), time.perf_counter() - start
 
 
-async def _read_body(request, limit):
-    """The request body, refused (UploadTooLarge) as soon as it passes `limit` bytes."""
+async def _read_body(request, limit, idle_timeout):
+    """The request body, refused (UploadTooLarge) as soon as it passes `limit` bytes, and
+    (ApiError 408) when no byte of it comes for `idle_timeout` seconds: a client that stalls
+    half-way must not hold its connection for ever (uvicorn bounds headers, not bodies)."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise UploadTooLarge(_too_many_bytes(int(declared), limit))
     chunks, size = [], 0
-    async for chunk in request.stream():
+    stream = request.stream()
+    while True:
+        try:
+            chunk = await asyncio.wait_for(anext(stream), idle_timeout)
+        except StopAsyncIteration:
+            break
+        except asyncio.TimeoutError:
+            raise ApiError(408, f"the upload stalled: no data for {idle_timeout:g} s (the server's read timeout)",
+                           {"Connection": "close"}) from None
         size += len(chunk)
         if size > limit:
             raise UploadTooLarge(_too_many_bytes(size, limit, at_least=True))

@@ -12,6 +12,7 @@ bound before the models load too, so a busy port is reported at once, not after 
 
 import dataclasses
 import ipaddress
+import signal
 import socket
 
 from cartoongan.errors import ParameterError
@@ -128,14 +129,40 @@ def is_loopback(host):
         return host == "localhost"
 
 
+def uvicorn_config(app, verbose=False, graceful_shutdown=5):
+    """uvicorn's settings for `app` (from `create_app`): `serve` runs them, and so do the
+    tests' live servers. The protocol gives a request's headers `app.state.limits.read_timeout`
+    seconds and answers its own refusals in JSON (`cartoongan.serve.protocol`); the app
+    itself bounds a body's pauses by the same limit."""
+    import uvicorn
+
+    from cartoongan.serve.protocol import MAX_HEADER_BYTES, guarded_protocol
+
+    return uvicorn.Config(app, http=guarded_protocol(app.state.limits.read_timeout),
+                          h11_max_incomplete_event_size=MAX_HEADER_BYTES, timeout_keep_alive=5,
+                          log_level="info" if verbose else "warning", access_log=verbose,
+                          timeout_graceful_shutdown=graceful_shutdown)
+
+
+class _Terminated(Exception):
+    """SIGTERM, raised where uvicorn re-raises the signal after its clean shutdown."""
+
+
+def _terminated(signum, frame):
+    raise _Terminated
+
+
 def serve(app, sock, verbose=False):
     """Runs `app` under uvicorn on `sock` until Ctrl+C or SIGTERM, then returns (after
     a graceful shutdown of at most 5 s). `verbose`: uvicorn's info log and an access log."""
     import uvicorn
 
-    config = uvicorn.Config(app, log_level="info" if verbose else "warning", access_log=verbose,
-                            timeout_graceful_shutdown=5)
+    # uvicorn re-raises the signal that stopped it under the handler it found: SIGTERM's
+    # default one killed the process before the caller could say "stopped".
+    previous = signal.signal(signal.SIGTERM, _terminated)
     try:
-        uvicorn.Server(config).run(sockets=[sock])
-    except KeyboardInterrupt:  # uvicorn re-raises Ctrl+C after its clean shutdown: the normal way out
+        uvicorn.Server(uvicorn_config(app, verbose)).run(sockets=[sock])
+    except (KeyboardInterrupt, _Terminated):  # after uvicorn's clean shutdown: the normal way out
         pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)

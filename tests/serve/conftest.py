@@ -48,13 +48,14 @@ def decode(data):
 
 @contextlib.contextmanager
 def live_server(app):
-    """Runs `app` under uvicorn on 127.0.0.1 (a free port) in a thread; yields the base URL."""
+    """Runs `app` (from `create_app`) under uvicorn, as `server.serve` configures it, on
+    127.0.0.1 (a free port) in a thread; yields the base URL."""
     import uvicorn
 
-    from cartoongan.serve.server import bind
+    from cartoongan.serve.server import bind, uvicorn_config
 
     sock = bind("127.0.0.1", 0)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=2))
+    server = uvicorn.Server(uvicorn_config(app, graceful_shutdown=2))  # the settings cartoongan-serve runs
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20

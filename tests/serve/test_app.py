@@ -213,3 +213,49 @@ def _wait_for(condition, timeout=10):
     while not condition():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.02)
+
+
+@pytest.mark.parametrize("method, path, body", [
+    ("GET", "/", None), ("GET", "/static/index.html", None), ("GET", "/static/app.js", None),
+    ("GET", "/api/styles", None), ("GET", "/healthz", None), ("GET", "/nothing", None), ("GET", "/api/cartoonize", None),
+    ("POST", "/api/cartoonize?style=tiny", b"junk"), ("POST", "/api/cartoonize?style=nope", b"junk"),
+])
+def test_every_answer_says_nosniff_and_every_page_carries_the_policy(client, method, path, body):
+    answer = client.request(method, path, content=body)
+    assert answer.headers["x-content-type-options"] == "nosniff"
+    html = answer.headers["content-type"].startswith("text/html")
+    assert html == (path in ("/", "/static/index.html"))
+    if html:  # the same page by either path: framed by nobody, scripts from here only
+        assert "frame-ancestors 'none'" in answer.headers["content-security-policy"]
+        assert "default-src 'none'" in answer.headers["content-security-policy"]
+        assert answer.headers["x-frame-options"] == "DENY"
+        assert len(answer.headers.get_list("content-security-policy")) == 1
+
+
+def test_an_image_answer_says_nosniff(client):
+    answer = client.post("/api/cartoonize?style=tiny", content=encode(photo(8, 8)))
+    assert answer.status_code == 200 and answer.headers["x-content-type-options"] == "nosniff"
+
+
+def test_a_multipart_form_upload_is_refused_with_the_way_to_send_it(client):
+    """curl -F photo=@x.jpg: the body is a form, not the file; say what to send instead."""
+    answer = client.post("/api/cartoonize?style=tiny", files={"photo": ("x.png", encode(photo(8, 8)), "image/png")})
+    assert answer.status_code == 400
+    assert "multipart form" in answer.json()["error"] and "--data-binary @photo.jpg" in answer.json()["error"]
+
+
+def test_a_form_encoded_upload_that_is_unreadable_says_to_use_data_binary(client):
+    """curl -d @x.jpg strips the file's newlines and sends it as a form."""
+    data = encode(photo(32, 32), "JPEG").replace(b"\n", b"")
+    answer = client.post("/api/cartoonize?style=tiny", content=data,
+                         headers={"content-type": "application/x-www-form-urlencoded"})
+    assert answer.status_code == 400 and "--data-binary @FILE" in answer.json()["error"]
+
+
+def test_an_unexpected_error_outside_the_routes_is_json(tiny_cartoonizer):
+    app = create_app({"tiny": tiny_cartoonizer})
+    app.state.queue.stats = lambda: 1 / 0  # /healthz fails
+    with TestClient(app, raise_server_exceptions=False) as client:
+        answer = client.get("/healthz")
+    assert answer.status_code == 500 and answer.json() == {"error": "internal server error"}
+    assert answer.headers["x-content-type-options"] == "nosniff"

@@ -38,6 +38,8 @@ def test_defaults_bind_loopback_and_serve_every_local_style():
     (["--styles", "hayao_lite", "hayao_lite"], "named twice"),
     (["--queue-size", "-1"], "--queue-size must be >= 0"),
     (["--max-upload-mb", "0"], "--max-upload-mb must be > 0"),
+    (["--read-timeout", "0"], "--read-timeout must be > 0"),
+    (["--read-timeout", "nan"], "--read-timeout must be > 0"),
 ])
 def test_wrong_flags_exit_2_before_loading_anything(capsys, flags, message):
     with pytest.raises(SystemExit) as exit_:
@@ -113,3 +115,25 @@ def test_the_real_server_over_a_socket(lite_cartoonizer, tmp_path):
             assert server.wait(20) == 0, log.read_text()
         finally:
             server.kill()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_the_server_says_stopped_and_exits_0_on_sigterm_as_on_ctrl_c(tiny_preset, tmp_path, stop):
+    """A service manager's SIGTERM is a normal stop, as Ctrl+C is: uvicorn re-raised it under
+    the default handler, which killed the process before it said "stopped"."""
+    log = tmp_path / "serve.log"
+    with open(log, "w") as stderr:
+        server = subprocess.Popen([sys.executable, str(PROJECT_ROOT / "tools" / "serve.py"), "--styles", str(tiny_preset),
+                                   "--port", "0"], stdout=stderr, stderr=stderr, cwd=tmp_path, env=os.environ.copy())
+    try:
+        deadline = time.monotonic() + 120
+        while not (found := re.search(r"serving tiny on (http://127\.0\.0\.1:\d+)/", log.read_text())):
+            assert server.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.2)
+        assert request(f"{found[1]}/healthz")[0] == 200
+        server.send_signal(stop)
+        assert server.wait(20) == 0, log.read_text()
+        assert log.read_text().rstrip().endswith("stopped"), log.read_text()
+    finally:
+        server.kill()

@@ -59,3 +59,89 @@ def _wait_for(condition, timeout=10):
         if time.monotonic() > deadline:
             pytest.fail("timed out")
         time.sleep(0.02)
+
+
+def _answer(sock, timeout=10):
+    """Everything the server sends until it closes the connection (or `timeout`)."""
+    sock.settimeout(timeout)
+    data = b""
+    while chunk := sock.recv(65536):
+        data += chunk
+    return data
+
+
+def _json_error(answer, status):
+    head, _, body = answer.partition(b"\r\n\r\n")
+    lines = head.decode().lower().split("\r\n")
+    assert lines[0].startswith(f"http/1.1 {status} "), answer
+    assert "content-type: application/json" in lines and "x-content-type-options: nosniff" in lines, lines
+    return json.loads(body)["error"]
+
+
+@pytest.fixture(scope="module")
+def quick_timeout_url():
+    """A real uvicorn on 127.0.0.1 that gives a request 1 s to arrive (`--read-timeout 1`)."""
+    with live_server(create_app({"inverse": lambda rgb: 255 - rgb}, limits=Limits(read_timeout=1))) as url:
+        yield urllib.parse.urlsplit(url)
+
+
+@pytest.mark.parametrize("sent", [b"", b"POST /api/cartoonize HTTP/1.1\r\nHost: 127.0.0.1\r\n"],
+                         ids=["silent", "half the headers"])
+def test_a_request_whose_headers_stall_is_answered_408_and_closed(quick_timeout_url, sent):
+    start = time.monotonic()
+    with socket.create_connection((quick_timeout_url.hostname, quick_timeout_url.port)) as sock:
+        sock.sendall(sent)
+        assert "headers did not arrive within 1 s" in _json_error(_answer(sock), 408)
+    assert time.monotonic() - start < 5
+
+
+def test_headers_sent_a_byte_at_a_time_still_meet_the_deadline(quick_timeout_url):
+    """The deadline runs from the first byte: trickling bytes does not renew it."""
+    start = time.monotonic()
+    with socket.create_connection((quick_timeout_url.hostname, quick_timeout_url.port)) as sock:
+        sock.settimeout(0.3)
+        try:
+            for byte in b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: " + b"a" * 30:
+                sock.sendall(bytes([byte]))
+                time.sleep(0.2)
+        except OSError:  # closed under us: what the test wants
+            pass
+        sock.settimeout(10)
+        try:
+            answer = _answer(sock)
+        except ConnectionResetError:
+            answer = b"HTTP/1.1 408 reset"
+        assert answer.startswith(b"HTTP/1.1 408"), answer
+    assert time.monotonic() - start < 5
+
+
+def test_a_body_that_stalls_is_answered_408_and_closed(quick_timeout_url):
+    start = time.monotonic()
+    with socket.create_connection((quick_timeout_url.hostname, quick_timeout_url.port)) as sock:
+        sock.sendall(b"POST /api/cartoonize HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000\r\n\r\n"
+                     + encode(photo(8, 8))[:10])
+        assert "the upload stalled: no data for 1 s" in _json_error(_answer(sock), 408)
+    assert time.monotonic() - start < 5
+
+
+@pytest.mark.parametrize("sent, status, message", [
+    (b"NOT HTTP AT ALL\r\n\r\n", 400, "malformed HTTP request"),
+    (b"POST /api/cartoonize HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: ten\r\n\r\n", 400,
+     "malformed HTTP request"),
+    # h11 measures what it holds unparsed: headers still incomplete past 16 KB
+    (b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + b"a" * 20_000, 431, "request headers over 16 KB"),
+])
+def test_uvicorns_own_refusals_are_json(quick_timeout_url, sent, status, message):
+    with socket.create_connection((quick_timeout_url.hostname, quick_timeout_url.port)) as sock:
+        sock.sendall(sent)
+        assert message in _json_error(_answer(sock), status)
+
+
+def test_a_keep_alive_connection_serves_a_second_request_after_the_first(quick_timeout_url):
+    """The header deadline is per request: a quick second request on the same connection
+    is answered, not cut by the first request's timer."""
+    with socket.create_connection((quick_timeout_url.hostname, quick_timeout_url.port), timeout=10) as sock:
+        for _ in range(2):
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+            time.sleep(0.7)  # under the 1 s deadline each time, over it in all

@@ -128,10 +128,35 @@ def test_retry_after_grows_with_the_measured_job_time():
         with pytest.raises(QueueFull) as refused:
             queue.submit(time.sleep, 0)
         assert refused.value.retry_after == 2  # one job ahead, about 1.2 s each, rounded up
-        assert queue.stats()["mean_seconds"] > 1.0
+        assert queue.stats()["median_seconds"] > 1.0
         release.set()
         blocker.result(10)
     finally:
+        queue.shutdown()
+
+
+def test_retry_after_is_the_median_job_time_not_inflated_by_one_slow_job():
+    """One 60 s job (a huge photo) among 2 s ones: the hint stays near 2 s a job. The
+    moving mean it replaced still said 25 s after four fast jobs."""
+    now = [0.0]
+    queue = InferenceQueue(workers=1, queue_size=1, clock=lambda: now[0])
+    release = threading.Event()
+
+    def job(seconds):
+        now[0] += seconds
+
+    try:
+        for seconds in (60, 2, 2, 2, 2):
+            queue.submit(job, seconds).result(10)
+        blocker, waiting = queue.submit(release.wait, 10), queue.submit(job, 0)
+        with pytest.raises(QueueFull) as refused:
+            queue.submit(job, 0)
+        assert refused.value.retry_after == 4  # two jobs ahead (one running, one waiting), 2 s each
+        assert queue.stats()["median_seconds"] == 2
+        release.set()
+        blocker.result(10), waiting.result(10)
+    finally:
+        release.set()
         queue.shutdown()
 
 
