@@ -39,6 +39,8 @@ _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$")
 GENERATOR_PARAMETER_BOUNDS = {
     "CartoonGanGenerator": {"filters": (1, 256), "num_residual_blocks": (0, 32)},
     "LightGenerator": {"filters": (1, 256), "num_residual_blocks": (0, 32), "end_kernel_size": (1, 15)},
+    "WhiteboxGenerator": {"filters": (1, 256), "num_residual_blocks": (0, 32)},
+    "AnimeGanV2Generator": {"filters": (1, 256), "num_residual_blocks": (0, 32)},
 }
 # size_multiple is the generator's total stride: 4 for every network here.
 _MAX_SIZE_MULTIPLE = 64

@@ -1,11 +1,15 @@
 """Network definitions. `GENERATORS` maps the class names stored in presets to classes."""
 
+from cartoongan.models.animegan_v2_generator import AnimeGanV2Generator
 from cartoongan.models.cartoongan_generator import CartoonGanGenerator
 from cartoongan.models.light_generator import LightGenerator
+from cartoongan.models.whitebox_generator import WhiteboxGenerator
 
 GENERATORS = {
     "CartoonGanGenerator": CartoonGanGenerator,
     "LightGenerator": LightGenerator,
+    "WhiteboxGenerator": WhiteboxGenerator,
+    "AnimeGanV2Generator": AnimeGanV2Generator,
 }
 
 

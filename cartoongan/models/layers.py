@@ -6,23 +6,38 @@ from keras import ops
 
 @keras.saving.register_keras_serializable(package="cartoongan")
 class ReflectionPadding2D(keras.layers.Layer):
-    """Mirror-pads H and W by `padding` pixels on each side (NHWC)."""
+    """Mirror-pads H and W (NHWC): `padding` pixels on each side, or
+    ((top, bottom), (left, right)) (AnimeGANv2 pads only the bottom and right by 1 before its
+    stride-2 convolutions)."""
 
     def __init__(self, padding=1, **kwargs):
         super().__init__(**kwargs)
-        self.padding = int(padding)
+        if isinstance(padding, int):
+            self.padding = int(padding)
+        else:
+            self.padding = tuple(tuple(int(p) for p in pair) for pair in padding)
+            if len(self.padding) != 2 or any(len(pair) != 2 for pair in self.padding):
+                raise ValueError(f"padding must be an int or ((top, bottom), (left, right)), not {padding!r}")
+
+    @property
+    def pads(self):
+        """((top, bottom), (left, right))."""
+        p = self.padding
+        return ((p, p), (p, p)) if isinstance(p, int) else p
 
     def call(self, x):
-        p = self.padding
-        return ops.pad(x, [[0, 0], [p, p], [p, p], [0, 0]], mode="reflect")
+        (top, bottom), (left, right) = self.pads
+        return ops.pad(x, [[0, 0], [top, bottom], [left, right], [0, 0]], mode="reflect")
 
     def compute_output_shape(self, input_shape):
         n, h, w, c = input_shape
-        grow = lambda d: None if d is None else d + 2 * self.padding
-        return (n, grow(h), grow(w), c)
+        (top, bottom), (left, right) = self.pads
+        grow = lambda d, extra: None if d is None else d + extra
+        return (n, grow(h, top + bottom), grow(w, left + right), c)
 
     def get_config(self):
-        return {**super().get_config(), "padding": self.padding}
+        padding = self.padding if isinstance(self.padding, int) else [list(pair) for pair in self.padding]
+        return {**super().get_config(), "padding": padding}
 
 
 @keras.saving.register_keras_serializable(package="cartoongan")
@@ -80,6 +95,79 @@ class InstanceNormalization(keras.layers.Layer):
         config = super().get_config()
         config.pop("dtype", None)
         return {**config, "epsilon": self.epsilon, "per_channel": self.per_channel}
+
+
+@keras.saving.register_keras_serializable(package="cartoongan")
+class ImageLayerNormalization(InstanceNormalization):
+    """Layer norm over height, width and channels of each image, with a per-channel scale
+    and offset: TF1's `tf.contrib.layers.layer_norm` (begin_norm_axis=1, begin_params_axis=-1)
+    as AnimeGANv2 uses it, i.e. `(x - mean) * rsqrt(variance + 1e-12) * scale + shift`.
+
+    Unlike the CartoonGAN instance norm, epsilon sits inside the square root. The statistics
+    are the per-image moments of `InstanceNormalization(per_channel=False)`, so tiled inference
+    (cartoongan.tiling) streams them the same way; only the affine map differs.
+    """
+
+    def __init__(self, epsilon=1e-12, **kwargs):
+        kwargs.pop("per_channel", None)
+        super().__init__(epsilon=epsilon, per_channel=False, **kwargs)
+
+    def build(self, input_shape):
+        shape = (input_shape[-1],)
+        self.scale = self.add_weight(name="scale", shape=shape, initializer="ones")
+        self.shift = self.add_weight(name="shift", shape=shape, initializer="zeros")
+
+    def normalize(self, x, mean, variance):
+        # As tf.nn.batch_normalization computes it: one multiplier per channel, then x * m + (shift - mean * m).
+        multiplier = ops.rsqrt(variance + self.epsilon) * self.scale
+        x = ops.cast(x, "float32")
+        return x * multiplier + (self.shift - mean * multiplier)
+
+    def get_config(self):
+        config = super().get_config()
+        config.pop("per_channel", None)
+        return config
+
+
+@keras.saving.register_keras_serializable(package="cartoongan")
+class GuidedFilter(keras.layers.Layer):
+    """The fast guided filter (He et al.) that White-box Cartoonization applies to its
+    generator's output, guided by the input photo, per channel: [guide, image] -> filtered.
+
+    Box means are taken over the (2r+1)^2 window clipped to the image, i.e. a box sum of
+    zero-padded values divided by N, the box sum of ones (the window's valid count), as the
+    authors' `guided_filter.py` normalises it. Computed in float32 whatever the policy.
+    """
+
+    def __init__(self, radius=1, epsilon=5e-3, **kwargs):
+        kwargs["dtype"] = "float32"
+        super().__init__(**kwargs)
+        self.radius = int(radius)
+        self.epsilon = float(epsilon)
+
+    def _box_sum(self, x):
+        size = 2 * self.radius + 1
+        kernel = ops.ones((size, size, x.shape[-1], 1), dtype=x.dtype)
+        return ops.depthwise_conv(x, kernel, strides=1, padding="same")
+
+    def call(self, inputs):
+        guide, image = (ops.cast(t, "float32") for t in inputs)
+        count = self._box_sum(ops.ones_like(guide[..., :1]))
+        mean = lambda t: self._box_sum(t) / count
+        mean_guide, mean_image = mean(guide), mean(image)
+        covariance = mean(guide * image) - mean_guide * mean_image
+        variance = mean(guide * guide) - mean_guide * mean_guide
+        a = covariance / (variance + self.epsilon)
+        b = mean_image - a * mean_guide
+        return mean(a) * guide + mean(b)
+
+    def compute_output_shape(self, input_shapes):
+        return input_shapes[1]
+
+    def get_config(self):
+        config = super().get_config()
+        config.pop("dtype", None)
+        return {**config, "radius": self.radius, "epsilon": self.epsilon}
 
 
 @keras.saving.register_keras_serializable(package="cartoongan")

@@ -11,7 +11,14 @@ import keras
 import numpy as np
 import pytest
 
-from cartoongan.models import GENERATORS, CartoonGanGenerator, LightGenerator, build_generator
+from cartoongan.models import (
+    GENERATORS,
+    AnimeGanV2Generator,
+    CartoonGanGenerator,
+    LightGenerator,
+    WhiteboxGenerator,
+    build_generator,
+)
 from cartoongan.models.discriminator import CartoonGanDiscriminator
 
 
@@ -24,6 +31,7 @@ class Case:
     float32_layers: tuple  # pinned to float32 whatever the policy
     generator: bool = True
     min_side: int = 5  # smallest input side it takes (reflection padding needs more than its pad)
+    any_size: bool = True  # False: takes multiples of 4 only (the Cartoonizer pads to the preset's size_multiple)
 
     def build(self, **overrides):
         return self.cls(**self.config, **overrides)
@@ -45,6 +53,13 @@ CASES = {
     "light": Case(LightGenerator, dict(filters=8, num_residual_blocks=1, end_kernel_size=3),
                   GENERATOR_KEYS | {"end_kernel_size"}, ("stem_conv", "res1_branch_dwconv"),
                   ("stem_norm", "res1_concat"), min_side=1),
+    # The two TFLite-born families: skips (White-box) and bottom/right-padded stride-2 convs
+    # (AnimeGANv2) need sides that are multiples of 4.
+    "whitebox": Case(WhiteboxGenerator, dict(filters=4, num_residual_blocks=1), GENERATOR_KEYS,
+                     ("stem_conv", "res1_1_conv"), ("res1_add", "up1_skip", "guided_filter"), any_size=False),
+    "animegan_v2": Case(AnimeGanV2Generator, dict(filters=4, num_residual_blocks=2), GENERATOR_KEYS,
+                        ("a1_conv", "c_r1_dw_conv"), ("a1_norm", "c_r2_add", "out_tanh"), min_side=8,
+                        any_size=False),
     "discriminator": Case(CartoonGanDiscriminator, dict(filters=4), {"name", "trainable", "filters", "normalization"},
                           ("stem_conv",), ("down1_norm",), generator=False),
 }
@@ -99,11 +114,18 @@ SIZES = [((64, 96), (64, 96)), ((75, 53), (76, 56)), ((5, 7), (8, 8)), ((1, 1), 
 
 
 @pytest.mark.parametrize("name, size, expected", [(name, size, expected) for name in GENERATOR_CASES
-                                                  for size, expected in SIZES if min(size) >= CASES[name].min_side])
+                                                  for size, expected in SIZES if min(size) >= CASES[name].min_side
+                                                  and (CASES[name].any_size or size == expected)])
 def test_generator_output_size_rounds_up_to_multiple_of_four(name, size, expected):
     generator = CASES[name].build()
     output = generator(np.zeros((2, *size, 3), "float32"))
     assert tuple(output.shape) == (2, *expected, 3)
+
+
+@pytest.mark.parametrize("name", [name for name in GENERATOR_CASES if not CASES[name].any_size])
+def test_multiple_of_four_generators_keep_non_square_sizes(name):
+    output = CASES[name].build()(np.zeros((1, 8, 20, 3), "float32"))
+    assert tuple(output.shape) == (1, 8, 20, 3)
 
 
 @pytest.mark.parametrize("size", [(64, 64), (48, 80)])
@@ -113,7 +135,8 @@ def test_discriminator_patch_logits_are_a_quarter_of_the_input_size(size):
     assert tuple(output.shape) == (2, size[0] // 4, size[1] // 4, 1)
 
 
-@pytest.mark.parametrize("cls", [CartoonGanGenerator, LightGenerator], ids=lambda cls: cls.__name__)
+@pytest.mark.parametrize("cls", [CartoonGanGenerator, LightGenerator, WhiteboxGenerator, AnimeGanV2Generator],
+                         ids=lambda cls: cls.__name__)
 def test_generator_classes_are_registered_for_presets(cls):
     assert GENERATORS[cls.__name__] is cls
 
@@ -128,6 +151,16 @@ FULL_SIZE_PARAMETERS = {
     # 3x3 convs with bias: 3->32, 32->64, 64->128, 128->128, 128->256, 256->256, 256->1,
     # plus scale and shift of the three instance norms (128, 256, 256 channels).
     CartoonGanDiscriminator: sum(9 * i * o + o for i, o in _DISCRIMINATOR_CONVS) + 2 * (128 + 256 + 256),
+    # The 20 kernels and biases of the White-box TFLite file: (kernel side, in, out) with bias.
+    WhiteboxGenerator: sum(k * k * i * o + o for k, i, o in [
+        (7, 3, 32), (3, 32, 32), (3, 32, 64), (3, 64, 64), (3, 64, 128), *[(3, 128, 128)] * 8,
+        (3, 128, 64), (3, 64, 64), (3, 64, 32), (3, 32, 32), (7, 32, 3)]),
+    # AnimeGANv2: convs without bias, a per-channel gamma and beta after each but the last;
+    # inverted residual blocks of 1x1 (x2) -> depthwise 3x3 with bias -> 1x1 (to 256).
+    AnimeGanV2Generator: sum(k * k * i * o + 2 * o for k, i, o in [
+        (7, 3, 32), (3, 32, 64), (3, 64, 64), (3, 64, 128), (3, 128, 128), (3, 128, 128), (3, 256, 128),
+        (3, 128, 128), (3, 128, 128), (3, 128, 64), (3, 64, 64), (7, 64, 32)]) + 32 * 3
+    + sum(i * e + 2 * e + 9 * e + e + 2 * e + e * 256 + 2 * 256 for i, e in [(128, 256), *[(256, 512)] * 3]),
 }
 
 
