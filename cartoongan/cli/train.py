@@ -54,12 +54,19 @@ def main(argv=None):
     print(f"building the models ({config.generator} generator{', from ' + config.init_from if config.init_from else ''}) "
           f"and the input pipeline; the first step then traces", file=sys.stderr, flush=True)
     from cartoongan.losses import VggWeightsError
+    from cartoongan.training.resolve import remove_unused_workdir
     from cartoongan.training.trainer import CheckpointError, DataError, Trainer, TrainingDiverged
 
+    existed = os.path.exists(config.workdir)
     try:
         trainer = Trainer(config)
         ran = trainer.fit()
-    except (TrainingDiverged, DataError, CheckpointError) as error:
+    except DataError as error:  # found at the first batch, once the run has opened its workdir
+        removed = remove_unused_workdir(config.workdir, existed)
+        print(f"error: {error}" + (f" ({config.workdir}, created by this run, was removed)" if removed else ""),
+              file=sys.stderr)
+        return 1
+    except (TrainingDiverged, CheckpointError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     except VggWeightsError as error:  # the ImageNet download, when the models are built

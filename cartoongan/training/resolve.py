@@ -1,9 +1,11 @@
 """A run's TrainConfig from the options a user gave, checked against the files they name
 before any model is built: the data folder, a VGG19 weights file, the preset a fine-tune
-starts from (whose architecture the run takes) and the run already in the workdir."""
+starts from (whose architecture the run takes) and the run already in the workdir; and
+`remove_unused_workdir`, the cleanup of a run that failed before it saved anything."""
 
 import json
 import os
+import shutil
 
 from cartoongan.errors import ParameterError
 from cartoongan.training.config import GENERATOR_CLASSES, TrainConfig
@@ -19,6 +21,7 @@ def resolve_config(data, workdir, generator=None, **options):
     from cartoongan.data.pipeline import check_data_dir
     from cartoongan.presets import check_preset_name, read_preset_config, resolve_preset
 
+    check_workdir(workdir)
     check_data_dir(data)
     vgg_weights = options.get("vgg_weights", "imagenet")
     if vgg_weights not in ("imagenet", "random") and os.path.isfile(vgg_weights):
@@ -46,3 +49,48 @@ def resolve_config(data, workdir, generator=None, **options):
         with open(previous) as f:
             config.check_resumable_from(json.load(f))
     return config
+
+
+def _layout():
+    """What a run writes in its workdir: {name: (a folder?, saved work a resume starts from?)}."""
+    from cartoongan.training.trainer import CHECKPOINT_DIR, CONFIG_FILE, METRICS_FILE, PRESET_DIR, TENSORBOARD_DIR
+
+    return {CHECKPOINT_DIR: (True, True), PRESET_DIR: (True, True), TENSORBOARD_DIR: (True, False),
+            CONFIG_FILE: (False, False), METRICS_FILE: (False, False)}
+
+
+def check_workdir(workdir):
+    """ParameterError (`workdir`) when `workdir`, a folder above it, or a path in it that a run
+    writes exists as the wrong kind (a file `checkpoints`, a folder `config.json`): found
+    here, before the models are built, instead of as a traceback or a "full disk" later."""
+    if os.path.exists(workdir) and not os.path.isdir(workdir):
+        raise ParameterError("workdir", "{name} {workdir} is a file, not a folder", workdir=workdir)
+    above = os.path.dirname(os.path.abspath(workdir))
+    while not os.path.exists(above):
+        above = os.path.dirname(above)
+    if not os.path.isdir(above):
+        raise ParameterError("workdir", "{name} {workdir}: {above} is a file, not a folder", workdir=workdir,
+                             above=above)
+    for name, (folder, _) in _layout().items():
+        path = os.path.join(workdir, name)
+        if os.path.exists(path) and os.path.isdir(path) != folder:
+            raise ParameterError("workdir", "{name} {workdir}: {path} is a {kind}, where a run writes its {name_of} "
+                                 "{expected}; move it away", workdir=workdir, path=path,
+                                 kind="folder" if folder is False else "file", name_of=name,
+                                 expected="file" if folder is False else "folder")
+
+
+def remove_unused_workdir(workdir, existed):
+    """After a failed run: removes `workdir` when the run created it (`existed` False) and
+    saved nothing in it (no checkpoint, no preset): its config.json and the metrics and
+    TensorBoard events of steps without a checkpoint are of a run that cannot be resumed
+    (a re-run would redo those steps). -> whether it was removed."""
+    if existed or not os.path.isdir(workdir):
+        return False
+    layout = _layout()
+    saved = [name for name, (_, work) in layout.items() if work and os.path.exists(os.path.join(workdir, name))
+             and (not os.path.isdir(os.path.join(workdir, name)) or os.listdir(os.path.join(workdir, name)))]
+    if saved or set(os.listdir(workdir)) - set(layout):  # never remove what this run did not write
+        return False
+    shutil.rmtree(workdir)
+    return True

@@ -141,6 +141,26 @@ def test_a_corrupt_shard_is_named_and_exits_1(tfrecords, tmp_path, capsys):
     assert train_main(["--data", str(data), "--workdir", str(tmp_path / "w"), "--steps", "1", *TINY]) == 1
     err = capsys.readouterr().err
     assert "corrupt" in err and shards[0].name in err
+    # The run created the workdir and saved nothing in it: nothing is left behind.
+    assert not (tmp_path / "w").exists() and "was removed" in err
+    # A workdir that was there before is the user's: kept, with what was in it.
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep me")
+    assert train_main(["--data", str(data), "--workdir", str(tmp_path / "mine"), "--steps", "1", *TINY]) == 1
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me"
+
+
+def test_a_workdir_that_is_a_file_exits_2_before_the_models_are_built(tfrecords, tmp_path, capsys):
+    (tmp_path / "w").write_text("not a folder")
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "checkpoints").write_text("not a folder either")
+    for workdir, message in [(tmp_path / "w", "is a file, not a folder"),
+                             (tmp_path / "run", "checkpoints is a file, where a run writes its checkpoints folder")]:
+        with pytest.raises(SystemExit) as exit_info:
+            train_main(["--data", str(tfrecords), "--workdir", str(workdir), "--steps", "1", *TINY])
+        assert exit_info.value.code == 2
+        err = capsys.readouterr().err
+        assert f"--workdir {workdir}" in err and message in err and "building the models" not in err
 
 
 def test_vgg_weights_file_that_is_not_vgg19_is_refused(tfrecords, tmp_path, capsys):

@@ -51,3 +51,48 @@ def test_a_workdir_holding_another_architecture_is_refused(data, tmp_path):
     with pytest.raises(ValueError, match="holds a run with generator='light'"):
         resolve_config(data, str(workdir))
     assert resolve_config(data, str(workdir), generator="light").generator == "light"
+
+
+def test_a_workdir_that_is_a_file_or_under_one_is_refused_by_field(data, tmp_path):
+    (tmp_path / "file").write_text("x")
+    for workdir, message in [(tmp_path / "file", "is a file, not a folder"),
+                             (tmp_path / "file" / "run", f"{tmp_path / 'file'} is a file, not a folder")]:
+        with pytest.raises(ParameterError) as error_info:
+            resolve_config(data, str(workdir))
+        assert error_info.value.field == "workdir" and message in str(error_info.value)
+
+
+@pytest.mark.parametrize("name, make, message", [
+    ("checkpoints", "file", "checkpoints is a file, where a run writes its checkpoints folder"),
+    ("preset", "file", "preset is a file, where a run writes its preset folder"),
+    ("metrics.jsonl", "folder", "metrics.jsonl is a folder, where a run writes its metrics.jsonl file"),
+])
+def test_a_workdir_entry_of_the_wrong_kind_is_named_before_any_model(data, tmp_path, name, make, message):
+    """A file `checkpoints` made every save fail as if the disk were full."""
+    workdir = tmp_path / "w"
+    workdir.mkdir()
+    (workdir / name).mkdir() if make == "folder" else (workdir / name).write_text("x")
+    with pytest.raises(ParameterError) as error_info:
+        resolve_config(data, str(workdir))
+    assert error_info.value.field == "workdir" and message in str(error_info.value)
+
+
+def test_remove_unused_workdir_removes_only_a_run_that_saved_nothing(tmp_path):
+    from cartoongan.training.resolve import remove_unused_workdir
+
+    def run(*names):
+        workdir = tmp_path / f"w{len(list(tmp_path.iterdir()))}"
+        workdir.mkdir()
+        (workdir / "tensorboard").mkdir()
+        (workdir / "config.json").write_text("{}")
+        (workdir / "metrics.jsonl").write_text('{"step": 1}\n')
+        for name in names:
+            (workdir / name).parent.mkdir(parents=True, exist_ok=True)
+            (workdir / name).write_text("x")
+        return workdir
+
+    bookkeeping = run()
+    assert remove_unused_workdir(str(bookkeeping), existed=False) and not bookkeeping.exists()
+    for kept, existed in [(run(), True), (run("checkpoints/ckpt-5.index"), False), (run("preset/config.json"), False),
+                          (run("notes.txt"), False)]:  # someone else's file: never removed
+        assert not remove_unused_workdir(str(kept), existed) and (kept / "config.json").exists()
