@@ -259,3 +259,34 @@ def test_an_unexpected_error_outside_the_routes_is_json(tiny_cartoonizer):
         answer = client.get("/healthz")
     assert answer.status_code == 500 and answer.json() == {"error": "internal server error"}
     assert answer.headers["x-content-type-options"] == "nosniff"
+
+
+def test_a_corrupt_jpeg_is_400_json(client):
+    from tests.serve.test_uploads import forged_jpeg_size, noisy_jpeg
+
+    answer = client.post("/api/cartoonize?style=tiny", content=forged_jpeg_size(noisy_jpeg(), 400, 400))
+    assert answer.status_code == 400 and "Corrupt JPEG data" in answer.json()["error"]
+
+
+def test_a_forged_jpeg_is_refused_at_once_even_when_every_worker_is_busy(tiny_cartoonizer):
+    """An 11 kB upload claiming 3000x3000 is answered from its header: it never waits for
+    (or takes) the worker. It held the only worker for 36 s."""
+    from tests.serve.test_uploads import forged_jpeg_size, noisy_jpeg
+
+    gate = Gate(tiny_cartoonizer)
+    app = create_app({"gate": gate}, limits=Limits(workers=1, queue_size=0))
+    forged = forged_jpeg_size(noisy_jpeg(), 3000, 3000)
+    forged += b"\0" * (11_000 - len(forged))
+    with TestClient(app) as client:
+        busy = threading.Thread(target=client.post, args=("/api/cartoonize",), kwargs={"content": encode(photo(8, 8))})
+        busy.start()
+        try:
+            assert gate.started.acquire(timeout=10)
+            start = time.perf_counter()
+            answer = client.post("/api/cartoonize", content=forged)
+            assert answer.status_code == 400 and "corrupt JPEG" in answer.json()["error"]
+            assert time.perf_counter() - start < 1
+        finally:
+            gate.release.set()
+            busy.join(30)
+    assert gate.calls == 1

@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from cartoongan.images import read_image
+from cartoongan.serve import uploads
 from cartoongan.serve.queue import InferenceQueue, QueueFull
 from cartoongan.serve.uploads import UploadError, UploadTooLarge, decode_image, encode_image, image_size
 from tests.serve.conftest import encode, photo
@@ -168,3 +169,55 @@ def test_a_failing_job_frees_its_slot():
         assert queue.submit(lambda: 7).result(10) == 7
     finally:
         queue.shutdown()
+
+
+def forged_jpeg_size(data, width, height):
+    """`data`, a JPEG, with its start-of-frame header claiming width x height."""
+    at = 2
+    while data[at + 1] not in (0xC0, 0xC1, 0xC2):  # walk the marker segments to the frame header
+        at += 2 + struct.unpack(">H", data[at + 2:at + 4])[0]
+    return data[:at + 5] + struct.pack(">HH", height, width) + data[at + 9:]
+
+
+def noisy_jpeg(width=80, height=64):
+    rng = np.random.default_rng(0)
+    return encode(Image.fromarray(rng.integers(0, 256, (height, width, 3), dtype=np.uint8)), "JPEG", quality=95)
+
+
+def test_a_jpeg_too_short_for_its_claimed_size_is_refused_from_the_header():
+    """The issue's probe: an 11 kB upload claiming 3000x3000 held the only worker for 36 s.
+    No Huffman-coded JPEG of 9 megapixels fits in under 17.6 kB (a bit per 8x8 block)."""
+    data = forged_jpeg_size(noisy_jpeg(), 3000, 3000)
+    data += b"\0" * (11_000 - len(data))
+    start = time.perf_counter()
+    with pytest.raises(UploadError, match="corrupt JPEG: a 3000x3000 JPEG takes at least 17,579 bytes, this one is "
+                                          "11,000"):
+        image_size(data, 16_000_000)
+    assert time.perf_counter() - start < 0.05  # the header alone: nothing was decoded
+
+
+def test_the_densest_real_jpegs_pass_the_length_check():
+    """Flat images are the most compressible: progressive, optimized, grey or colour, they
+    stay under the 512 pixels a byte that the check allows (about 255 and 170 measured)."""
+    for mode in ("L", "RGB"):
+        image = Image.new(mode, (2000, 1500), 90 if mode == "L" else (90, 140, 200))
+        data = encode(image, "JPEG", quality=10, progressive=True, optimize=True)
+        assert len(data) < 2000 * 1500 / 128  # as dense as real JPEGs get
+        assert image_size(data, 16_000_000) == (2000, 1500)
+        rgb, _ = decode_image(data, 16_000_000)
+        assert rgb.shape == (1500, 2000, 3)
+    uploads.check_jpeg_length((3000, 3000), 11_000, arithmetic=True)  # arithmetic coding has no such floor: left alone
+
+
+@pytest.mark.parametrize("damage", ["random bytes in the middle", "header claims 400x400"])
+def test_a_corrupt_jpeg_is_an_upload_error_not_grey_rows(damage):
+    """Pillow decodes both with a warning only and fills the rest with grey; the shared
+    reader's strict check (cartoongan.images.check_jpeg_data) refuses them."""
+    data = noisy_jpeg()
+    if damage == "random bytes in the middle":
+        middle = len(data) // 2
+        data = data[:middle] + np.random.default_rng(1).integers(0, 256, 400, dtype=np.uint8).tobytes() + data[middle:]
+    else:
+        data = forged_jpeg_size(data, 400, 400)
+    with pytest.raises(UploadError, match="not a readable image: Corrupt JPEG data"):
+        decode_image(data, 10**6)
