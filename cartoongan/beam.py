@@ -25,10 +25,12 @@ generator failing on it) becomes a record `{"file": ..., "reason": ...}` in
 `failed` (namespace `cartoongan`) count the outcomes and `run` returns them.
 """
 
+import contextlib
 import dataclasses
 import json
 import os
 import posixpath
+import shutil
 import tempfile
 from typing import NamedTuple, Optional
 
@@ -40,7 +42,14 @@ from apache_beam.metrics import Metrics
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, PredictionResult, RunInference
 
-from cartoongan.jobs import DEFAULT_MAX_SIZE, Job, output_path
+from cartoongan.jobs import (
+    DEFAULT_MAX_SIZE,
+    STYLE_FOLDER_MARKER,
+    STYLE_FOLDER_MARKER_TEXT,
+    Job,
+    mark_style_folder,
+    output_path,
+)
 from cartoongan.options import option, required
 
 FAILED_FOLDER = "_failed"  # DIR/_failed/failed.jsonl: no style folder can be named so
@@ -187,11 +196,13 @@ def _record(source, reason):
 class PlanTasks(beam.DoFn):
     """FileMetadata -> (destination, (source, size)), with the CLI's `output_path`.
 
-    Files of the style folder being written, of `DIR/_failed` and (for a folder input) of
-    `DIR` when it lies inside that folder are never inputs, as in the CLI."""
+    Files of the style folder being written, of `DIR/_failed`, of the `written` folders (the
+    style folders earlier runs marked in `DIR`, see `written_style_folders`) and (for a
+    folder input) of `DIR` when it lies inside that folder are never inputs, as in the CLI."""
 
-    def __init__(self, job, base, from_folder, folder):
+    def __init__(self, job, base, from_folder, folder, written=()):
         self._job, self._base, self._from_folder, self._folder = job, base, from_folder, folder
+        self._written = tuple(written)
 
     def process(self, metadata):
         from cartoongan.images import IMAGE_EXTENSIONS
@@ -205,8 +216,8 @@ class PlanTasks(beam.DoFn):
             inside = _is_below(self._job.output, self._base) and not _is_below(self._base, self._job.output)
             if inside and _is_below(source, self._job.output):
                 return
-        for written in (self._folder, FAILED_FOLDER):
-            if _is_below(source, _join(self._job.output, written)):
+        for written in (_join(self._job.output, self._folder), _join(self._job.output, FAILED_FOLDER), *self._written):
+            if _is_below(source, written):
                 return
         destination = output_path(self._job.output, self._folder, Job(source, relative), self._job.image_format)
         yield destination, (source, metadata.size_in_bytes)
@@ -253,9 +264,9 @@ class ListPhotos(beam.PTransform):
     """pipeline -> (Task, size in bytes) for every input whose output is missing; tagged
     output `failed`: failure records. See `input_plan` for how the pattern is read."""
 
-    def __init__(self, job, folder):
+    def __init__(self, job, folder, written=()):
         super().__init__()
-        self._job, self._folder = job, folder
+        self._job, self._folder, self._written = job, folder, written
 
     def expand(self, pipeline):
         pattern, base, from_folder = input_plan(self._job.input)
@@ -263,7 +274,7 @@ class ListPhotos(beam.PTransform):
             pipeline
             | "Pattern" >> beam.Create([pattern])
             | "Match" >> fileio.MatchAll(fileio.EmptyMatchTreatment.ALLOW)
-            | "Plan" >> beam.ParDo(PlanTasks(self._job, base, from_folder, self._folder))
+            | "Plan" >> beam.ParDo(PlanTasks(self._job, base, from_folder, self._folder, self._written))
         )
         return (
             planned
@@ -434,15 +445,18 @@ class CartoonModelHandler(ModelHandler):
 
 
 class WriteCartoons(beam.DoFn):
-    """(Task, PredictionResult) -> nothing on success; failure records tagged `failed`."""
+    """(Task, PredictionResult) -> nothing on success; failure records tagged `failed`.
+    `style_dir` (DIR/<style folder>) gets the CLI's style folder marker after the first
+    file a worker writes (`mark_written_style_folder`)."""
 
-    def __init__(self):
+    def __init__(self, style_dir=None):
         self._cartoonized = Metrics.counter(METRICS_NAMESPACE, "cartoonized")
         self._failed = Metrics.counter(METRICS_NAMESPACE, "failed")
-        self._cleaned = set()
+        self._style_dir = style_dir
+        self._cleaned, self._marked = set(), False
 
     def setup(self):
-        self._cleaned = set()
+        self._cleaned, self._marked = set(), False
 
     def process(self, element):
         task, result = element
@@ -452,6 +466,9 @@ class WriteCartoons(beam.DoFn):
             return
         try:
             write_cartoon(task.destination, np.asarray(result.inference), result.example.alpha, self._cleaned)
+            if self._style_dir and not self._marked:
+                mark_written_style_folder(self._style_dir)
+                self._marked = True
         except (OSError, ValueError) as error:
             self._failed.inc()
             yield beam.pvalue.TaggedOutput("failed", _record(task.source, str(error)))
@@ -484,6 +501,29 @@ def write_cartoon(destination, rgb, alpha, cleaned=None):
         FileSystems.rename([partial], [destination])
 
 
+def mark_written_style_folder(style_dir):
+    """`cartoongan.jobs.mark_style_folder` on any Beam filesystem (an object store's write of
+    one small object is atomic)."""
+    if is_local(style_dir):
+        mark_style_folder(style_dir)
+        return
+    marker = FileSystems.join(style_dir, STYLE_FOLDER_MARKER)
+    if not FileSystems.exists(marker):
+        with FileSystems.create(marker) as out:
+            out.write(STYLE_FOLDER_MARKER_TEXT.encode())
+
+
+def written_style_folders(output_dir):
+    """The folders below `output_dir` that hold the style folder marker: what this tool
+    wrote there in any run (`cartoongan.jobs.marked_style_folders`, on any Beam filesystem)."""
+    from cartoongan.jobs import marked_style_folders
+
+    if is_local(output_dir):
+        return marked_style_folders(output_dir)
+    pattern = FileSystems.join(output_dir, "*", STYLE_FOLDER_MARKER)
+    return sorted(_dirname(metadata.path) for metadata in FileSystems.match([pattern])[0].metadata_list)
+
+
 class WriteFailures(beam.PTransform):
     """Failure records -> one JSON line each in DIR/_failed/failed.jsonl (replaced by each
     run: it lists the files that failed this time; finished files are not read again)."""
@@ -500,9 +540,10 @@ class WriteFailures(beam.PTransform):
         )
 
 
-def build_pipeline(pipeline, job, folder):
-    """Adds the whole job to `pipeline`; `folder`: the style's output folder."""
-    listed = pipeline | "List" >> ListPhotos(job, folder)
+def build_pipeline(pipeline, job, folder, written=()):
+    """Adds the whole job to `pipeline`; `folder`: the style's output folder; `written`: the
+    style folders of earlier runs, never inputs (see `written_style_folders`)."""
+    listed = pipeline | "List" >> ListPhotos(job, folder, written)
     read = (listed.pending
             | "Read" >> beam.ParDo(ReadPhotos(job.max_size, job.max_file_mb, job.pixel_limit)).with_outputs(
                 "failed", main="photos"))
@@ -514,7 +555,7 @@ def build_pipeline(pipeline, job, folder):
     written = (
         read.photos
         | "Cartoonize" >> RunInference(handler)
-        | "Write" >> beam.ParDo(WriteCartoons()).with_outputs("failed", main="done")
+        | "Write" >> beam.ParDo(WriteCartoons(_join(job.output, folder))).with_outputs("failed", main="done")
     )
     failures = (listed.failed, read.failed, written.failed) | "Failures" >> beam.Flatten()
     failures | "DeadLetter" >> WriteFailures(job.output)
@@ -569,22 +610,75 @@ def check_job(job):
     if is_local(job.style) and not is_saved_model(job.style):
         check_preset_name(job.style)
         resolve_preset(job.style)
-    return dataclasses.replace(job, style_folder=resolve_style_folder(job))
+    job = dataclasses.replace(job, style_folder=resolve_style_folder(job))
+    check_destinations(job.output, (job.style_folder, FAILED_FOLDER))
+    return job
+
+
+def check_destinations(output_dir, folders):
+    """Raises ParameterError (`output`) when a file could be written outside a local
+    `output_dir` through a link: every destination of a run is `output_dir/<folder>/<path>`,
+    so its real path leaves `output_dir` only through a link that exists below one of the
+    `folders` (or is one). Every link there is resolved, as the CLI resolves every
+    destination. Object stores have no links: nothing to check there."""
+    from cartoongan.errors import ParameterError
+
+    if not is_local(output_dir):
+        return
+    root = os.path.realpath(output_dir)
+    seen = set()
+    pending = [os.path.join(output_dir, folder) for folder in folders]
+    while pending:
+        path = pending.pop()
+        real = os.path.realpath(path)
+        if os.path.islink(path) and not (real == root or real.startswith(root.rstrip(os.sep) + os.sep)):
+            raise ParameterError("output", "{path} is a link to {real}: results would be written outside {name} "
+                                 "{output}", path=path, real=real, output=output_dir)
+        if real in seen or not os.path.isdir(path):
+            continue
+        seen.add(real)  # a link to a folder already walked (a loop) is not walked again
+        with os.scandir(path) as entries:
+            pending += [entry.path for entry in entries if entry.is_symlink() or entry.is_dir(follow_symlinks=False)]
 
 
 def run(job, pipeline_args=()):
-    """Runs the job to the end; -> Summary (counts from the job's metrics)."""
+    """Runs the job to the end; -> Summary (counts from the job's metrics).
+
+    The run's temporary files (Beam's job server and stager make `beam-temp*`, `tmp*` and
+    `beam-requirements-cache` folders, and leave them) go to one folder of the run, removed
+    after it: see `run_temporary_folder`."""
     from apache_beam.options.pipeline_options import PipelineOptions
 
     folder = resolve_style_folder(job)
-    options = PipelineOptions(list(pipeline_args))
-    pipeline = beam.Pipeline(options=options)
-    build_pipeline(pipeline, job, folder)
-    result = pipeline.run()
-    result.wait_until_finish()
+    written = written_style_folders(job.output)
+    with run_temporary_folder():
+        options = PipelineOptions(list(pipeline_args))
+        pipeline = beam.Pipeline(options=options)
+        build_pipeline(pipeline, job, folder, written)
+        result = pipeline.run()
+        result.wait_until_finish()
     counts = metric_counts(result)
     return Summary(counts.get("cartoonized", 0), counts.get("skipped", 0), counts.get("failed", 0),
                    failed_path(job.output))
+
+
+@contextlib.contextmanager
+def run_temporary_folder():
+    """Points TMPDIR (for worker processes) and `tempfile`'s default (for this one) at a new
+    folder inside the system's temporary folder, and removes that folder, with whatever
+    was left in it, on the way out. Yields its path."""
+    folder = tempfile.mkdtemp(prefix="cartoongan-beam-")
+    saved_environment, saved_default = os.environ.get("TMPDIR"), tempfile.tempdir
+    os.environ["TMPDIR"], tempfile.tempdir = folder, folder
+    try:
+        yield folder
+    finally:
+        tempfile.tempdir = saved_default
+        if saved_environment is None:
+            os.environ.pop("TMPDIR", None)
+        else:
+            os.environ["TMPDIR"] = saved_environment
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def metric_counts(result):

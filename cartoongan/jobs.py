@@ -159,16 +159,50 @@ def output_path(output_dir, style_folder, job, image_format="same"):
     return os.path.join(output_dir, style_folder, stem + extension)
 
 
+# Every style folder this tool writes holds this file (hidden: never listed as an input), so
+# that a later run reading the output folder as its input skips the folder, whichever style,
+# preset or run wrote it. A marker, not a list of known style names: a preset's folder can
+# have any name, and a user's own folder of photos that happens to be called `hayao` is input.
+STYLE_FOLDER_MARKER = ".cartoongan-style"
+STYLE_FOLDER_MARKER_TEXT = "Results of cartoongan: a run whose input is the folder above does not read this one.\n"
+
+
+def mark_style_folder(folder):
+    """Writes the marker of `folder`, a style folder of this tool (atomically, once)."""
+    from cartoongan.atomic import atomic_file
+
+    marker = os.path.join(folder, STYLE_FOLDER_MARKER)
+    if os.path.lexists(marker):
+        return
+    with atomic_file(marker) as partial, open(partial, "w", encoding="utf-8") as file:
+        file.write(STYLE_FOLDER_MARKER_TEXT)
+
+
+def marked_style_folders(output_dir):
+    """The folders directly below `output_dir` that hold the style folder marker (see
+    `mark_style_folder`): what this tool wrote there, in any run."""
+    try:
+        names = sorted(os.listdir(output_dir))
+    except OSError:  # missing, or not a folder
+        return []
+    return [os.path.join(output_dir, name) for name in names
+            if os.path.isfile(os.path.join(output_dir, name, STYLE_FOLDER_MARKER))]
+
+
 def collect_jobs(inputs, output_dir=None, style_folders=()):
     """Expands files, folders and globs into jobs; ParameterError (`inputs`) for a path that
     matches nothing.
 
-    A folder walk never enters what a run writes: `output_dir` when it lies inside an input
-    folder (`--input .` with the default output), and `output_dir/<folder>` for the
-    `style_folders` of the run (so the output folder may be the input folder, run after run)."""
+    Nothing a run writes is read as an input (so the output folder may be the input folder,
+    run after run, with any styles): a folder walk or a glob never takes `output_dir` when it
+    lies inside an input folder (`--input .` with the default output), nor the `style_folders`
+    of this run below `output_dir`, nor any folder below `output_dir` that an earlier run
+    marked as its style folder. A file named on its own is taken wherever it lies."""
     from cartoongan.video import list_media
 
-    skip = [os.path.join(output_dir, folder) for folder in style_folders] if output_dir else []
+    skip = []
+    if output_dir:
+        skip = [os.path.join(output_dir, folder) for folder in style_folders] + marked_style_folders(output_dir)
     jobs = []
     for pattern in inputs:
         if os.path.lexists(pattern):
@@ -178,6 +212,7 @@ def collect_jobs(inputs, output_dir=None, style_folders=()):
             if not matches:
                 raise ParameterError("inputs", "{name} {pattern}: no such file or folder, and no glob match",
                                      pattern=pattern)
+            matches = [match for match in matches if not any(_is_inside(match, folder) for folder in skip)]
         for match in matches:
             if os.path.isdir(match):
                 inside = output_dir and _is_inside(output_dir, match) and not _same_path(output_dir, match)
@@ -374,11 +409,15 @@ def run_plan(plan, cartoonizers, report=None):
         if not style.todo:
             continue
         report.style_started(style)
+        marked = False
         for job in style.todo:
             try:
                 video = cartoonize_file(cartoonizers[style.style], job.source, style.destinations[job], plan.max_size,
                                         plan.pixel_limit, plan.video_quality,
                                         lambda done, total, job=job: report.video_progress(job, done, total))
+                if not marked:  # after the first file written: a run that writes nothing leaves nothing
+                    mark_style_folder(os.path.join(plan.output_dir, style.folder))
+                    marked = True
                 errors = [] if video is None else video.errors
                 if video is not None:
                     report.video_done(job, video)

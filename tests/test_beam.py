@@ -11,6 +11,7 @@ pytest.importorskip("apache_beam")
 
 from cartoongan.cli.cartoonize import main as cartoonize_main  # noqa: E402
 from cartoongan.cli.cartoonize_beam import main  # noqa: E402
+from cartoongan.jobs import STYLE_FOLDER_MARKER  # noqa: E402
 from tests.conftest import psnr  # noqa: E402
 
 # Two worker processes, as the issue's check runs it; the in-process runner (default) for
@@ -53,7 +54,8 @@ def _assert_same_as_cli(cli_folder, beam_folder):
             assert psnr(np.asarray(ours), np.asarray(theirs)) >= 50, name
 
 
-def test_two_worker_processes_write_what_the_cli_writes_and_list_the_corrupt_file(photos, tmp_path, capsys):
+def test_two_worker_processes_write_what_the_cli_writes_and_list_the_corrupt_file(photos, tmp_path, temporary,
+                                                                                 capsys):
     cli, out = tmp_path / "cli", tmp_path / "out"
     assert cartoonize_main(["--input", str(photos), "--output", str(cli), "--style", "hayao_lite"]) == 1
     capsys.readouterr()
@@ -63,7 +65,93 @@ def test_two_worker_processes_write_what_the_cli_writes_and_list_the_corrupt_fil
     assert "cartoonized 5, skipped 0 existing, failed 1" in capsys.readouterr().err
     _assert_same_as_cli(cli / "hayao_lite", out / "hayao_lite")
     [record] = _failed(out)
-    assert record["file"] == str(photos / "trip" / "corrupt.jpg") and "cannot read image" in record["reason"]
+    assert record["file"] == str(photos / "trip" / "corrupt.jpg")
+    # the reason names the file, never the reader's file object (`<_io.BufferedReader name=3>`)
+    assert record["reason"].startswith(f"{record['file']}: cannot read image (not a JPEG, PNG")
+    assert "BufferedReader" not in record["reason"]
+    assert os.listdir(temporary) == []  # worker processes' temporaries too
+
+
+@pytest.fixture
+def temporary(tmp_path, monkeypatch):
+    """A TMPDIR of the test's own: Beam's job server left `beam-temp*` and `tmp*` folders in it."""
+    import tempfile
+
+    folder = tmp_path / "system-tmp"
+    folder.mkdir()
+    monkeypatch.setenv("TMPDIR", str(folder))
+    monkeypatch.setattr(tempfile, "tempdir", None)  # read TMPDIR again
+    return folder
+
+
+def test_a_run_leaves_nothing_in_the_temporary_folder(photos, tmp_path, tiny_preset, temporary, capsys):
+    import tempfile
+
+    assert main(["--input", str(photos), "--output", str(tmp_path / "out"), "--preset", str(tiny_preset)]) == 0
+    assert "cartoonized 5" in capsys.readouterr().err
+    assert os.listdir(temporary) == []
+    assert tempfile.gettempdir() == str(temporary) and os.environ["TMPDIR"] == str(temporary)  # restored
+
+
+@pytest.mark.parametrize("link", ["tiny", "tiny/trip", "_failed"])
+def test_a_link_below_the_output_cannot_redirect_writes(photos, tmp_path, tiny_preset, capsys, link):
+    """The issue's repro: `ln -s /elsewhere out/hayao_lite` and Beam wrote into /elsewhere (the CLI
+    refused). Refused before any work, as the CLI does, naming the link."""
+    out, elsewhere = tmp_path / "out", tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (out / link).parent.mkdir(parents=True, exist_ok=True)
+    (out / link).symlink_to(elsewhere, target_is_directory=True)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--input", str(photos), "--output", str(out), "--preset", str(tiny_preset)])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert f"{out / link} is a link to {elsewhere}: results would be written outside --output {out}" in err
+    assert list(elsewhere.iterdir()) == []
+
+
+def test_links_that_stay_inside_the_output_are_followed(photos, tmp_path, tiny_preset, capsys):
+    out = tmp_path / "out"
+    (out / "kept").mkdir(parents=True)
+    (out / "tiny").symlink_to(out / "kept", target_is_directory=True)
+    (out / "kept" / "loop").symlink_to(out, target_is_directory=True)  # a loop is walked once
+    assert main(["--input", str(photos), "--output", str(out), "--preset", str(tiny_preset)]) == 0
+    assert (out / "kept" / "a.png").is_file()
+
+
+def test_output_equal_to_input_skips_the_style_folders_of_every_earlier_run(tmp_path, tiny_preset, capsys):
+    """As with the CLI (tests/cli/test_cartoonize_safety.py): a second style must not read the
+    first one's results, whichever tool wrote them."""
+    import shutil
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    Image.fromarray(np.full((8, 8, 3), 100, np.uint8)).save(folder / "x.png")
+    other = tmp_path / "other"
+    shutil.copytree(tiny_preset, other)
+    config = json.loads((other / "config.json").read_text())
+    config["name"] = "other"
+    (other / "config.json").write_text(json.dumps(config))
+    assert cartoonize_main(["--input", str(folder), "--output", str(folder), "--style", str(tiny_preset)]) == 0
+    assert main(["--input", str(folder), "--output", str(folder), "--preset", str(other)]) == 0
+    assert "cartoonized 1, skipped 0 existing, failed 0" in capsys.readouterr().err
+    assert _files(folder / "other") == [STYLE_FOLDER_MARKER, "x.png"]
+    assert cartoonize_main(["--input", str(folder), "--output", str(folder), "--style", str(tiny_preset) + "/"]) == 0
+    assert "wrote 0, skipped 1 existing" in capsys.readouterr().err  # the CLI skips Beam's folder too
+
+
+def test_a_corrupt_jpeg_goes_to_the_failed_list_by_name(tmp_path, tiny_preset, capsys):
+    from tests.test_image_decoding import _claiming, _jpeg_bytes
+
+    photos, out = tmp_path / "photos", tmp_path / "out"
+    photos.mkdir()
+    (photos / "claims-400x400.jpg").write_bytes(_claiming(_jpeg_bytes(80, 64), 400, 400))
+    Image.fromarray(np.full((8, 8, 3), 100, np.uint8)).save(photos / "fine.png")
+    assert main(["--input", str(photos), "--output", str(out), "--preset", str(tiny_preset)]) == 0
+    assert "cartoonized 1, skipped 0 existing, failed 1" in capsys.readouterr().err
+    [record] = _failed(out)
+    assert record["file"] == str(photos / "claims-400x400.jpg")
+    assert "corrupt or truncated JPEG (Corrupt JPEG data: premature end of data segment)" in record["reason"]
+    assert _files(out / "tiny") == [STYLE_FOLDER_MARKER, "fine.png"]
 
 
 def test_rerun_writes_only_what_is_missing(photos, tmp_path, tiny_preset, capsys):
@@ -80,7 +168,7 @@ def test_rerun_writes_only_what_is_missing(photos, tmp_path, tiny_preset, capsys
     assert "cartoonized 1, skipped 4 existing, failed 1" in capsys.readouterr().err
     assert [p.name for p in (out / "tiny").rglob("*.*") if os.path.getmtime(p) > 0] == ["c.jpg"]
     assert [r["file"] for r in _failed(out)] == [str(photos / "trip" / "corrupt.jpg")]  # still listed
-    assert not [p for p in out.rglob(".*")]  # no temporaries left
+    assert [p.name for p in out.rglob(".*")] == [STYLE_FOLDER_MARKER]  # no temporaries left
 
 
 def test_glob_input_keeps_paths_below_the_fixed_folder_and_format(photos, tmp_path, tiny_preset, capsys):
@@ -89,7 +177,7 @@ def test_glob_input_keeps_paths_below_the_fixed_folder_and_format(photos, tmp_pa
     common = ["--input", pattern, "--style", str(tiny_preset), "--format", "png", "--max-size", "20"]
     assert cartoonize_main(common + ["--output", str(cli)]) == 1
     assert main(common + ["--output", str(out)]) == 0
-    assert _files(out / "tiny") == ["c.png", "grey.png"]
+    assert _files(out / "tiny") == [STYLE_FOLDER_MARKER, "c.png", "grey.png"]
     _assert_same_as_cli(cli / "tiny", out / "tiny")
     assert max(Image.open(out / "tiny" / "c.png").size) == 20  # (20, 14: decoded at half size first, as the CLI)
 
@@ -100,7 +188,7 @@ def test_two_inputs_for_one_output_both_fail_by_name(tmp_path, tiny_preset, caps
     for name in ("x.jpg", "x.png", "y.png"):
         Image.fromarray(np.full((8, 8, 3), 100, np.uint8)).save(photos / name)
     assert main(["--input", str(photos), "--output", str(out), "--preset", str(tiny_preset), "--format", "png"]) == 0
-    assert _files(out / "tiny") == ["y.png"]
+    assert _files(out / "tiny") == [STYLE_FOLDER_MARKER, "y.png"]
     records = _failed(out)
     assert [r["file"] for r in records] == [str(photos / "x.jpg"), str(photos / "x.png")]
     assert "would both be written to" in records[0]["reason"]
@@ -126,7 +214,7 @@ def test_images_over_the_pixel_limit_go_to_the_failed_list(photos, tmp_path, tin
     out = tmp_path / "out"
     assert main(["--input", str(photos / "trip"), "--output", str(out), "--preset", str(tiny_preset),
                  "--pixel-limit", "0.0005"]) == 0  # 500 pixels: c.jpg has 41x30
-    assert _files(out / "tiny") == ["day2/d.png", "grey.jpg"]
+    assert _files(out / "tiny") == [STYLE_FOLDER_MARKER, "day2/d.png", "grey.jpg"]
     reasons = {os.path.basename(r["file"]): r["reason"] for r in _failed(out)}
     assert sorted(reasons) == ["c.jpg", "corrupt.jpg"] and "pixel limit" in reasons["c.jpg"]
 
@@ -288,4 +376,4 @@ def test_remote_filesystem_paths_read_write_and_preset(photos, tmp_path, tiny_pr
     assert "cartoonized 5, skipped 0 existing, failed 1" in capsys.readouterr().err
     _assert_same_as_cli(cli / "tiny", out / "tiny")
     assert [r["file"] for r in _failed(out)] == [f"fake://{photos}/trip/corrupt.jpg"]
-    assert not [p for p in out.rglob(".*")]  # temporaries renamed into place
+    assert [p.name for p in out.rglob(".*")] == [STYLE_FOLDER_MARKER]  # temporaries renamed into place

@@ -7,6 +7,7 @@ import pytest
 from PIL import Image
 
 from cartoongan.cli.cartoonize import main
+from cartoongan.jobs import STYLE_FOLDER_MARKER
 from tests.conftest import PROJECT_ROOT, psnr, shared_path
 
 
@@ -32,7 +33,8 @@ def test_mixed_folder_reports_corrupt_file_and_writes_the_rest(photo_tree, tmp_p
     assert code == 1
     assert "corrupt.jpg" in capsys.readouterr().err
     written = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
-    assert written == ["tiny/a.jpg", "tiny/trip/b.png", "tiny/trip/day2/c.png", "tiny/trip/grey.jpg"]
+    assert written == [f"tiny/{STYLE_FOLDER_MARKER}", "tiny/a.jpg", "tiny/trip/b.png", "tiny/trip/day2/c.png",
+                       "tiny/trip/grey.jpg"]
     assert Image.open(out / "tiny" / "a.jpg").size == (41, 30)
     rgba = Image.open(out / "tiny" / "trip" / "day2" / "c.png")
     assert rgba.mode == "RGBA" and rgba.size == (18, 20)  # transparency kept
@@ -63,7 +65,7 @@ def test_format_png_and_max_size(photo_tree, tmp_path, tiny_preset):
 def test_glob_input(photo_tree, tmp_path, tiny_preset):
     out = tmp_path / "out"
     assert main(["--input", str(photo_tree / "trip" / "*.png"), "--output", str(out), "--style", str(tiny_preset)]) == 0
-    assert [p.name for p in (out / "tiny").iterdir()] == ["b.png"]
+    assert sorted(p.name for p in (out / "tiny").iterdir()) == [STYLE_FOLDER_MARKER, "b.png"]
 
 
 @pytest.mark.parametrize(

@@ -14,6 +14,7 @@ import pytest
 from PIL import Image
 
 from cartoongan.cli.cartoonize import main
+from cartoongan.jobs import STYLE_FOLDER_MARKER
 from tests.conftest import PROJECT_ROOT
 
 
@@ -35,7 +36,8 @@ def _preset_named(tiny_preset, tmp_path, name):
 
 
 def _files_under(root):
-    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+    """Every file below `root` but the markers of the style folders (see jobs.STYLE_FOLDER_MARKER)."""
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file() and p.name != STYLE_FOLDER_MARKER)
 
 
 @pytest.mark.parametrize("name", ["../../escaped", "..", "/ABSOLUTE/victim", "a/b", "", ".hidden", "x" * 65])
@@ -92,6 +94,30 @@ def test_output_equal_to_input_works_run_after_run(photo, tiny_preset, capsys):
         assert main(["--input", folder, "--output", folder, "--style", str(tiny_preset)]) == 0
     assert "wrote 0, skipped 1 existing" in capsys.readouterr().err
     assert _files_under(photo.parent) == ["tiny/x.png", "x.png"]
+    assert (photo.parent / "tiny" / STYLE_FOLDER_MARKER).is_file()
+
+
+def test_output_equal_to_input_skips_the_style_folders_of_every_earlier_run(photo, tmp_path, tiny_preset, capsys):
+    """The issue's repro: a second style cartoonized `in/tiny/...` again into `in/other/tiny/...`
+    (only the current run's style folders were skipped). Every folder the tool wrote holds a
+    marker; a folder of the user's that happens to share a style's name is still an input."""
+    folder = photo.parent
+    (folder / "hayao").mkdir()
+    shutil.copy(photo, folder / "hayao" / "mine.png")  # the user's own photos, not a style folder
+    assert main(["--input", str(folder), "--output", str(folder), "--style", str(tiny_preset)]) == 0
+    other = _preset_named(tiny_preset, tmp_path, "other")
+    assert main(["--input", str(folder), "--output", str(folder), "--style", str(other)]) == 0
+    assert _files_under(folder) == ["hayao/mine.png", "other/hayao/mine.png", "other/x.png", "tiny/hayao/mine.png",
+                                    "tiny/x.png", "x.png"]
+    third = tmp_path / "third"
+    shutil.copytree(tiny_preset, third)
+    config = json.loads((third / "config.json").read_text())
+    config["name"] = "third"
+    (third / "config.json").write_text(json.dumps(config))
+    assert main(["--input", str(folder / "*"), "--output", str(folder), "--style", str(third)]) == 0  # a glob too
+    assert [name for name in _files_under(folder) if name.startswith("third/")] == ["third/mine.png", "third/x.png"]
+    assert main(["--input", str(folder / "**" / "*.png"), "--output", str(folder), "--style", str(third)]) == 0
+    assert "wrote 0, skipped 2 existing" in capsys.readouterr().err.splitlines()[-1]
 
 
 def test_a_fifo_with_an_image_name_is_skipped_not_waited_on(photo, tmp_path, tiny_preset, capsys):

@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 
 from cartoongan.cli.cartoonize import main
+from cartoongan.jobs import STYLE_FOLDER_MARKER
 from tests.conftest import PROJECT_ROOT
 from tests.test_video import make_clip, packets, video_times
 
@@ -32,7 +33,8 @@ def test_videos_beside_images_keep_their_container_frames_and_sound(media_tree, 
     code = main(["--input", str(media_tree), "--output", str(out), "--style", str(tiny_preset), "--format", "png"])
     assert code == 0
     written = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
-    assert written == ["tiny/a.png", "tiny/clip.mp4", "tiny/trip/phone.mov"]  # --format is for images
+    assert written == [f"tiny/{STYLE_FOLDER_MARKER}", "tiny/a.png", "tiny/clip.mp4",
+                       "tiny/trip/phone.mov"]  # --format is for images
     assert video_times(out / "tiny" / "clip.mp4") == pytest.approx(video_times(media_tree / "clip.mp4"), abs=1e-6)
     assert packets(out / "tiny" / "clip.mp4", "audio") == packets(media_tree / "clip.mp4", "audio")
     assert len(video_times(out / "tiny" / "trip" / "phone.mov")) == 5
@@ -107,4 +109,4 @@ def test_a_killed_run_is_resumed_by_the_same_command(tmp_path, tiny_preset):
     assert "resumed from an earlier run" in result.stderr
     assert video_times(out / "tiny" / "long.mp4") == pytest.approx(video_times(source), abs=1e-6)
     assert packets(out / "tiny" / "long.mp4", "audio") == packets(source, "audio")
-    assert [name for name in os.listdir(out / "tiny") if name.startswith(".")] == []
+    assert [name for name in os.listdir(out / "tiny") if name.startswith(".")] == [STYLE_FOLDER_MARKER]
