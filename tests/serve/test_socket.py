@@ -2,6 +2,7 @@
 that hangs up while queued gives its slot back."""
 
 import json
+import re
 import socket
 import time
 import urllib.parse
@@ -143,5 +144,13 @@ def test_a_keep_alive_connection_serves_a_second_request_after_the_first(quick_t
     with socket.create_connection((quick_timeout_url.hostname, quick_timeout_url.port), timeout=10) as sock:
         for _ in range(2):
             sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
-            assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+            head = b""
+            while b"\r\n\r\n" not in head:
+                head += sock.recv(1)
+            assert head.startswith(b"HTTP/1.1 200"), head
+            length = int(re.search(rb"content-length: (\d+)", head.lower())[1])
+            body = b""
+            while len(body) < length:
+                body += sock.recv(length - len(body))
+            assert json.loads(body)["status"] == "ok"
             time.sleep(0.7)  # under the 1 s deadline each time, over it in all
