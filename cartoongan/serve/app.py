@@ -11,7 +11,9 @@ from a CDN. uvicorn runs it (`cartoongan.serve.server`).
 import asyncio
 import contextlib
 import dataclasses
+import inspect
 import logging
+import re
 import time
 from pathlib import Path
 
@@ -39,6 +41,8 @@ NOSNIFF = (b"x-content-type-options", b"nosniff")
 HTML_HEADERS = ((b"content-security-policy", CONTENT_SECURITY_POLICY.encode()), (b"x-frame-options", b"DENY"))
 _OWN_HEADERS = {NOSNIFF[0], *(name for name, _ in HTML_HEADERS)}  # set here only, never twice
 DEFAULT_READ_TIMEOUT = 30.0
+# A client's name for its request, to ask GET /api/progress about it (the page: 128 random bits).
+JOB_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
 MULTIPART_HINT = ("send the image file's bytes as the request body (curl --data-binary @photo.jpg URL), "
                   "not a multipart form (curl -F)")
 log = logging.getLogger("cartoongan.serve")
@@ -48,13 +52,17 @@ API = """API (errors are JSON {"error": "..."}):
   GET  /api/styles                              {"default": NAME, "styles": [{"name", "description",
                                                 "license", "cached", "served"}]}: every style, with
                                                 licence and whether it is served
-  POST /api/cartoonize?style=NAME[&max_size=N][&format=png|jpg]   body: the image file's bytes
+  POST /api/cartoonize?style=NAME[&max_size=N][&format=png|jpg][&job=ID]   body: the image file's bytes
        (curl --data-binary @photo.jpg; a multipart form, curl -F, is refused with that hint)
        -> the image (PNG by default, the input's size unless max_size); 400 not an image, a
           corrupt one, a multipart form or a bad parameter, 404 unknown style, 408 the request
           stalled (--read-timeout), 413 over the upload or pixel limit (checked in the image's
           header, before decoding), 503 busy (queue full; Retry-After: the median recent job
           time for each job ahead)
+  GET  /api/progress?job=ID                     {"state": "waiting"|"running", "pass": K, "passes": N}
+                                                of the request in flight sent with job=ID (8-64
+                                                letters, digits, - or _); N is 0 until a photo
+                                                large enough to run in tiles starts; 404 when none
   GET  /healthz                                 {"status": "ok", "styles": [...], "queue": {...}}"""
 
 
@@ -133,6 +141,21 @@ def _describe(name, config, style, cached, served):
     return StyleInfo(name, description, license, cached, served)
 
 
+class JobProgress:
+    """Where a request sent with job=ID stands, for GET /api/progress: its worker thread
+    sets `state` and, through the Cartoonizer's progress callback, the passes of a tiled run."""
+
+    def __init__(self):
+        self.state = "waiting"  # for a worker; "running" once one decodes the photo
+        self.done = self.total = 0  # passes (0 of 0: one pass, or not started)
+
+    def __call__(self, done, total):
+        self.done, self.total = done, total
+
+    def to_json(self):
+        return {"state": self.state, "pass": self.done, "passes": self.total}
+
+
 def create_app(cartoonizers, catalogue=None, default_style=None, limits=Limits()):
     """The application over `cartoonizers`, {style name: callable uint8 RGB -> uint8 RGB},
     loaded once by the caller and kept for the app's life.
@@ -148,6 +171,7 @@ def create_app(cartoonizers, catalogue=None, default_style=None, limits=Limits()
     if catalogue is None:
         catalogue = [StyleInfo(name, "", "", True, True) for name in cartoonizers]
     queue = InferenceQueue(limits.workers, limits.queue_size)
+    jobs = {}  # job id -> JobProgress, while its request is in flight
     page = (STATIC_DIR / "index.html").read_bytes()
 
     async def index(request):
@@ -159,9 +183,18 @@ def create_app(cartoonizers, catalogue=None, default_style=None, limits=Limits()
     async def healthz(request):
         return JSONResponse({"status": "ok", "styles": list(cartoonizers), "queue": queue.stats()})
 
+    async def progress(request):
+        job = jobs.get(request.query_params.get("job", ""))
+        if job is None:
+            return _error(404, "no request in flight with this job id (not received yet, or answered)")
+        return JSONResponse(job.to_json())
+
     async def cartoonize(request):
         try:
             style, image_format, max_size = _options(request.query_params, cartoonizers, catalogue, default_style)
+            job = request.query_params.get("job")
+            if job is not None and not JOB_ID.fullmatch(job):
+                raise ApiError(400, "job must be 8 to 64 letters, digits, - or _")
             if request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
                 raise ApiError(400, f"multipart form upload: {MULTIPART_HINT}")
             try:
@@ -171,11 +204,18 @@ def create_app(cartoonizers, catalogue=None, default_style=None, limits=Limits()
             if not body:
                 raise ApiError(400, "empty body: send the image file's bytes as the request body")
             image_size(body, limits.max_pixels)  # the header only: cheap enough for the event loop
+            if job in jobs:
+                raise ApiError(400, f"job {job} is in use by a request in flight: choose another")
+            progress = None if job is None else jobs.setdefault(job, JobProgress())
             try:
-                future = queue.submit(_run_job, cartoonizers[style], body, limits.max_pixels, max_size, image_format)
-            except QueueFull as error:
-                raise ApiError(503, str(error), {"Retry-After": str(error.retry_after)}) from error
-            result = await _result_unless_disconnected(request, future)
+                try:
+                    future = queue.submit(_run_job, cartoonizers[style], body, limits.max_pixels, max_size,
+                                          image_format, progress)
+                except QueueFull as error:
+                    raise ApiError(503, str(error), {"Retry-After": str(error.retry_after)}) from error
+                result = await _result_unless_disconnected(request, future)
+            finally:
+                jobs.pop(job, None)
         except ApiError as error:
             return _error(error.status, str(error), error.headers)
         except UploadError as error:
@@ -212,6 +252,7 @@ def create_app(cartoonizers, catalogue=None, default_style=None, limits=Limits()
             Route("/", index, methods=["GET"]),
             Route("/api/styles", styles, methods=["GET"]),
             Route("/api/cartoonize", cartoonize, methods=["POST"]),
+            Route("/api/progress", progress, methods=["GET"]),
             Route("/healthz", healthz, methods=["GET"]),
             Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
         ],
@@ -279,14 +320,18 @@ def _options(query, cartoonizers, catalogue, default_style):
     return style, image_format, max_size
 
 
-def _run_job(cartoonizer, body, max_pixels, max_size, image_format):
-    """In a worker thread: decode, shrink, cartoonize, encode. -> ((bytes, media type), seconds)."""
+def _run_job(cartoonizer, body, max_pixels, max_size, image_format, progress=None):
+    """In a worker thread: decode, shrink, cartoonize, encode. -> ((bytes, media type), seconds).
+    `progress`: the request's JobProgress, or None."""
     from cartoongan.images import resize_to_max
 
     start = time.perf_counter()
+    if progress is not None:
+        progress.state = "running"
     rgb, alpha = decode_image(body, max_pixels)
     rgb, alpha = resize_to_max(rgb, max_size, alpha)
-    output = cartoonizer(rgb)
+    reports = progress is not None and "progress" in inspect.signature(cartoonizer).parameters
+    output = cartoonizer(rgb, progress=progress) if reports else cartoonizer(rgb)
     return encode_image(output, alpha, image_format), time.perf_counter() - start
 
 

@@ -290,3 +290,53 @@ def test_a_forged_jpeg_is_refused_at_once_even_when_every_worker_is_busy(tiny_ca
             gate.release.set()
             busy.join(30)
     assert gate.calls == 1
+
+
+class Passes:
+    """A tiled run's stand-in: reports pass 1 of 3 through the progress callback, then waits
+    for the test to release it."""
+
+    def __init__(self):
+        self.reported = threading.Event()
+        self.release = threading.Event()
+
+    def __call__(self, rgb, progress=None):
+        progress(1, 3)
+        self.reported.set()
+        assert self.release.wait(30), "the test never released the job"
+        progress(3, 3)
+        return 255 - rgb
+
+
+def test_progress_says_which_pass_a_request_in_flight_is_at():
+    passes = Passes()
+    app = create_app({"passes": passes, "plain": lambda rgb: 255 - rgb}, limits=Limits(workers=1, queue_size=2))
+    body = encode(photo(16, 16))
+    with TestClient(app) as client:
+        answers = {}
+
+        def send(name, query):
+            answers[name] = client.post(f"/api/cartoonize?{query}", content=body)
+
+        first = threading.Thread(target=send, args=("first", "style=passes&job=first-job"))
+        first.start()
+        try:
+            assert passes.reported.wait(10)
+            assert client.get("/api/progress?job=first-job").json() == {"state": "running", "pass": 1, "passes": 3}
+            second = threading.Thread(target=send, args=("second", "style=plain&job=second-job"))
+            second.start()
+            _wait_for(lambda: client.get("/api/progress?job=second-job").status_code == 200)
+            assert client.get("/api/progress?job=second-job").json() == {"state": "waiting", "pass": 0, "passes": 0}
+            busy = client.post("/api/cartoonize?style=plain&job=first-job", content=body)
+            assert busy.status_code == 400 and "in use" in busy.json()["error"]
+        finally:
+            passes.release.set()
+            first.join(30)
+        second.join(30)
+        assert answers["first"].status_code == 200 and answers["second"].status_code == 200
+        gone = client.get("/api/progress?job=first-job")  # answered: forgotten
+        assert gone.status_code == 404 and "no request in flight" in gone.json()["error"]
+        assert client.post("/api/cartoonize?style=plain", content=body).status_code == 200  # no job: no tracking
+        for bad in ("short", "x" * 65, "../etc", ""):
+            refused = client.post(f"/api/cartoonize?style=plain&job={bad}", content=body)
+            assert refused.status_code == 400 and "job must be" in refused.json()["error"]
