@@ -1,10 +1,11 @@
 """Presets: a directory with `config.json` (generator class and config, preprocessing facts)
 and `model.weights.h5`. A preset is named by a directory path or by a registered style name.
 
-The four original CartoonGAN styles are registered here. `hayao`, the default, is shipped in
-the repository's `pretrained/` folder (float16 weights), so it needs no network. The others
-are fetched on first use from `CARTOONGAN_WEIGHTS_URL`, checked against the sha256 manifest
-shipped in the package, converted, and cached under `CARTOONGAN_HOME/presets/<style>/`. The
+The styles of the table in `cartoongan.weights.styles` are registered here (the four
+CartoonGAN styles, White-box, AnimeGANv2 Hayao). `hayao`, the default, is shipped in the
+repository's `pretrained/` folder (float16 weights), so it needs no network. The others are
+fetched on first use (from `CARTOONGAN_WEIGHTS_URL` or their upstream source), checked
+against the sha256 of the table, converted, and cached under `CARTOONGAN_HOME/presets/<style>/`. The
 cache entry appears atomically (rename of a complete directory), so its presence means it is
 whole; concurrent fetches of one style both succeed (the first to finish is kept).
 
@@ -21,14 +22,10 @@ import re
 import warnings
 from pathlib import Path
 
-from cartoongan.weights.styles import UPSTREAM_CHANNEL_ORDER, UPSTREAM_LICENSE, UPSTREAM_STYLES
+from cartoongan.weights.styles import STYLE_TABLE
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.weights.h5"
-DEFAULT_WEIGHTS_URL = (
-    "https://raw.githubusercontent.com/mnicnc404/CartoonGan-tensorflow/master/"
-    "style_transfer/cartoongan/pretrained_weights"
-)
 PRETRAINED_DIR = Path(__file__).resolve().parent.parent / "pretrained"
 # A preset's name becomes an output folder (DIR/<name>/...): one plain path component.
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$")
@@ -65,22 +62,23 @@ class Preprocessing:
 @dataclasses.dataclass(frozen=True)
 class Style:
     name: str
-    description: str
+    description: str  # for people: the look, the speed, the licence in a word
     license: str
     preprocessing: Preprocessing
+    details: str = ""  # paper, architecture, provenance: shown on demand
 
 
 STYLES = {
-    name: Style(name, f"CartoonGAN (Chen et al. 2018), {artist}", UPSTREAM_LICENSE, Preprocessing(UPSTREAM_CHANNEL_ORDER))
-    for name, artist in UPSTREAM_STYLES.items()
+    name: Style(name, row.description, row.license, Preprocessing(row.channel_order, row.size_multiple), row.details)
+    for name, row in STYLE_TABLE.items()
 }
 DEFAULT_STYLE = "hayao"
 # The variables read below, as every tool that may fetch a style documents them in --help.
 ENVIRONMENT = """environment:
   CARTOONGAN_HOME         cache of downloaded styles (default: ~/.cache/cartoongan)
-  CARTOONGAN_WEIGHTS_URL  where the hosoda, paprika and shinkai weights are fetched from: a base
-                          URL (http(s)://, file://) or a folder laid out as <style>/<tensor>.npy
-                          (default: the upstream copy in CartoonGan-tensorflow); every file is
+  CARTOONGAN_WEIGHTS_URL  where styles that are not shipped are fetched from: a base URL
+                          (http(s)://, file://) or a folder laid out as <style>/<file> (default:
+                          each style's upstream source at a pinned commit); every file is
                           checked against the sha256 shipped in the package"""
 
 
@@ -89,7 +87,25 @@ def home_dir():
 
 
 def weights_url():
-    return os.environ.get("CARTOONGAN_WEIGHTS_URL") or DEFAULT_WEIGHTS_URL
+    """The mirror styles are fetched from (CARTOONGAN_WEIGHTS_URL), or None: each style's
+    upstream source (`cartoongan.weights.styles`)."""
+    return os.environ.get("CARTOONGAN_WEIGHTS_URL") or None
+
+
+def style_summary(name, config=None):
+    """(description, licence, details) of a style name for people (--list-styles, the web
+    page): the table's words for a style of the table, else the preset's config.json."""
+    if name in STYLES:
+        style = STYLES[name]
+        return style.description, style.license, style.details
+    config = config or {}
+    source = config.get("distilled_from") or config.get("init_from")
+    description = config.get("description") or (
+        f"distilled from {source} by this project: faster, less faithful" if config.get("distilled_from")
+        else f"fine-tuned from {source}" if source else "a preset directory")
+    license = config.get("license") or (f"derived from the {source} weights; see its licence" if source
+                                        else "see the preset's config.json")
+    return description, license, config.get("source", "")
 
 
 def cached_preset_dir(style):
@@ -155,16 +171,31 @@ def fetch_style(style):
     if not is_preset_dir(directory):
         from cartoongan.weights.download import DownloadError
 
+        # Folders this fetch creates (the cache, presets/) go again if it fails.
+        created = []
+        parent = directory.parent
+        while not parent.exists():
+            created.append(parent)
+            parent = parent.parent
         try:
             convert_upstream_style(style, weights_url(), directory)
-        except DownloadError as error:
-            raise type(error)(f"style {style!r} is not cached in {directory} and could not be fetched "
-                              f"from {weights_url()} (set CARTOONGAN_WEIGHTS_URL to a mirror): {error}") from error
+        except BaseException as error:
+            for folder in created:  # deepest first; stops at one that is not empty
+                try:
+                    folder.rmdir()
+                except OSError:
+                    break
+            if isinstance(error, DownloadError):
+                where = weights_url() or STYLE_TABLE[style].source_url
+                raise type(error)(f"style {style!r} is not cached in {directory} and could not be fetched "
+                                  f"from {where} (set CARTOONGAN_WEIGHTS_URL to a mirror): {error}") from error
+            raise
     return directory
 
 
 def convert_upstream_style(style, base_url, preset_dir, keep_existing=True, weights_dtype="float32"):
-    """Builds the preset of an upstream style in `preset_dir`, atomically. The files are
+    """Builds the preset of a style of the table in `preset_dir`, atomically, from a mirror
+    (`base_url`, laid out as `<style>/<file>`) or, with None, its upstream source. The files are
     downloaded into the preset's own temporary folder (a killed fetch leaves a
     `.NAME.partial-PID-*` folder that the next one removes).
 

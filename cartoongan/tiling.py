@@ -49,6 +49,7 @@ from cartoongan.models.layers import (
     ChannelShuffle,
     ChannelSplit,
     CropTopLeft,
+    GuidedFilter,
     InstanceNormalization,
     LegacyBilinearUpsampling2D,
     ReflectionPadding2D,
@@ -308,16 +309,37 @@ class _Upsample(_Op):
 
 
 class _Norm(_Op):
+    """InstanceNormalization and its subclasses (AnimeGANv2's layer norm over H, W and C):
+    the whole map's moments, streamed by the pass before, through the layer's `normalize`."""
+
     def apply(self, inputs, geometry, statistics):
         return self.layer.normalize(inputs[0], *statistics[self.layer.name])
+
+
+class _GuidedFilter(_Op):
+    """GuidedFilter([guide, image]): two box filters of radius r in a row, so an output
+    needs 2r pixels around it. The layer runs on the region clipped to the map (its box
+    windows are clipped at the region's edges, which are the map's edges only where the
+    region meets them: exactly the whole-image windows there), and the halo is sliced off."""
+
+    def needs(self, o0, o1, n, axis):
+        halo = 2 * self.layer.radius
+        return max(0, o0 - halo), min(n, o1 + halo)
+
+    def geometry(self, in_regions, out_region, in_sizes):
+        return _output_window(in_regions, out_region, (1, 1))
+
+    def apply(self, inputs, geometry, statistics):
+        return tf.slice(self.layer(list(inputs)), *geometry)
 
 
 def _make_op(layer):
     if isinstance(layer, InstanceNormalization):
         return _Norm(layer)
     if isinstance(layer, ReflectionPadding2D):
-        p = layer.padding
-        return _Padding(layer, ((p, p), (p, p)), reflect=True)
+        return _Padding(layer, layer.pads, reflect=True)
+    if isinstance(layer, GuidedFilter):
+        return _GuidedFilter(layer)
     if isinstance(layer, keras.layers.ZeroPadding2D):
         if layer.data_format != "channels_last":
             raise NotTileableError(f"{layer.name}: channels_last only")
@@ -471,11 +493,11 @@ class TiledGenerator:
             candidates = []
             if isinstance(node.op, _Norm):
                 candidates.append(node.inputs[0])
-            if len(node.inputs) > 1:  # residual sums, concatenations
+            if len(node.inputs) > 1:  # residual sums, concatenations (not the output: the last pass writes it)
                 candidates += node.outputs
             for tensor in candidates:
                 h, w = sizes[tensor]
-                if tensor != self.input_id and h * w * self.channels[tensor] <= self.store_values_per_pixel * pixels:
+                if tensor not in (self.input_id, self.output_id) and h * w * self.channels[tensor] <= self.store_values_per_pixel * pixels:
                     stored.add(tensor)
         # A norm's input is stored by the pass that computes its statistics.
         norm_inputs = set() if self.fixed_statistics else {

@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 
 from cartoongan import Cartoonizer, tiling
-from cartoongan.models import CartoonGanGenerator, LightGenerator
+from cartoongan.models import AnimeGanV2Generator, CartoonGanGenerator, LightGenerator, WhiteboxGenerator
 from cartoongan.presets import Preprocessing, load_preset
 from cartoongan.tiling import NotTileableError, TiledGenerator
 from tests.conftest import psnr
@@ -17,6 +17,10 @@ PRETRAINED = os.path.join(os.path.dirname(os.path.dirname(__file__)), "pretraine
 GENERATORS = {
     "cartoongan": lambda dtype: CartoonGanGenerator(filters=4, num_residual_blocks=2, dtype=dtype),
     "light": lambda dtype: LightGenerator(filters=8, num_residual_blocks=2, dtype=dtype),
+    # guided filter (a 2-pixel halo, windows clipped at the true border), TF1 resizes, skips
+    "whitebox": lambda dtype: WhiteboxGenerator(filters=4, num_residual_blocks=1, dtype=dtype),
+    # layer norms over H, W and C (one streamed moment per image), bottom/right reflection pads
+    "animegan_v2": lambda dtype: AnimeGanV2Generator(filters=4, num_residual_blocks=2, dtype=dtype),
 }
 
 
@@ -27,7 +31,10 @@ def _randomized(make, dtype):
     generator = make(dtype)
     rng = np.random.default_rng(0)
     for weight in generator.weights:
-        values = rng.normal(0, 0.5, weight.shape) + (1.0 if weight.path.endswith("scale") else 0.0)
+        # Without norms (White-box) a kernel's outputs must not grow layer after layer.
+        spread = 1.0 / np.sqrt(np.prod(weight.shape[:-1])) if (
+            isinstance(generator, WhiteboxGenerator) and len(weight.shape) == 4) else 0.5
+        values = rng.normal(0, spread, weight.shape) + (1.0 if weight.path.endswith("scale") else 0.0)
         weight.assign(values.astype("float32"))
     return generator
 
@@ -52,8 +59,13 @@ def _run_tiled(generator, x, **options):
     return result
 
 
-@pytest.mark.parametrize("name", sorted(GENERATORS))
-@pytest.mark.parametrize("store", [0, 32, 10_000])
+# Recomputing every map of the deeper TFLite-born families costs a minute on two cores.
+_SLOW = {("animegan_v2", 0), ("whitebox", 0)}
+
+
+@pytest.mark.parametrize("name, store", [
+    pytest.param(name, store, marks=[pytest.mark.slow] if (name, store) in _SLOW else [])
+    for name in sorted(GENERATORS) for store in (0, 32, 10_000)])
 def test_raw_generator_tiled_equals_whole_float32(name, store):
     """96x132 in 32-pixel tiles: recomputing every map (store 0), the default, or storing
     every norm input (10 000 values per pixel) all give the whole-image result."""
@@ -65,7 +77,8 @@ def test_raw_generator_tiled_equals_whole_float32(name, store):
     np.testing.assert_allclose(tiled, whole, atol=2e-4)
 
 
-@pytest.mark.parametrize("name", sorted(GENERATORS))
+@pytest.mark.parametrize("name", [pytest.param(name, marks=[pytest.mark.slow] if name == "whitebox" else [])
+                                  for name in sorted(GENERATORS)])
 def test_uint8_tiled_bfloat16_is_as_faithful_as_whole_bfloat16(name):
     """bfloat16 convolutions round differently on tiles than on the whole image, and a
     network with random weights amplifies every rounding flip (tiled and whole bfloat16 are

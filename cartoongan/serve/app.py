@@ -73,6 +73,7 @@ class StyleInfo:
     license: str
     cached: bool  # usable without a download
     served: bool  # loaded by this server
+    details: str = ""  # paper, architecture, provenance: the page shows them on demand
 
 
 def megabytes(text):
@@ -129,16 +130,10 @@ def style_catalogue(served_configs):
 
 
 def _describe(name, config, style, cached, served):
-    if style is not None:
-        description, license = style.description, style.license
-    else:
-        source = config.get("distilled_from") or config.get("init_from")
-        description = config.get("description") or (
-            f"distilled from {source} by this project: faster, less faithful" if config.get("distilled_from")
-            else f"fine-tuned from {source}" if source else "a preset directory")
-        license = config.get("license") or (f"derived from the {source} weights; see its licence" if source
-                                            else "see the preset's config.json")
-    return StyleInfo(name, description, license, cached, served)
+    from cartoongan.presets import style_summary
+
+    description, license, details = style_summary(name, config)
+    return StyleInfo(name, description, license, cached, served, details)
 
 
 class JobProgress:

@@ -1,5 +1,6 @@
-"""Upstream CartoonGAN style -> generator: fetch every tensor, verify, convert. Writing it as a
-preset (and caching it) is `cartoongan.presets.convert_upstream_style`'s job."""
+"""A style of the table (`cartoongan.weights.styles`) -> generator: fetch every file, verify
+its sha256, convert with the family's converter. Writing it as a preset (and caching it) is
+`cartoongan.presets.convert_upstream_style`'s job."""
 
 import os
 import shutil
@@ -8,13 +9,13 @@ from importlib import resources
 import numpy as np
 
 from cartoongan.weights.download import DownloadError, fetch_verified, join_url
-from cartoongan.weights.styles import UPSTREAM_LICENSE
+from cartoongan.weights.styles import CARTOONGAN_MANIFEST, STYLE_TABLE
 
 
 def upstream_manifest():
-    """{style: {tensor file name: sha256}} for the four upstream styles, shipped in the package."""
+    """{style: {tensor file name: sha256}} for the four CartoonGAN styles, shipped in the package."""
     manifest = {}
-    text = resources.files("cartoongan.weights").joinpath("cartoongan_sha256.txt").read_text()
+    text = resources.files("cartoongan.weights").joinpath(CARTOONGAN_MANIFEST).read_text()
     for line in text.splitlines():
         if line.strip():
             sha256, path = line.split()
@@ -23,41 +24,90 @@ def upstream_manifest():
     return manifest
 
 
-def fetch_upstream_tensors(style, base_url, workdir, progress=None):
-    """Downloads and verifies the 94 tensors of `style`; returns {tensor name: array}."""
-    files = upstream_manifest().get(style)
-    if files is None:
-        raise ValueError(f"no upstream weights for style {style!r}")
-    tensors = {}
-    for filename, sha256 in sorted(files.items()):
+def style_files(style):
+    """{file name: sha256} of a style of the table."""
+    if style not in STYLE_TABLE:
+        raise ValueError(f"no downloadable weights for style {style!r}")
+    return dict(STYLE_TABLE[style].files) or upstream_manifest()[style]
+
+
+def file_location(style, filename, mirror=None):
+    """Where a style's file is fetched from: `<mirror>/<style>/<file>` when a mirror is given
+    (CARTOONGAN_WEIGHTS_URL), else the row's upstream folder."""
+    if mirror:
+        return join_url(mirror, f"{style}/{filename}")
+    return join_url(STYLE_TABLE[style].source_url, filename)
+
+
+def fetch_style_files(style, mirror, workdir, progress=None):
+    """Downloads and verifies every file of `style` into `workdir`; returns {file name: path}."""
+    paths = {}
+    for filename, sha256 in sorted(style_files(style).items()):
         local = os.path.join(workdir, filename)
-        location = join_url(base_url, f"{style}/{filename}")
-        fetch_verified(location, local, sha256)
-        try:
-            tensors[filename[: -len(".npy")]] = np.load(local, allow_pickle=False)
-        except ValueError as error:
-            raise DownloadError(f"{location} is not a valid .npy file: {error}") from error
+        fetch_verified(file_location(style, filename, mirror), local, sha256)
+        paths[filename] = local
         if progress is not None:
             progress(filename)
-    return tensors
+    return paths
 
 
-def upstream_generator(style, base_url, download_dir):
-    """The CartoonGAN generator of an upstream style, from its verified files (downloaded into
-    `download_dir`, which is removed afterwards), and its preset metadata; it takes
-    `UPSTREAM_CHANNEL_ORDER` images."""
-    from tqdm.auto import tqdm
-
+def _cartoongan(paths):
     from cartoongan.models import CartoonGanGenerator
     from cartoongan.weights.upstream import load_upstream_weights
 
-    with tqdm(total=len(upstream_manifest()[style]), desc=f"fetching {style}", unit="file", leave=False) as bar:
-        tensors = fetch_upstream_tensors(style, base_url, download_dir, progress=lambda _: bar.update())
-    shutil.rmtree(download_dir)
+    tensors = {}
+    for filename, path in paths.items():
+        try:
+            tensors[filename[: -len(".npy")]] = np.load(path, allow_pickle=False)
+        except ValueError as error:
+            raise DownloadError(f"{filename} is not a valid .npy file: {error}") from error
     generator = CartoonGanGenerator()
     load_upstream_weights(generator, tensors)
-    where = base_url if "://" in base_url else "a local mirror"
-    metadata = {"name": style, "source": f"upstream CartoonGAN weights from {where}, every file checked "
-                                         f"against the sha256 in cartoongan/weights/cartoongan_sha256.txt",
-                "license": UPSTREAM_LICENSE}
+    return generator
+
+
+def _single_tflite(paths):
+    (path,) = paths.values()
+    return path
+
+
+def _whitebox(paths):
+    from cartoongan.models import WhiteboxGenerator
+    from cartoongan.weights.tflite_convert import load_whitebox_tflite
+
+    generator = WhiteboxGenerator()
+    load_whitebox_tflite(generator, _single_tflite(paths))
+    return generator
+
+
+def _animegan_v2(paths):
+    from cartoongan.models import AnimeGanV2Generator
+    from cartoongan.weights.tflite_convert import load_animegan_v2_tflite
+
+    generator = AnimeGanV2Generator()
+    load_animegan_v2_tflite(generator, _single_tflite(paths))
+    return generator
+
+
+# family -> converter: {file name: verified local path} -> generator with every variable set.
+CONVERTERS = {"cartoongan": _cartoongan, "whitebox": _whitebox, "animegan_v2": _animegan_v2}
+
+
+def upstream_generator(style, base_url, download_dir):
+    """The generator of a style of the table, from its verified files (downloaded into
+    `download_dir`, which is removed afterwards), and its preset metadata. `base_url`: a
+    mirror laid out as `<style>/<file>`, or None for the upstream sources."""
+    from tqdm.auto import tqdm
+
+    row = STYLE_TABLE[style]
+    with tqdm(total=len(style_files(style)), desc=f"fetching {style}", unit="file", leave=False) as bar:
+        paths = fetch_style_files(style, base_url, download_dir, progress=lambda _: bar.update())
+    generator = CONVERTERS[row.family](paths)
+    shutil.rmtree(download_dir)
+    where = (base_url if "://" in base_url else "a local mirror") if base_url else row.source_url
+    checked = f"the sha256 in cartoongan/weights/{CARTOONGAN_MANIFEST}" if not row.files else \
+        ", ".join(f"sha256 {sha} ({name})" for name, sha in row.files.items())
+    metadata = {"name": style, "description": row.description,
+                "source": f"{row.details} Fetched from {where}, every file checked against {checked}.",
+                "license": row.license}
     return generator, metadata

@@ -44,7 +44,10 @@ async function loadStyles() {
 
 function describeStyle() {
   const style = styles.find((s) => s.name === $("style").value);
-  $("style-info").textContent = style ? `${style.description}. Licence: ${style.license}.` : "";
+  $("style-info").textContent = style ? style.description : "";
+  // Paper, architecture, provenance and the full licence: on demand, in a <details>.
+  $("style-details").hidden = !style;
+  $("style-details-text").textContent = style ? [style.details, `Licence: ${style.license}.`].filter(Boolean).join(" ") : "";
   showCached();
 }
 
