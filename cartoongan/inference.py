@@ -6,9 +6,11 @@ in-memory Cartoonizer and every exported format run the same graph, so no deploy
 to re-implement the preprocessing.
 
 Large images run tile by tile (`cartoongan.tiling`), with the result of whole-image
-inference, when the whole image would not fit the memory budget.
+inference, when the whole image would not fit the memory budget. The look controls (style
+scale, strength, colour keeping: `cartoongan.look`) apply around the network.
 """
 
+import copy
 import warnings
 
 import numpy as np
@@ -16,6 +18,7 @@ import tensorflow as tf
 
 from cartoongan import precision as precision_lib
 from cartoongan.evaluation import MIN_GENERATOR_SIZE
+from cartoongan.look import Look, apply_look, guided_upsample
 from cartoongan.presets import load_preset
 
 # Memory that inference may use for one image, beyond the loaded model (bytes). Whole-image
@@ -83,10 +86,16 @@ class Cartoonizer:
     tiles of N x N pixels whenever the image is larger than one tile. Tiled results equal
     whole-image results (instance norms use the whole image's statistics; see
     `cartoongan.tiling`) up to float rounding.
+
+    The look (`cartoongan.look.Look`): `style_size` N runs the network on the photo shrunk
+    to N px on its long side and guided-upsamples the result to full size (0: off);
+    `strength` 0..1 blends from the photo to the style; `keep_colors` keeps the photo's
+    chroma. `with_look(...)` gives a copy with other values that shares the model.
     """
 
     def __init__(self, generator, preprocessing, precision="float32", tile_size="auto",
-                 memory_budget=DEFAULT_MEMORY_BUDGET):
+                 memory_budget=DEFAULT_MEMORY_BUDGET, style_size=0, strength=1.0, keep_colors=False):
+        self.look = Look(style_size, strength, keep_colors)
         self.generator = generator
         self.preprocessing = preprocessing
         self.precision = precision
@@ -105,40 +114,68 @@ class Cartoonizer:
 
     @classmethod
     def from_pretrained(cls, name_or_path=None, precision="auto", tile_size="auto",
-                        memory_budget=DEFAULT_MEMORY_BUDGET):
+                        memory_budget=DEFAULT_MEMORY_BUDGET, style_size=0, strength=1.0, keep_colors=False):
         """`name_or_path`: a style name, a preset directory, or None for the default style.
 
         `precision`: "float32", "bfloat16", "float16" or "auto" (the fastest faithful one
-        this machine supports). `tile_size`, `memory_budget`: see the class."""
+        this machine supports). `tile_size`, `memory_budget`, `style_size`, `strength`,
+        `keep_colors`: see the class."""
+        look = Look(style_size, strength, keep_colors)  # refused before the model loads
         precision = precision_lib.resolve(precision)
         generator, preprocessing, _ = load_preset(name_or_path, dtype=precision_lib.dtype_policy(precision))
-        return cls(generator, preprocessing, precision, tile_size=tile_size, memory_budget=memory_budget)
+        return cls(generator, preprocessing, precision, tile_size=tile_size, memory_budget=memory_budget,
+                   **look.to_dict())
 
-    def __call__(self, image):
-        """uint8 RGB (H, W, 3) -> uint8 RGB (H, W, 3)."""
+    def with_look(self, **changes):
+        """A Cartoonizer with other look values (`style_size`, `strength`, `keep_colors`)
+        sharing this one's model and compiled function."""
+        other = copy.copy(self)
+        other.look = Look(**{**self.look.to_dict(), **changes})
+        return other
+
+    def __call__(self, image, progress=None):
+        """uint8 RGB (H, W, 3) -> uint8 RGB (H, W, 3). `progress(done, total, pass_number,
+        passes)` is called after every tile when the image runs in tiles (see
+        `cartoongan.tiling.TiledGenerator`), never for a whole image."""
         image = _check_image(image)
-        tile_size = self.choose_tile_size(*image.shape[:2])
-        if tile_size:
-            return self._cartoonize_tiled(image, tile_size)
-        return self._fn(image[None]).numpy()[0]
+        small = self._style_input(image)
+        tile_size = self.choose_tile_size(*small.shape[:2])
+        styled = self._cartoonize_tiled(small, tile_size, progress) if tile_size else self._fn(small[None]).numpy()[0]
+        return self._finish(image, small, styled)
 
     def cartoonize_batch(self, images):
         """A list of uint8 RGB images -> a list of results; same-sized images run as one batch
         (images too large for the memory budget run one by one, in tiles)."""
         images = [_check_image(image) for image in images]
+        smalls = [self._style_input(image) for image in images]
         results = [None] * len(images)
         by_shape = {}
-        for index, image in enumerate(images):
-            by_shape.setdefault(image.shape, []).append(index)
+        for index, small in enumerate(smalls):
+            by_shape.setdefault(small.shape, []).append(index)
         for shape, indices in by_shape.items():
             if self.choose_tile_size(*shape[:2]):
                 for i in indices:
                     results[i] = self(images[i])
                 continue
-            outputs = self._fn(np.stack([images[i] for i in indices])).numpy()
+            outputs = self._fn(np.stack([smalls[i] for i in indices])).numpy()
             for i, output in zip(indices, outputs):
-                results[i] = output
+                results[i] = self._finish(images[i], smalls[i], output)
         return results
+
+    def _style_input(self, image):
+        """What the network runs on: the image, or the image shrunk to `style_size`."""
+        size = self.look.style_input_size(*image.shape[:2])
+        if size == image.shape[:2]:
+            return image
+        from cartoongan.images import resize
+
+        return resize(image, size[::-1])
+
+    def _finish(self, image, small, styled):
+        """The network's result on `small` -> the result for `image`, with the look applied."""
+        if small is not image:
+            styled = guided_upsample(image, small, styled)
+        return apply_look(image, styled, self.look)
 
     # ---- whole image or tiles
 
@@ -194,7 +231,7 @@ class Cartoonizer:
             return 0
         return side
 
-    def _cartoonize_tiled(self, image, tile_size):
+    def _cartoonize_tiled(self, image, tile_size, progress=None):
         """The contract of `uint8_cartoonize_fn`, in numpy around the tiled generator."""
         height, width = image.shape[:2]
         bgr = self.preprocessing.channel_order == "BGR"
@@ -222,7 +259,7 @@ class Cartoonizer:
             y = np.round((y + np.float32(1.0)) * np.float32(127.5))
             output[r0:r1, c0:c1] = np.clip(y, 0.0, 255.0).astype(np.uint8)
 
-        self._tiler(tile_size)(read_input, *self._padded_size(height, width), write_output)
+        self._tiler(tile_size)(read_input, *self._padded_size(height, width), write_output, progress)
         return output
 
 

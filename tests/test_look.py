@@ -1,0 +1,206 @@
+"""The look controls (cartoongan.look): strength, colour keeping, guided upsampling, and the
+Cartoonizer applying them. Colours are checked against CIELAB computed here from the CIE
+formulas (not OpenCV's conversion, which the library uses)."""
+
+import tracemalloc
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from cartoongan import Cartoonizer, look
+from cartoongan.errors import ParameterError
+from cartoongan.images import resize
+from cartoongan.inference import uint8_cartoonize_fn
+from cartoongan.presets import load_preset
+from tests.conftest import psnr
+
+# --- an independent CIELAB (IEC 61966-2-1 sRGB, D65 white, CIE 1976 L*a*b*) -----------------
+
+_RGB_TO_XYZ = np.array([[0.4124564, 0.3575761, 0.1804375],
+                        [0.2126729, 0.7151522, 0.0721750],
+                        [0.0193339, 0.1191920, 0.9503041]])
+_WHITE = _RGB_TO_XYZ.sum(axis=1)
+
+
+def reference_lab(rgb):
+    c = np.asarray(rgb, np.float64) / 255
+    linear = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+    xyz = linear @ _RGB_TO_XYZ.T / _WHITE
+    f = np.where(xyz > (6 / 29) ** 3, np.cbrt(xyz), xyz / (3 * (6 / 29) ** 2) + 4 / 29)
+    return np.stack([116 * f[..., 1] - 16, 500 * (f[..., 0] - f[..., 1]), 200 * (f[..., 1] - f[..., 2])], -1)
+
+
+def smooth_photo(height, width, seed=0):
+    """A photo-like picture: smooth colour fields with a few sharp edges."""
+    rng = np.random.default_rng(seed)
+    small = rng.integers(20, 236, (4, 5, 3), dtype=np.uint8)
+    image = np.asarray(Image.fromarray(small).resize((width, height), Image.Resampling.BICUBIC), np.int32)
+    image[height // 3:, width // 2:] = image[height // 3:, width // 2:] // 2  # an edge
+    return image.astype(np.uint8)
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_preset):
+    return Cartoonizer.from_pretrained(str(tiny_preset), precision="float32")
+
+
+# --- the options ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("field, value", [("strength", -0.1), ("strength", 1.5), ("strength", "0.5"),
+                                          ("strength", True), ("strength", float("nan")), ("style_size", 8),
+                                          ("style_size", -1), ("style_size", 512.0), ("keep_colors", "yes")])
+def test_bad_values_are_refused_naming_the_parameter(field, value):
+    with pytest.raises(ParameterError) as caught:
+        look.Look(**{field: value})
+    assert caught.value.field == field
+    assert caught.value.explain({field: "--flag"}).startswith("--flag")
+
+
+def test_bad_values_are_refused_before_the_model_loads():
+    with pytest.raises(ParameterError, match="strength"):
+        Cartoonizer.from_pretrained("/nonexistent/preset", strength=2)
+
+
+def test_style_input_size_shrinks_the_long_side_only_when_larger():
+    assert look.Look(style_size=1024).style_input_size(3000, 4000) == (768, 1024)
+    assert look.Look(style_size=1024).style_input_size(4000, 30) == (1024, 8)
+    assert look.Look(style_size=1024).style_input_size(700, 1024) == (700, 1024)
+    assert look.Look().style_input_size(3000, 4000) == (3000, 4000)
+
+
+# --- colour -----------------------------------------------------------------------------------
+
+def test_lab_matches_the_cie_formulas():
+    rgb = np.random.default_rng(0).integers(0, 256, (500, 3), dtype=np.uint8)
+    # OpenCV interpolates the curves from tables: 0.47 at worst over the sRGB cube (a just
+    # noticeable difference is about 1)
+    assert np.abs(look.rgb_to_lab(rgb[None]) - reference_lab(rgb[None])).max() < 0.5
+    assert np.abs(look.lab_to_rgb(reference_lab(rgb[None])).astype(int) - rgb[None]).max() <= 1
+
+
+def test_ciede2000_reproduces_sharma_test_data():
+    """Pairs 1, 7, 17 and 25 of Sharma, Wu & Dalal (2005), table 1."""
+    pairs = [((50.0, 2.6772, -79.7751), (50.0, 0.0, -82.7485), 2.0425),
+             ((50.0, 0.0, 0.0), (50.0, -1.0, 2.0), 2.3669),
+             ((50.0, 2.5, 0.0), (73.0, 25.0, -18.0), 27.1492),
+             ((60.2574, -34.0099, 36.2677), (60.4626, -34.1751, 39.4387), 1.2644)]
+    first, second, expected = (np.array(column) for column in zip(*pairs))
+    np.testing.assert_allclose(look.ciede2000(first, second), expected, atol=1e-4)
+    np.testing.assert_allclose(look.ciede2000(second, first), expected, atol=1e-4)
+
+
+# --- strength -----------------------------------------------------------------------------------
+
+def test_strength_0_is_the_photo_and_1_the_style_exactly(tiny_preset):
+    generator, preprocessing, _ = load_preset(str(tiny_preset))
+    photo = smooth_photo(40, 56)
+    today = uint8_cartoonize_fn(generator, preprocessing)(photo[None]).numpy()[0]
+    np.testing.assert_array_equal(Cartoonizer(generator, preprocessing, strength=0.0)(photo), photo)
+    np.testing.assert_array_equal(Cartoonizer(generator, preprocessing, strength=1.0)(photo), today)
+    half = Cartoonizer(generator, preprocessing, strength=0.5)(photo)
+    assert 0 < np.abs(half.astype(int) - photo).mean() < np.abs(today.astype(int) - photo).mean()
+
+
+def test_blend_is_halfway_in_cielab():
+    red, green = np.array([[[230, 20, 20]]], np.uint8), np.array([[[20, 200, 40]]], np.uint8)
+    mixed = look.blend(red, green, 0.5)
+    halfway = (reference_lab(red) + reference_lab(green)) / 2
+    assert np.abs(reference_lab(mixed) - halfway).max() < 1.0
+    # sRGB values, the alternative, mix these two through a darker, greyer colour
+    assert np.hypot(*reference_lab(look.blend(red, green, 0.5, space="rgb"))[0, 0, 1:]) < np.hypot(*halfway[0, 0, 1:])
+    np.testing.assert_array_equal(look.blend(red, green, 0.5, space="rgb"), [[[125, 110, 30]]])
+
+
+# --- keep colours ---------------------------------------------------------------------------------
+
+def test_keep_colors_has_the_result_lightness_and_the_photo_chroma():
+    photo = smooth_photo(64, 80, seed=1)
+    # darker, with a colour cast, and the lightness of another place (mirrored)
+    result = (photo.astype(np.float32) * [0.6, 0.7, 0.9] + [10, 0, 30]).clip(0, 255).astype(np.uint8)[:, ::-1]
+    kept = look.keep_colors(photo, result)
+    lab_kept, lab_photo, lab_result = reference_lab(kept), reference_lab(photo), reference_lab(result)
+    # pixels whose target colour lies inside the sRGB gamut (the rest is clipped there)
+    target = np.concatenate([lab_result[..., :1], lab_photo[..., 1:]], -1)
+    rgb = _reference_rgb(target)
+    inside = ((rgb > -0.5) & (rgb < 255.5)).all(-1)
+    assert inside.mean() > 0.6  # random colours: many saturated ones
+    # within rounding: one uint8 step moves a* or b* by up to ~1.5 in dark colours
+    assert np.abs(lab_kept - target)[inside][..., 1:].max() < 1.5
+    assert np.abs(lab_kept - target)[inside][..., 1:].mean() < 0.4
+    assert np.abs(lab_kept - lab_result)[inside][..., 0].max() < 0.6
+
+
+def _reference_rgb(lab):
+    """CIELAB -> unclipped sRGB in [0, 255] (out of gamut: values beyond)."""
+    fy = (lab[..., 0] + 16) / 116
+    f = np.stack([fy + lab[..., 1] / 500, fy, fy - lab[..., 2] / 200], -1)
+    xyz = np.where(f > 6 / 29, f ** 3, 3 * (6 / 29) ** 2 * (f - 4 / 29)) * _WHITE
+    linear = xyz @ np.linalg.inv(_RGB_TO_XYZ).T
+    c = np.where(linear <= 0.0031308, 12.92 * linear, 1.055 * np.abs(linear) ** (1 / 2.4) * np.sign(linear) - 0.055)
+    return c * 255
+
+
+# --- style scale ------------------------------------------------------------------------------------
+
+def test_guided_upsampling_reproduces_a_local_colour_transform_at_full_size():
+    """A result that is an affine colour transform of the photo comes out as that transform of
+    the full-resolution photo: the photo's own edges, at full sharpness."""
+    photo = smooth_photo(240, 300, seed=2)
+    transform = lambda rgb: (rgb.astype(np.float64) @ np.array([[0.7, 0.1, 0.0], [0.1, 0.6, 0.1], [0.0, 0.2, 0.5]])
+                             + [20, 10, 40]).round().astype(np.uint8)
+    small = resize(photo, (100, 80))
+    upsampled = look.guided_upsample(photo, small, transform(small))
+    assert psnr(upsampled, transform(photo)) > 38
+    plain = resize(transform(small), (300, 240))  # the same small result, upscaled as an image
+    assert psnr(plain, transform(photo)) < psnr(upsampled, transform(photo)) - 8
+
+
+def test_guided_upsampling_keeps_the_small_result():
+    """A posterised (cartoon-like, not affine) result: downscaled again, the full-size result
+    is the small one."""
+    photo = smooth_photo(300, 400, seed=3)
+    photo = (photo.astype(np.int32) + np.random.default_rng(3).integers(-12, 13, photo.shape)).clip(0, 255)
+    photo = photo.astype(np.uint8)
+    small = resize(photo, (128, 96))
+    cartoon = (small // 48 * 48 + 24).astype(np.uint8)
+    upsampled = look.guided_upsample(photo, small, cartoon)
+    assert psnr(resize(upsampled, (128, 96)), cartoon) >= 30
+
+
+def test_guided_upsampling_streams_in_strips_with_one_result():
+    photo = smooth_photo(333, 250, seed=4)
+    small = resize(photo, (60, 80))
+    cartoon = (small // 64 * 64).astype(np.uint8)
+    whole = look.guided_upsample(photo, small, cartoon, strip_rows=10_000)
+    np.testing.assert_array_equal(look.guided_upsample(photo, small, cartoon, strip_rows=7), whole)
+
+
+def test_guided_upsampling_memory_is_bounded_by_the_strip():
+    photo = np.zeros((1500, 2000, 3), np.uint8)
+    photo[::7] = 200
+    small = resize(photo, (200, 150))
+    tracemalloc.start()
+    look.guided_upsample(photo, small, small, strip_rows=32)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    # the output (9 MB) and a few 32-row strips; the whole coefficient map would be 144 MB
+    assert peak < 30e6, peak
+
+
+def test_style_size_runs_the_network_on_the_shrunk_photo(tiny):
+    photo = smooth_photo(96, 128, seed=5)
+    scaled = tiny.with_look(style_size=64)
+    small = resize(photo, (64, 48))
+    expected = look.guided_upsample(photo, small, tiny(small))
+    np.testing.assert_array_equal(scaled(photo), expected)
+    np.testing.assert_array_equal(tiny.with_look(style_size=128)(photo), tiny(photo))  # no larger than N: as today
+    assert tiny.look == look.Look() and scaled.generator is tiny.generator
+
+
+def test_batches_apply_the_look_as_single_calls(tiny):
+    styled = tiny.with_look(style_size=32, strength=0.6, keep_colors=True)
+    images = [smooth_photo(40, 48, seed=6), smooth_photo(20, 24, seed=7), smooth_photo(40, 48, seed=8)]
+    for single, batched in zip([styled(image) for image in images], styled.cartoonize_batch(images)):
+        assert single.shape == batched.shape
+        assert np.abs(single.astype(int) - batched).max() <= 1
