@@ -102,3 +102,29 @@ def test_the_page_waits_out_a_busy_server_and_retries(browser, tiny_cartoonizer,
             other.join(30)
         wait.until(lambda b: b.execute_script("return document.getElementById('result').naturalWidth") == 41)
         assert "Done" in browser.find_element(By.ID, "status").text
+
+
+@pytest.mark.slow
+def test_the_page_says_which_pass_a_tiled_photo_is_at(browser, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    from tests.serve.test_app import Passes
+
+    passes = Passes()  # reports pass 1 of 3, then waits for the test
+    path = tmp_path / "photo.png"
+    photo(41, 29).save(path)
+    with live_server(create_app({"passes": passes})) as url:
+        try:
+            browser.get(url)
+            wait = WebDriverWait(browser, 30)
+            wait.until(lambda b: b.execute_script("return document.getElementById('style').options.length > 0"))
+            browser.find_element(By.ID, "photo").send_keys(str(path))
+            Select(browser.find_element(By.ID, "style")).select_by_value("passes")
+            browser.find_element(By.ID, "go").click()
+            wait.until(lambda b: "pass 1 of 3 done" in b.find_element(By.ID, "status").text)
+            assert browser.execute_script("return document.getElementById('progress').value") == pytest.approx(1 / 3)
+        finally:
+            passes.release.set()
+        wait.until(lambda b: b.execute_script("return document.getElementById('result').naturalWidth") == 41)
+        assert "Done" in browser.find_element(By.ID, "status").text

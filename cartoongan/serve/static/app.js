@@ -20,6 +20,11 @@ function setStatus(message) {
   $("status").textContent = message;
 }
 
+function newJobId() {
+  // 128 random bits in hex (crypto.randomUUID needs a secure context; http://<LAN address> is not one).
+  return [...crypto.getRandomValues(new Uint8Array(16))].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
 async function loadStyles() {
   try {
     const answer = await fetch("/api/styles");
@@ -137,7 +142,8 @@ function cartoonize(attempt) {
   const style = $("style").value;
   const size = $("size").value;
   const resultKey = key();
-  const params = new URLSearchParams({ style, format: "png" });
+  const job = newJobId(); // GET /api/progress?job= says where this request stands
+  const params = new URLSearchParams({ style, format: "png", job });
   if (size !== "0") params.set("max_size", size);
   const xhr = new XMLHttpRequest();
   request = xhr;
@@ -156,8 +162,26 @@ function cartoonize(attempt) {
     setStatus(`Uploading ${photo.file.name}…`);
   };
   xhr.upload.onload = () => {
-    progress.removeAttribute("value"); // indeterminate: the server does not report steps
-    const tick = () => setStatus(`Cartoonizing in the ${style} style… ${((performance.now() - started) / 1000).toFixed(0)} s`);
+    progress.removeAttribute("value"); // indeterminate until the server reports the passes of a tiled run
+    let state = null; // the last {state, pass, passes} from /api/progress
+    let asking = false;
+    const tick = () => {
+      let where = "";
+      if (state && state.state === "waiting") {
+        where = ", after the photos ahead of it";
+      } else if (state && state.passes > 0) {
+        where = `: pass ${state.pass} of ${state.passes} done`;
+        progress.value = state.pass / state.passes;
+      }
+      setStatus(`Cartoonizing in the ${style} style${where}… ${((performance.now() - started) / 1000).toFixed(0)} s`);
+      if (asking || request !== xhr) return;
+      asking = true;
+      fetch(`/api/progress?job=${job}`)
+        .then((answer) => (answer.ok ? answer.json() : null))
+        .then((body) => { if (body) state = body; })
+        .catch(() => {}) // only the status line's detail: the request itself reports failures
+        .finally(() => { asking = false; });
+    };
     tick();
     timer = setInterval(tick, 500);
   };
