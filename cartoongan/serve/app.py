@@ -59,10 +59,12 @@ API = """API (errors are JSON {"error": "..."}):
           stalled (--read-timeout), 413 over the upload or pixel limit (checked in the image's
           header, before decoding), 503 busy (queue full; Retry-After: the median recent job
           time for each job ahead)
-  GET  /api/progress?job=ID                     {"state": "waiting"|"running", "pass": K, "passes": N}
-                                                of the request in flight sent with job=ID (8-64
-                                                letters, digits, - or _); N is 0 until a photo
-                                                large enough to run in tiles starts; 404 when none
+  GET  /api/progress?job=ID                     {"state": "waiting"|"running", "pass": K, "passes": N,
+                                                "tiles_done": D, "tiles": T} of the request in
+                                                flight sent with job=ID (8-64 letters, digits, -
+                                                or _): in pass K of N, D of T tiles done over all
+                                                passes; all 0 unless the photo runs in tiles (a
+                                                large one); 404 when none is in flight
   GET  /healthz                                 {"status": "ok", "styles": [...], "queue": {...}}"""
 
 
@@ -138,17 +140,20 @@ def _describe(name, config, style, cached, served):
 
 class JobProgress:
     """Where a request sent with job=ID stands, for GET /api/progress: its worker thread
-    sets `state` and, through the Cartoonizer's progress callback, the passes of a tiled run."""
+    sets `state` and, as the Cartoonizer's progress callback, the tiles and passes of a
+    tiled run."""
 
     def __init__(self):
         self.state = "waiting"  # for a worker; "running" once one decodes the photo
-        self.done = self.total = 0  # passes (0 of 0: one pass, or not started)
+        self.counts = (0, 0, 0, 0)  # one tuple, replaced whole: the event loop reads it
 
-    def __call__(self, done, total):
-        self.done, self.total = done, total
+    def __call__(self, done, total, pass_number, passes):
+        """`done` of `total` tiles over all passes, in pass `pass_number` (from 1) of `passes`."""
+        self.counts = (done, total, pass_number, passes)
 
     def to_json(self):
-        return {"state": self.state, "pass": self.done, "passes": self.total}
+        done, total, pass_number, passes = self.counts
+        return {"state": self.state, "pass": pass_number, "passes": passes, "tiles_done": done, "tiles": total}
 
 
 def create_app(cartoonizers, catalogue=None, default_style=None, limits=Limits()):

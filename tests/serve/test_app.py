@@ -293,18 +293,18 @@ def test_a_forged_jpeg_is_refused_at_once_even_when_every_worker_is_busy(tiny_ca
 
 
 class Passes:
-    """A tiled run's stand-in: reports pass 1 of 3 through the progress callback, then waits
-    for the test to release it."""
+    """A tiled run's stand-in: reports 4 of 12 tiles done, in pass 1 of 3, through the
+    progress callback (the Cartoonizer's signature), then waits for the test to release it."""
 
     def __init__(self):
         self.reported = threading.Event()
         self.release = threading.Event()
 
     def __call__(self, rgb, progress=None):
-        progress(1, 3)
+        progress(4, 12, 1, 3)
         self.reported.set()
         assert self.release.wait(30), "the test never released the job"
-        progress(3, 3)
+        progress(12, 12, 3, 3)
         return 255 - rgb
 
 
@@ -322,11 +322,13 @@ def test_progress_says_which_pass_a_request_in_flight_is_at():
         first.start()
         try:
             assert passes.reported.wait(10)
-            assert client.get("/api/progress?job=first-job").json() == {"state": "running", "pass": 1, "passes": 3}
+            assert client.get("/api/progress?job=first-job").json() == {"state": "running", "pass": 1, "passes": 3,
+                                                                        "tiles_done": 4, "tiles": 12}
             second = threading.Thread(target=send, args=("second", "style=plain&job=second-job"))
             second.start()
             _wait_for(lambda: client.get("/api/progress?job=second-job").status_code == 200)
-            assert client.get("/api/progress?job=second-job").json() == {"state": "waiting", "pass": 0, "passes": 0}
+            assert client.get("/api/progress?job=second-job").json() == {"state": "waiting", "pass": 0, "passes": 0,
+                                                                         "tiles_done": 0, "tiles": 0}
             busy = client.post("/api/cartoonize?style=plain&job=first-job", content=body)
             assert busy.status_code == 400 and "in use" in busy.json()["error"]
         finally:

@@ -111,7 +111,7 @@ def test_the_page_says_which_pass_a_tiled_photo_is_at(browser, tmp_path):
 
     from tests.serve.test_app import Passes
 
-    passes = Passes()  # reports pass 1 of 3, then waits for the test
+    passes = Passes()  # reports 4 of 12 tiles, in pass 1 of 3, then waits for the test
     path = tmp_path / "photo.png"
     photo(41, 29).save(path)
     with live_server(create_app({"passes": passes})) as url:
@@ -122,8 +122,8 @@ def test_the_page_says_which_pass_a_tiled_photo_is_at(browser, tmp_path):
             browser.find_element(By.ID, "photo").send_keys(str(path))
             Select(browser.find_element(By.ID, "style")).select_by_value("passes")
             browser.find_element(By.ID, "go").click()
-            wait.until(lambda b: "pass 1 of 3 done" in b.find_element(By.ID, "status").text)
-            assert browser.execute_script("return document.getElementById('progress').value") == pytest.approx(1 / 3)
+            wait.until(lambda b: "pass 1 of 3" in b.find_element(By.ID, "status").text)
+            assert browser.execute_script("return document.getElementById('progress').value") == pytest.approx(4 / 12)
         finally:
             passes.release.set()
         wait.until(lambda b: b.execute_script("return document.getElementById('result').naturalWidth") == 41)

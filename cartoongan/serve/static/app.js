@@ -163,15 +163,15 @@ function cartoonize(attempt) {
   };
   xhr.upload.onload = () => {
     progress.removeAttribute("value"); // indeterminate until the server reports the passes of a tiled run
-    let state = null; // the last {state, pass, passes} from /api/progress
+    let state = null; // the last {state, pass, passes, tiles_done, tiles} from /api/progress
     let asking = false;
     const tick = () => {
       let where = "";
       if (state && state.state === "waiting") {
         where = ", after the photos ahead of it";
       } else if (state && state.passes > 0) {
-        where = `: pass ${state.pass} of ${state.passes} done`;
-        progress.value = state.pass / state.passes;
+        where = `: pass ${state.pass} of ${state.passes}`;
+        progress.value = state.tiles_done / state.tiles;
       }
       setStatus(`Cartoonizing in the ${style} style${where}… ${((performance.now() - started) / 1000).toFixed(0)} s`);
       if (asking || request !== xhr) return;
