@@ -35,7 +35,7 @@ def test_styles_lists_every_style_with_licence_and_what_is_served(client):
     styles = {style["name"]: style for style in body["styles"]}
     assert {"hayao", "hayao_lite", "hosoda", "paprika", "shinkai", "tiny"} <= set(styles)
     for style in styles.values():
-        assert set(style) == {"name", "description", "license", "cached", "served"}
+        assert set(style) == {"name", "description", "license", "cached", "served", "details"}
         assert style["description"] and style["license"]
     assert styles["hayao_lite"]["served"] and styles["hayao_lite"]["cached"]
     assert not styles["hayao"]["served"] and styles["hayao"]["cached"]  # shipped in pretrained/
