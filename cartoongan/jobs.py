@@ -18,6 +18,7 @@ and `style_name`. Nothing heavy is imported here: TensorFlow, PIL and PyAV load 
 """
 
 import glob
+import inspect
 import os
 import sys
 from dataclasses import dataclass
@@ -319,7 +320,10 @@ def plan_run(inputs, output_dir, styles, image_format="same", max_size=DEFAULT_M
 def load_cartoonizers(plan, precision="auto", **options):
     """{style: Cartoonizer} for every style of `plan` with work to do, each fetched and
     loaded before any photo is touched. `options` go to `Cartoonizer.from_pretrained`
-    (`tile_size`, `memory_budget`)."""
+    (`tile_size`, `memory_budget`). A plan with nothing to do loads nothing, TensorFlow
+    included (importing it takes seconds)."""
+    if not any(style.todo for style in plan.styles):
+        return {}
     from cartoongan.inference import Cartoonizer
 
     return {style.style: Cartoonizer.from_pretrained(style.style, precision=precision, **options)
@@ -349,6 +353,10 @@ class Report:
         """Frames of a video finished so far (`total`: an estimate where the container
         does not say; `done` counts frames an earlier, killed run finished)."""
 
+    def image_progress(self, job, done, total, pass_number, passes):
+        """An image that runs in tiles: `done` of `total` tiles over all passes, in pass
+        `pass_number` (from 1) of `passes` (see `cartoongan.tiling.TiledGenerator`)."""
+
     def video_done(self, job, result):
         """A video was written; `result` is its `cartoongan.video.VideoResult`."""
 
@@ -360,11 +368,13 @@ class RunResult(NamedTuple):
 
 
 def cartoonize_file(cartoonizer, source, destination, max_size=DEFAULT_MAX_SIZE, pixel_limit=None,
-                    video_quality=None, video_progress=None):
+                    video_quality=None, video_progress=None, image_progress=None):
     """One image or video, `source` -> `destination`, written atomically.
 
     Images are decoded (refused over `pixel_limit` pixels before decoding), shrunk to
-    `max_size` and written with their alpha channel where the format keeps one. Returns None
+    `max_size` and written with their alpha channel where the format keeps one;
+    `image_progress(done, total, pass_number, passes)` follows an image that runs in tiles
+    (a cartoonizer that takes a `progress` argument, as `Cartoonizer` does). Returns None
     for an image, the `VideoResult` for a video (its `errors`: frames that did not decode;
     the rest is written). Raises ImageReadError, VideoError or OSError for a file that
     cannot be read or written."""
@@ -376,7 +386,8 @@ def cartoonize_file(cartoonizer, source, destination, max_size=DEFAULT_MAX_SIZE,
                                 progress=video_progress)
     rgb, alpha = read_image(source, max_size=max_size, pixel_limit=pixel_limit)
     rgb, alpha = resize_to_max(rgb, max_size, alpha)
-    write_image(destination, cartoonizer(rgb), alpha)
+    follows = image_progress is not None and "progress" in inspect.signature(cartoonizer).parameters
+    write_image(destination, cartoonizer(rgb, progress=image_progress) if follows else cartoonizer(rgb), alpha)
     return None
 
 
@@ -414,7 +425,8 @@ def run_plan(plan, cartoonizers, report=None):
             try:
                 video = cartoonize_file(cartoonizers[style.style], job.source, style.destinations[job], plan.max_size,
                                         plan.pixel_limit, plan.video_quality,
-                                        lambda done, total, job=job: report.video_progress(job, done, total))
+                                        lambda done, total, job=job: report.video_progress(job, done, total),
+                                        lambda *tiles, job=job: report.image_progress(job, *tiles))
                 if not marked:  # after the first file written: a run that writes nothing leaves nothing
                     mark_style_folder(os.path.join(plan.output_dir, style.folder))
                     marked = True

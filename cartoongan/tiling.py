@@ -37,6 +37,7 @@ definition; a layer this module does not know makes `TiledGenerator` raise
 `NotTileableError`.
 """
 
+import functools
 import math
 import os
 import tempfile
@@ -584,14 +585,22 @@ class TiledGenerator:
 
     # ---- running
 
-    def __call__(self, read_input, height, width, write_output):
+    def __call__(self, read_input, height, width, write_output, progress=None):
         """Runs the generator on a (height, width) input.
 
         `read_input(region)` -> float32 [1, h, w, 3] of the input on region
         ((r0, r1), (c0, c1)); `write_output(region, y)` receives the output, tile by tile,
-        on a partition of the output map (whose size is `output_size`)."""
+        on a partition of the output map (whose size is `output_size`).
+        `progress(done, total, pass_number, passes)`, if given, is called after every tile:
+        `done` of `total` tiles over all passes, in pass `pass_number` (from 1) of `passes`."""
         sizes = self.map_sizes(height, width)
         stored, passes = self._schedule(sizes)
+        grids = []  # each pass's (row ranges, column ranges): tiles of about tile_size input pixels
+        for target, _, _ in passes:
+            h, w = sizes[target]
+            tile = max(8, round(self.tile_size * math.sqrt(h * w / (height * width))))
+            grids.append((_split(h, tile), _split(w, tile)))
+        done, total = 0, sum(len(rows) * len(cols) for rows, cols in grids)
         available = set()
         last_use, produced = {}, set()
         for index, (target, _, extras) in enumerate(passes):
@@ -603,12 +612,11 @@ class TiledGenerator:
         try:
             for index, (target, norm, extras) in enumerate(passes):
                 h, w = sizes[target]
-                scale = math.sqrt(h * w / (height * width))
-                tile = max(8, round(self.tile_size * scale))
                 program = self._program(target, norm, extras, available)
                 count, mean, m2 = 0, 0.0, 0.0
-                for rows in _split(h, tile):
-                    for cols in _split(w, tile):
+                row_ranges, col_ranges = grids[index]
+                for rows in row_ranges:
+                    for cols in col_ranges:
                         region = (rows, cols)
                         need = self._plan(target, region, available, sizes)
                         y, *rest = program(need, region, sizes, read_input, stores, statistics)
@@ -625,6 +633,9 @@ class TiledGenerator:
                         if target == self.output_id:
                             write_output(region, y)
                         del y
+                        done += 1
+                        if progress is not None:
+                            progress(done, total, index + 1, len(passes))
                 if norm is not None:
                     shape = (1, 1, 1, -1)
                     statistics[norm.op.layer.name] = (tf.constant(np.reshape(mean, shape), tf.float32),
@@ -711,7 +722,11 @@ class _Pass:
                 tf.nest.map_structure(lambda a: tf.TensorSpec(a.shape, tf.float32), stats),
                 tf.nest.map_structure(spec, geometry),
             ]
-            self.function = tf.function(self._run, input_signature=signature)
+            # A partial, not the bound method: TensorFlow counts traces per code object, so
+            # the ~22 passes (each traced once) looked like one function retraced ("6 out of
+            # the last 6 calls ... triggered tf.function retracing"); a real retrace of one
+            # pass is still reported.
+            self.function = tf.function(functools.partial(self._run), input_signature=signature)
         return self.function(sources, stats, geometry)
 
 

@@ -38,12 +38,14 @@ def list_styles():
 
 
 class TerminalReport:
-    """`cartoongan.jobs.Report` on stderr: a bar over the files, one over each video's frames."""
+    """`cartoongan.jobs.Report` on stderr: a bar over the files, one over each video's frames
+    and one over the tiles of an image that runs in tiles (a full-resolution photo takes
+    minutes: `pass 3/22` and a tile count, not a bar standing at 0/1)."""
 
     def __init__(self, total):
         from tqdm import tqdm
 
-        self.tqdm, self.video_bar = tqdm, None
+        self.tqdm, self.video_bar, self.tile_bar = tqdm, None, None
         self.bar = tqdm(total=total, unit="img", desc="cartoonize")
 
     def skipped(self, count):
@@ -53,6 +55,9 @@ class TerminalReport:
         self.bar.set_postfix_str(style.folder)
 
     def file_done(self, job):
+        if self.tile_bar is not None:
+            self.tile_bar.close()
+            self.tile_bar = None
         self.bar.update()
 
     def error(self, message):
@@ -64,6 +69,12 @@ class TerminalReport:
                                        leave=False)
         self.video_bar.total = max(total, done)
         self.video_bar.update(done - self.video_bar.n)
+
+    def image_progress(self, job, done, total, pass_number, passes):
+        if self.tile_bar is None:
+            self.tile_bar = self.tqdm(total=total, unit="tile", leave=False)
+        self.tile_bar.set_description_str(f"{os.path.basename(job.source)} pass {pass_number}/{passes}")
+        self.tile_bar.update(done - self.tile_bar.n)
 
     def video_done(self, job, result):
         if self.video_bar is not None:
@@ -92,7 +103,8 @@ def main(argv=None):
     try:  # every check, and every style fetched and loaded, before any photo is touched
         plan = jobs.plan_run(args.inputs, args.output_dir, args.styles or [DEFAULT_STYLE], args.image_format,
                              args.max_size, args.pixel_limit, args.video_quality, args.overwrite)
-        import_tensorflow(args.verbose)
+        if any(style.todo for style in plan.styles):  # a re-run with every output present loads nothing
+            import_tensorflow(args.verbose)
         cartoonizers = jobs.load_cartoonizers(plan, args.precision, tile_size=args.tile_size,
                                               memory_budget=args.memory_budget)
     except (DownloadError, PresetError, FileNotFoundError) as error:  # a style that cannot be had

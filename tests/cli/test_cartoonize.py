@@ -55,6 +55,20 @@ def test_rerun_skips_existing_outputs_unless_overwrite(photo_tree, tmp_path, tin
     assert os.path.getmtime(target) > 0
 
 
+@pytest.mark.slow
+def test_a_rerun_with_every_output_present_never_imports_tensorflow(photo_tree, tmp_path, tiny_preset):
+    """Planning comes first; TensorFlow (seconds to import) only loads when there is work."""
+    (photo_tree / "trip" / "corrupt.jpg").unlink()
+    args = ["--input", str(photo_tree), "--output", str(tmp_path / "out"), "--style", str(tiny_preset)]
+    assert main(args) == 0
+    check = ("import sys; from cartoongan.cli.cartoonize import main; code = main(sys.argv[1:]); "
+             "print(code, 'tensorflow' in sys.modules, 'keras' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", check, *args], capture_output=True, text=True, timeout=120,
+                            cwd=PROJECT_ROOT)
+    assert result.stdout.split() == ["0", "False", "False"], result.stderr
+    assert "wrote 0, skipped 4 existing" in result.stderr
+
+
 def test_format_png_and_max_size(photo_tree, tmp_path, tiny_preset):
     out = tmp_path / "out"
     main(["--input", str(photo_tree / "a.jpg"), "--output", str(out), "--style", str(tiny_preset),
