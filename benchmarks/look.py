@@ -52,6 +52,7 @@ from PIL import Image  # noqa: E402
 
 from cartoongan import look  # noqa: E402
 from cartoongan.images import psnr, resize  # noqa: E402
+from cartoongan.options import LookOptions  # noqa: E402
 
 SHARED = os.path.join(ROOT, "..", "shared", "data")
 STYLE_SIZE = 1024
@@ -75,7 +76,7 @@ def sharpness(rgb):
 
 
 def small_size(image):
-    return look.Look(style_size=STYLE_SIZE).style_input_size(*image.shape[:2])
+    return LookOptions(style_size=STYLE_SIZE).style_input_size(*image.shape[:2])
 
 
 # --- the main table: one fresh process per row ----------------------------------------------
@@ -254,7 +255,7 @@ def figure(args):
     photo = np.asarray(Image.open(args.photo).convert("RGB"))
     cartoonizer = Cartoonizer.from_pretrained(args.style, precision=args.precision)
     small_side = max(photo.shape[:2]) // 4  # as --style-size 1024 to a 4000x3000 photo
-    height, width = look.Look(style_size=small_side).style_input_size(*photo.shape[:2])
+    height, width = LookOptions(style_size=small_side).style_input_size(*photo.shape[:2])
     panels = [("photo", photo), ("style", cartoonizer(photo)),
               ("--strength 0.5", cartoonizer.with_look(strength=0.5)(photo)),
               ("--keep-colors", cartoonizer.with_look(keep_colors=True)(photo)),

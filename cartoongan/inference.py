@@ -18,7 +18,8 @@ import tensorflow as tf
 
 from cartoongan import precision as precision_lib
 from cartoongan.evaluation import MIN_GENERATOR_SIZE
-from cartoongan.look import Look, apply_look, guided_upsample
+from cartoongan.look import apply_look, guided_upsample
+from cartoongan.options import LookOptions
 from cartoongan.presets import load_preset
 
 # Memory that inference may use for one image, beyond the loaded model (bytes). Whole-image
@@ -87,15 +88,16 @@ class Cartoonizer:
     whole-image results (instance norms use the whole image's statistics; see
     `cartoongan.tiling`) up to float rounding.
 
-    The look (`cartoongan.look.Look`): `style_size` N runs the network on the photo shrunk
-    to N px on its long side and guided-upsamples the result to full size (0: off);
+    The look (`cartoongan.options.LookOptions`, applied by `cartoongan.look`): `style_size`
+    N runs the network on the photo shrunk to N px on its long side and guided-upsamples the
+    result to full size (0: off);
     `strength` 0..1 blends from the photo to the style; `keep_colors` keeps the photo's
     chroma. `with_look(...)` gives a copy with other values that shares the model.
     """
 
     def __init__(self, generator, preprocessing, precision="float32", tile_size="auto",
                  memory_budget=DEFAULT_MEMORY_BUDGET, style_size=0, strength=1.0, keep_colors=False):
-        self.look = Look(style_size, strength, keep_colors)
+        self.look = LookOptions(style_size, strength, keep_colors)
         self.generator = generator
         self.preprocessing = preprocessing
         self.precision = precision
@@ -120,7 +122,7 @@ class Cartoonizer:
         `precision`: "float32", "bfloat16", "float16" or "auto" (the fastest faithful one
         this machine supports). `tile_size`, `memory_budget`, `style_size`, `strength`,
         `keep_colors`: see the class."""
-        look = Look(style_size, strength, keep_colors)  # refused before the model loads
+        look = LookOptions(style_size, strength, keep_colors)  # refused before the model loads
         precision = precision_lib.resolve(precision)
         generator, preprocessing, _ = load_preset(name_or_path, dtype=precision_lib.dtype_policy(precision))
         return cls(generator, preprocessing, precision, tile_size=tile_size, memory_budget=memory_budget,
@@ -130,7 +132,7 @@ class Cartoonizer:
         """A Cartoonizer with other look values (`style_size`, `strength`, `keep_colors`)
         sharing this one's model and compiled function."""
         other = copy.copy(self)
-        other.look = Look(**{**self.look.to_dict(), **changes})
+        other.look = LookOptions(**{**self.look.to_dict(), **changes})
         return other
 
     def __call__(self, image, progress=None):

@@ -7,17 +7,16 @@ the API, the command line, video, Beam and the web page all get it.
 - `keep_colors`: the result's luma with the photo's chroma (YCbCr).
 - `strength`: 0 is the photo, 1 the style; between, a blend of the sRGB values.
 
-Everything is numpy and OpenCV on uint8 RGB, streamed in strips of rows, so memory stays
-bounded at any size. The colour maths (sRGB <-> CIELAB, CIEDE2000) lives here too.
+The controls themselves, checked, are `cartoongan.options.LookOptions` (light: the command
+lines build their flags from it without loading this). Everything here is numpy and OpenCV
+on uint8 RGB, streamed in strips of rows, so memory stays bounded at any size. The colour
+maths (sRGB <-> CIELAB, CIEDE2000) lives here too.
 """
-
-import dataclasses
 
 import cv2
 import numpy as np
 
-from cartoongan.errors import ParameterError
-from cartoongan.options import option
+from cartoongan.options import LookOptions  # noqa: F401  (re-exported: the controls with their maths)
 
 # Rows per strip: the full-resolution work holds ~15 float32 values a pixel, 240 MB for a
 # strip of a 4000-pixel-wide photo at 1024 rows; 256 rows keep it near 60 MB.
@@ -30,45 +29,6 @@ STRIP_ROWS = 256
 # look; radius 4, eps 1e-4 is within 0.2 dB of the best at 0.35, and steady across eps.
 GUIDE_RADIUS = 4
 GUIDE_EPS = 1e-4
-
-
-@dataclasses.dataclass(frozen=True)
-class Look:
-    """The three controls, checked (ParameterError names the one at fault); the command
-    lines make a flag of each (their --help shows this text)."""
-
-    style_size: int = option(0, "run the style on the photo shrunk to N px on its long side and bring the result to "
-                             "full size by guided upsampling (the look of an N px run with the photo's sharpness, "
-                             "in seconds at 12 MP); 0: off", metavar="N", shown_default="off")
-    strength: float = option(1.0, "0 gives the photo, 1 the full style, values between a blend of the two",
-                             metavar="0..1")
-    keep_colors: bool = option(False, "keep the photo's colours: the result's brightness (luma) with the photo's "
-                               "chroma (YCbCr)")
-
-    def __post_init__(self):
-        if isinstance(self.style_size, bool) or not isinstance(self.style_size, (int, np.integer)) \
-                or self.style_size < 0 or 0 < self.style_size < 16:
-            raise ParameterError("style_size", "{name} must be 0 (off) or at least 16 pixels, not {value!r}",
-                                 value=self.style_size)
-        if isinstance(self.strength, bool) or not isinstance(self.strength, (int, float, np.floating, np.integer)) \
-                or not 0.0 <= self.strength <= 1.0:
-            raise ParameterError("strength", "{name} must be a number from 0 to 1, not {value!r}",
-                                 value=self.strength)
-        if not isinstance(self.keep_colors, (bool, np.bool_)):
-            raise ParameterError("keep_colors", "{name} must be true or false, not {value!r}", value=self.keep_colors)
-        object.__setattr__(self, "style_size", int(self.style_size))
-        object.__setattr__(self, "strength", float(self.strength))
-        object.__setattr__(self, "keep_colors", bool(self.keep_colors))
-
-    def to_dict(self):
-        return dataclasses.asdict(self)
-
-    def style_input_size(self, height, width):
-        """(height, width) the network runs at: the photo's, or shrunk to `style_size`."""
-        if not self.style_size or max(height, width) <= self.style_size:
-            return height, width
-        scale = self.style_size / max(height, width)
-        return max(1, round(height * scale)), max(1, round(width * scale))
 
 
 # --- colour ---------------------------------------------------------------------------------

@@ -2,6 +2,9 @@
 its help text, which `cartoongan.cli.flags.add_config_flags` turns into a flag and --help."""
 
 import dataclasses
+import numbers
+
+from cartoongan.errors import ParameterError
 
 
 def option(default, help, **flag):
@@ -17,3 +20,41 @@ def option(default, help, **flag):
 def required(help, **flag):
     """A field without a default that is also a (required) command-line option."""
     return dataclasses.field(metadata=dict(help=help, **flag))
+
+
+@dataclasses.dataclass(frozen=True)
+class LookOptions:
+    """How a result looks (applied by `cartoongan.look` in the Cartoonizer), checked:
+    ParameterError names the option at fault. The command lines make a flag of each."""
+
+    style_size: int = option(0, "run the style on the photo shrunk to N px on its long side and bring the result to "
+                             "full size by guided upsampling: the look of an N px run (strokes the size the style "
+                             "was trained at) with the photo's sharpness, in seconds at 12 MP; 0: off", metavar="N",
+                             shown_default="off")
+    strength: float = option(1.0, "0 gives the photo, 1 the full style, values between a blend of the two",
+                             metavar="0..1")
+    keep_colors: bool = option(False, "keep the photo's colours: the result's brightness (luma) with the photo's "
+                               "chroma (YCbCr)")
+
+    def __post_init__(self):
+        size, strength = self.style_size, self.strength
+        if isinstance(size, bool) or not isinstance(size, numbers.Integral) or size < 0 or 0 < size < 16:
+            raise ParameterError("style_size", "{name} must be 0 (off) or at least 16 pixels, not {value!r}",
+                                 value=size)
+        if isinstance(strength, bool) or not isinstance(strength, numbers.Real) or not 0.0 <= strength <= 1.0:
+            raise ParameterError("strength", "{name} must be a number from 0 to 1, not {value!r}", value=strength)
+        if isinstance(self.keep_colors, str) or self.keep_colors not in (True, False):
+            raise ParameterError("keep_colors", "{name} must be true or false, not {value!r}", value=self.keep_colors)
+        object.__setattr__(self, "style_size", int(size))
+        object.__setattr__(self, "strength", float(strength))
+        object.__setattr__(self, "keep_colors", bool(self.keep_colors))
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+    def style_input_size(self, height, width):
+        """(height, width) the network runs at: the photo's, or shrunk to `style_size`."""
+        if not self.style_size or max(height, width) <= self.style_size:
+            return height, width
+        scale = self.style_size / max(height, width)
+        return max(1, round(height * scale)), max(1, round(width * scale))

@@ -12,6 +12,7 @@ from cartoongan import Cartoonizer, look
 from cartoongan.errors import ParameterError
 from cartoongan.images import resize
 from cartoongan.inference import uint8_cartoonize_fn
+from cartoongan.options import LookOptions
 from cartoongan.presets import load_preset
 from tests.conftest import psnr
 
@@ -52,7 +53,7 @@ def tiny(tiny_preset):
                                           ("style_size", -1), ("style_size", 512.0), ("keep_colors", "yes")])
 def test_bad_values_are_refused_naming_the_parameter(field, value):
     with pytest.raises(ParameterError) as caught:
-        look.Look(**{field: value})
+        LookOptions(**{field: value})
     assert caught.value.field == field
     assert caught.value.explain({field: "--flag"}).startswith("--flag")
 
@@ -63,10 +64,10 @@ def test_bad_values_are_refused_before_the_model_loads():
 
 
 def test_style_input_size_shrinks_the_long_side_only_when_larger():
-    assert look.Look(style_size=1024).style_input_size(3000, 4000) == (768, 1024)
-    assert look.Look(style_size=1024).style_input_size(4000, 30) == (1024, 8)
-    assert look.Look(style_size=1024).style_input_size(700, 1024) == (700, 1024)
-    assert look.Look().style_input_size(3000, 4000) == (3000, 4000)
+    assert LookOptions(style_size=1024).style_input_size(3000, 4000) == (768, 1024)
+    assert LookOptions(style_size=1024).style_input_size(4000, 30) == (1024, 8)
+    assert LookOptions(style_size=1024).style_input_size(700, 1024) == (700, 1024)
+    assert LookOptions().style_input_size(3000, 4000) == (3000, 4000)
 
 
 # --- colour -----------------------------------------------------------------------------------
@@ -192,7 +193,7 @@ def test_style_size_runs_the_network_on_the_shrunk_photo(tiny):
     expected = look.guided_upsample(photo, small, tiny(small))
     np.testing.assert_array_equal(scaled(photo), expected)
     np.testing.assert_array_equal(tiny.with_look(style_size=128)(photo), tiny(photo))  # no larger than N: as today
-    assert tiny.look == look.Look() and scaled.generator is tiny.generator
+    assert tiny.look == LookOptions() and scaled.generator is tiny.generator
 
 
 def test_batches_apply_the_look_as_single_calls(tiny):
@@ -201,3 +202,32 @@ def test_batches_apply_the_look_as_single_calls(tiny):
     for single, batched in zip([styled(image) for image in images], styled.cartoonize_batch(images)):
         assert single.shape == batched.shape
         assert np.abs(single.astype(int) - batched).max() <= 1
+
+
+# --- the command line ---------------------------------------------------------------------------------
+
+def test_cartoonize_flags_reach_the_result(tmp_path, tiny_preset):
+    from cartoongan.cli.cartoonize import main
+
+    photo = smooth_photo(60, 90, seed=9)
+    Image.fromarray(photo).save(tmp_path / "photo.png")
+    run = lambda *flags: main(["--input", str(tmp_path / "photo.png"), "--output", str(tmp_path / "out"), "--style",
+                               str(tiny_preset), "--overwrite", *flags])
+    assert run("--strength", "0") == 0
+    np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "out" / "tiny" / "photo.png")), photo)
+    assert run("--style-size", "32", "--keep-colors", "--strength", "0.5") == 0
+    expected = Cartoonizer.from_pretrained(str(tiny_preset), style_size=32, keep_colors=True, strength=0.5)(photo)
+    np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "out" / "tiny" / "photo.png")), expected)
+
+
+@pytest.mark.parametrize("flags, message", [(["--strength", "1.5"], "--strength must be a number from 0 to 1"),
+                                            (["--style-size", "8"], "--style-size must be 0 (off) or at least 16")])
+def test_cartoonize_refuses_bad_look_flags_before_any_work(tmp_path, flags, message, capsys):
+    from cartoongan.cli.cartoonize import main
+
+    Image.fromarray(smooth_photo(20, 20)).save(tmp_path / "photo.png")
+    with pytest.raises(SystemExit) as exit_:
+        main(["--input", str(tmp_path / "photo.png"), "--output", str(tmp_path / "out"), *flags])
+    assert exit_.value.code == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

@@ -9,6 +9,7 @@ import sys
 
 from cartoongan.cli.flags import add_config_flags, flag_names, usage_error
 from cartoongan.jobs import ImageOptions, RunOptions
+from cartoongan.options import LookOptions
 from cartoongan.presets import ENVIRONMENT
 
 FLAGS = {**flag_names(RunOptions), **flag_names(ImageOptions)}  # not --field
@@ -22,6 +23,7 @@ def build_parser():
     add_config_flags(parser, RunOptions, defaults=True)
     parser.add_argument("--list-styles", action="store_true", help="list the available styles and exit")
     add_config_flags(parser, ImageOptions, defaults=True)
+    add_config_flags(parser, LookOptions, defaults=True)
     parser.add_argument("--verbose", action="store_true", help="show TensorFlow's start-up messages")
     return parser
 
@@ -101,12 +103,13 @@ def main(argv=None):
     from cartoongan.weights.download import DownloadError
 
     try:  # every check, and every style fetched and loaded, before any photo is touched
+        look = LookOptions(args.style_size, args.strength, args.keep_colors)
         plan = jobs.plan_run(args.inputs, args.output_dir, args.styles or [DEFAULT_STYLE], args.image_format,
                              args.max_size, args.pixel_limit, args.video_quality, args.overwrite)
         if any(style.todo for style in plan.styles):  # a re-run with every output present loads nothing
             import_tensorflow(args.verbose)
         cartoonizers = jobs.load_cartoonizers(plan, args.precision, tile_size=args.tile_size,
-                                              memory_budget=args.memory_budget)
+                                              memory_budget=args.memory_budget, **look.to_dict())
     except (DownloadError, PresetError, FileNotFoundError) as error:  # a style that cannot be had
         print(f"cartoonize: error: {error}", file=sys.stderr)
         return 2
