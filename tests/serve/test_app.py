@@ -342,3 +342,27 @@ def test_progress_says_which_pass_a_request_in_flight_is_at():
         for bad in ("short", "x" * 65, "../etc", ""):
             refused = client.post(f"/api/cartoonize?style=plain&job={bad}", content=body)
             assert refused.status_code == 400 and "job must be" in refused.json()["error"]
+
+
+def test_a_tiled_cartoonizer_reports_its_passes_to_the_jobs_progress(tiny_preset):
+    """The contract with the real Cartoonizer: the app hands it JobProgress as its progress
+    callback, which ends at every tile of every pass done."""
+    from cartoongan.inference import Cartoonizer
+    from cartoongan.serve.app import JobProgress, _run_job
+
+    class Recorded(JobProgress):
+        def __init__(self):
+            super().__init__()
+            self.seen = []
+
+        def __call__(self, *counts):
+            super().__call__(*counts)
+            self.seen.append(counts)
+
+    tiled = Cartoonizer.from_pretrained(str(tiny_preset), precision="float32", tile_size=16)
+    progress = Recorded()
+    (data, _), _ = _run_job(tiled, encode(photo(48, 40)), 10**6, 0, "png", progress)
+    done, total, pass_number, passes = progress.counts
+    assert progress.state == "running" and passes > 1 and done == total and pass_number == passes
+    assert [seen[0] for seen in progress.seen] == list(range(1, total + 1))
+    assert decode(data).shape == (40, 48, 3)
