@@ -11,7 +11,9 @@ A long video never loses work. Frames are encoded into segments (each one an ind
 stream that starts with a key frame) in a hidden work folder beside the destination,
 `.NAME.segments-PID-RANDOM`: the writer's process id tells a later run whether the folder
 belongs to a live writer or to a killed one, whose folder it then takes over and resumes
-after its last finished segment. At the end the segments are joined into the destination
+after its last finished segment, if its manifest records the same source, encoder settings,
+size, style weights and look (style size, strength, colour keeping): a run with other
+settings starts afresh rather than mix two looks in one video. At the end the segments are joined into the destination
 without re-encoding, written atomically (a killed run leaves nothing under its name), and
 the work folder is removed.
 
@@ -155,7 +157,7 @@ def cartoonize_video(cartoonizer, source, destination, max_size=0, quality=None,
     width, height = output_size(probe["width"], probe["height"], max_size)
     key = {"version": _MANIFEST_VERSION, "source": os.path.abspath(source), "size": probe["file_size"],
            "mtime_ns": probe["mtime_ns"], "codec": codec, "crf": crf, "width": width, "height": height,
-           "cartoonizer": cartoonizer_fingerprint(cartoonizer)}
+           "cartoonizer": cartoonizer_fingerprint(cartoonizer), "look": cartoonizer.look.to_dict()}
     work, manifest = _claim_work_folder(destination, key)
     done = sum(segment["frames"] for segment in manifest["segments"])
     result = VideoResult(source, destination, 0, done, len(manifest["segments"]), 0.0, None, None, [])

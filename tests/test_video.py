@@ -13,6 +13,7 @@ import av
 import numpy as np
 import pytest
 
+from cartoongan import video
 from cartoongan.video import (
     VideoError,
     VideoReadError,
@@ -341,3 +342,20 @@ def test_list_media_finds_images_and_videos(tmp_path):
         (tmp_path / name).write_bytes(b"")
     found = [os.path.relpath(p, tmp_path) for p in list_media(tmp_path, skip=[tmp_path / "out"])]
     assert found == ["a.jpg", "b.MP4", os.path.join("c", "d.mkv")]
+
+
+def test_the_look_is_part_of_the_resume_key(tmp_path, tiny, monkeypatch):
+    """A killed run's segments are resumed only by a run with the same key (_claim_work_folder
+    compares it whole), which records the look."""
+    source = make_clip(tmp_path / "clip.mp4", frames=4, audio=False)
+    keys = []
+    real_claim = video._claim_work_folder
+    monkeypatch.setattr(video, "_claim_work_folder", lambda destination, key: keys.append(key) or real_claim(
+        destination, key))
+    for look in ({"strength": 1.0}, {"strength": 0.5}, {"style_size": 16, "keep_colors": True}):
+        cartoonize_video(tiny.with_look(**look), source, tmp_path / f"{len(keys)}.mp4")
+    assert [key["look"] for key in keys] == [
+        {"style_size": 0, "strength": 1.0, "keep_colors": False}, {"style_size": 0, "strength": 0.5, "keep_colors": False},
+        {"style_size": 16, "strength": 1.0, "keep_colors": True}]
+    assert all({k: v for k, v in key.items() if k != "look"} == {k: v for k, v in keys[0].items() if k != "look"}
+               for key in keys)
