@@ -36,8 +36,14 @@ def main(argv=None):
 
     parser = build_parser()
     args = parser.parse_args(argv)
+    from cartoongan.training.resolve import check_workdir, resolve_config
+
+    if not os.path.isdir(args.workdir):  # a file, or under one: said at once, not after TensorFlow's import
+        try:
+            check_workdir(args.workdir)
+        except ValueError as error:
+            usage_error(parser, error)
     import_tensorflow(args.verbose)  # first: checking --data and --vgg-weights loads it
-    from cartoongan.training.resolve import resolve_config
 
     given = {key: value for key, value in vars(args).items() if value is not None and key not in ("dry_run", "verbose")}
     try:

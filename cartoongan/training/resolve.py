@@ -62,7 +62,8 @@ def _layout():
 def check_workdir(workdir):
     """ParameterError (`workdir`) when `workdir`, a folder above it, or a path in it that a run
     writes exists as the wrong kind (a file `checkpoints`, a folder `config.json`): found
-    here, before the models are built, instead of as a traceback or a "full disk" later."""
+    here, before the models are built, instead of as a traceback or a "full disk" later.
+    A `workdir` that is not a folder is refused without importing TensorFlow."""
     if os.path.exists(workdir) and not os.path.isdir(workdir):
         raise ParameterError("workdir", "{name} {workdir} is a file, not a folder", workdir=workdir)
     above = os.path.dirname(os.path.abspath(workdir))
@@ -71,7 +72,7 @@ def check_workdir(workdir):
     if not os.path.isdir(above):
         raise ParameterError("workdir", "{name} {workdir}: {above} is a file, not a folder", workdir=workdir,
                              above=above)
-    for name, (folder, _) in _layout().items():
+    for name, (folder, _) in (_layout() if os.path.isdir(workdir) else {}).items():
         path = os.path.join(workdir, name)
         if os.path.exists(path) and os.path.isdir(path) != folder:
             raise ParameterError("workdir", "{name} {workdir}: {path} is a {kind}, where a run writes its {name_of} "

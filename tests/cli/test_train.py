@@ -204,3 +204,20 @@ def test_a_bad_flag_is_reported_without_tensorflows_start_up_chatter(tmp_path):
     assert result.returncode == 2
     assert result.stderr.startswith("usage:"), result.stderr[:500]
     assert "no such folder" in result.stderr.splitlines()[-1]
+
+
+def test_a_workdir_that_is_a_file_is_refused_before_tensorflow_is_imported(tmp_path):
+    """Said at once: the check needs no TensorFlow (which takes seconds to import)."""
+    import subprocess
+    import sys
+
+    from tests.conftest import PROJECT_ROOT
+
+    (tmp_path / "w").write_text("a file")
+    code = ("import sys; from cartoongan.cli.train import main\n"
+            "try:\n    main(sys.argv[1:])\nexcept SystemExit as exit_:\n"
+            "    print('tensorflow' in sys.modules, exit_.code)")
+    result = subprocess.run([sys.executable, "-c", code, "--data", str(tmp_path), "--workdir", str(tmp_path / "w")],
+                            cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
+    assert result.stdout.split() == ["False", "2"], result.stderr[-500:]
+    assert f"--workdir {tmp_path / 'w'} is a file, not a folder" in result.stderr
