@@ -98,6 +98,10 @@ class BeamJob:
     tile_size: object = "auto"  # "auto", 0 or a side
     memory_budget: Optional[int] = None  # bytes; None: the Cartoonizer's default
     pixel_limit: Optional[int] = None  # pixels; None: Pillow's limit
+    # The look, as cartoongan.options.LookOptions (a SavedModel runs as it was exported)
+    style_size: int = 0
+    strength: float = 1.0
+    keep_colors: bool = False
     max_batch_size: int = option(DEFAULT_MAX_BATCH_SIZE, "images per generator call, at most", metavar="N")
     max_file_mb: float = option(DEFAULT_MAX_FILE_MB, "larger input files go to the failed list unread", metavar="MB")
     large_model: bool = option(False, "one model per machine, shared by its worker processes (default: one per "
@@ -418,7 +422,7 @@ class CartoonModelHandler(ModelHandler):
 
     `style`: a style name, a preset folder or an exported SavedModel folder (local or on a
     Beam filesystem). `cartoonizer_options` go to `Cartoonizer.from_pretrained` (`tile_size`,
-    `memory_budget`; the SavedModel always runs whole images). `large_model=True` loads one copy per machine, shared by the worker
+    `memory_budget`, the look; the SavedModel always runs whole images, as exported). `large_model=True` loads one copy per machine, shared by the worker
     processes (for a big model on a small machine or one accelerator); by default each worker
     process loads its own, which keeps the processes from waiting on each other."""
 
@@ -547,7 +551,8 @@ def build_pipeline(pipeline, job, folder, written=()):
     read = (listed.pending
             | "Read" >> beam.ParDo(ReadPhotos(job.max_size, job.max_file_mb, job.pixel_limit)).with_outputs(
                 "failed", main="photos"))
-    options = {"tile_size": job.tile_size}
+    options = {"tile_size": job.tile_size, "style_size": job.style_size, "strength": job.strength,
+               "keep_colors": job.keep_colors}
     if job.memory_budget is not None:
         options["memory_budget"] = job.memory_budget
     handler = KeyedModelHandler(CartoonModelHandler(job.style, job.precision, job.max_batch_size, job.large_model,
@@ -596,8 +601,14 @@ def check_job(job):
     ValueError for an unknown style, PresetError for a malformed preset, DownloadError or
     OSError (Beam's BeamIOError) when the style or a remote path cannot be reached."""
     from cartoongan.errors import ParameterError
+    from cartoongan.options import LookOptions
     from cartoongan.presets import check_preset_name, resolve_preset
 
+    look = LookOptions(job.style_size, job.strength, job.keep_colors)
+    if look != LookOptions() and is_saved_model(job.style):
+        changed = next(field for field, value in look.to_dict().items() if value != getattr(LookOptions(), field))
+        raise ParameterError(changed, "{name} applies to styles and presets; the SavedModel {style} runs as it was "
+                             "exported", style=job.style)
     for field, least in (("max_size", 0), ("max_batch_size", 1), ("max_file_mb", 0)):
         if getattr(job, field) < least:
             raise ParameterError(field, "{name} must be >= {least}", least=least)

@@ -231,3 +231,20 @@ def test_cartoonize_refuses_bad_look_flags_before_any_work(tmp_path, flags, mess
     assert exit_.value.code == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow  # a Beam pipeline: about a minute on two busy cores
+def test_beam_applies_the_look_and_refuses_bad_values_before_any_work(tmp_path, tiny_preset, capsys):
+    from cartoongan.cli.cartoonize_beam import main
+
+    photos, out = tmp_path / "photos", tmp_path / "out"
+    photos.mkdir()
+    photo = smooth_photo(40, 52, seed=10)
+    Image.fromarray(photo).save(photos / "photo.png")
+    with pytest.raises(SystemExit):
+        main(["--input", str(photos), "--output", str(out), "--preset", str(tiny_preset), "--strength", "-1"])
+    assert "--strength must be a number from 0 to 1" in capsys.readouterr().err and not out.exists()
+    assert main(["--input", str(photos), "--output", str(out), "--preset", str(tiny_preset), "--style-size", "16",
+                 "--keep-colors"]) == 0
+    expected = Cartoonizer.from_pretrained(str(tiny_preset), style_size=16, keep_colors=True)(photo)
+    np.testing.assert_array_equal(np.asarray(Image.open(out / "tiny" / "photo.png")), expected)
