@@ -41,6 +41,10 @@ NOSNIFF = (b"x-content-type-options", b"nosniff")
 HTML_HEADERS = ((b"content-security-policy", CONTENT_SECURITY_POLICY.encode()), (b"x-frame-options", b"DENY"))
 _OWN_HEADERS = {NOSNIFF[0], *(name for name, _ in HTML_HEADERS)}  # set here only, never twice
 DEFAULT_READ_TIMEOUT = 30.0
+# Beyond the read timeout, a body must come at least this fast on average (a slow mobile
+# link manages several times more): one byte every few seconds must not hold a connection
+# for days. 20 MB may take 30 s + 21 min; a 3 MB photo 30 s + 3 min.
+MIN_UPLOAD_BYTES_PER_SECOND = 16 * 1024
 # A client's name for its request, to ask GET /api/progress about it (the page: 128 random bits).
 JOB_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
 MULTIPART_HINT = ("send the image file's bytes as the request body (curl --data-binary @photo.jpg URL), "
@@ -102,8 +106,8 @@ class Limits:
     workers: int = option(1, "images cartoonized at once (one already uses every core)", metavar="N")
     queue_size: int = option(8, "requests that may wait for a worker; more get 503", metavar="N")
     read_timeout: float = option(DEFAULT_READ_TIMEOUT, "seconds a client may take to send a request's headers, and "
-                                 "may pause while sending its body, before the server answers 408 and hangs up",
-                                 metavar="S")
+                                 "may pause while sending its body (which gets this plus 1 s per 16 KB in all), "
+                                 "before the server answers 408 and hangs up", metavar="S")
 
     def __post_init__(self):
         for field, least, rule in (("max_upload_bytes", 1, "> 0"), ("max_pixels", 1, "> 0"), ("workers", 1, ">= 1"),
@@ -335,23 +339,36 @@ def _run_job(cartoonizer, body, max_pixels, max_size, image_format, progress=Non
     return encode_image(output, alpha, image_format), time.perf_counter() - start
 
 
-async def _read_body(request, limit, idle_timeout):
+async def _read_body(request, limit, idle_timeout, min_rate=MIN_UPLOAD_BYTES_PER_SECOND):
     """The request body, refused (UploadTooLarge) as soon as it passes `limit` bytes, and
-    (ApiError 408) when no byte of it comes for `idle_timeout` seconds: a client that stalls
-    half-way must not hold its connection for ever (uvicorn bounds headers, not bodies)."""
+    (ApiError 408) when no byte of it comes for `idle_timeout` seconds, or when it takes
+    longer than `idle_timeout` plus its length (declared, else `limit`) at `min_rate` bytes
+    a second: a client that stalls or trickles must not hold its connection for ever
+    (uvicorn bounds headers, not bodies)."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise UploadTooLarge(_too_many_bytes(int(declared), limit))
+    expected = int(declared) if declared is not None and declared.isdigit() else limit
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    deadline = start + idle_timeout + expected / min_rate
     chunks, size = [], 0
     stream = request.stream()
     while True:
+        wait = min(idle_timeout, deadline - loop.time())
         try:
-            chunk = await asyncio.wait_for(anext(stream), idle_timeout)
+            if wait <= 0:
+                raise asyncio.TimeoutError
+            chunk = await asyncio.wait_for(anext(stream), wait)
         except StopAsyncIteration:
             break
         except asyncio.TimeoutError:
-            raise ApiError(408, f"the upload stalled: no data for {idle_timeout:g} s (the server's read timeout)",
-                           {"Connection": "close"}) from None
+            if wait < idle_timeout:
+                message = (f"the upload is too slow: {size:,} bytes in {loop.time() - start:.0f} s (the server "
+                           f"gives {idle_timeout:g} s plus 1 s per {min_rate // 1024} KB)")
+            else:
+                message = f"the upload stalled: no data for {idle_timeout:g} s (the server's read timeout)"
+            raise ApiError(408, message, {"Connection": "close"}) from None
         size += len(chunk)
         if size > limit:
             raise UploadTooLarge(_too_many_bytes(size, limit, at_least=True))

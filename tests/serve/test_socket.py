@@ -154,3 +154,26 @@ def test_a_keep_alive_connection_serves_a_second_request_after_the_first(quick_t
                 body += sock.recv(length - len(body))
             assert json.loads(body)["status"] == "ok"
             time.sleep(0.7)  # under the 1 s deadline each time, over it in all
+
+
+def test_a_body_that_trickles_in_is_answered_408_and_closed(quick_timeout_url):
+    """A byte every 0.3 s never stalls for the 1 s read timeout, yet 1000 bytes would take
+    5 minutes: the body gets the timeout plus 1 s per 16 KB."""
+    start = time.monotonic()
+    with socket.create_connection((quick_timeout_url.hostname, quick_timeout_url.port)) as sock:
+        sock.sendall(b"POST /api/cartoonize HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000\r\n\r\n")
+        sock.settimeout(0.3)
+        answer = b""
+        try:
+            for byte in encode(photo(8, 8))[:30]:
+                sock.sendall(bytes([byte]))
+                try:
+                    answer += sock.recv(65536)
+                except TimeoutError:
+                    continue
+                break
+        except OSError:  # closed under us
+            pass
+        answer += _answer(sock)
+        assert "the upload is too slow" in _json_error(answer, 408)
+    assert time.monotonic() - start < 5
