@@ -1,7 +1,13 @@
 """cartoongan: photos into anime-style images with CartoonGAN-family generators."""
 
+from cartoongan.tf_runtime import install_quiet_import
+
 __all__ = ["Cartoonizer", "load_generator"]
 __version__ = "0.1.0"
+
+# TensorFlow's start-up lines (absl, oneDNN, "failed call to cuInit") stay off the terminal
+# when the library loads it, as in the command-line tools; CARTOONGAN_VERBOSE=1 shows them.
+install_quiet_import()
 
 
 def __getattr__(name):

@@ -4,14 +4,24 @@ TensorFlow 2.21 prints absl lines ("All log messages before absl::InitializeLog(
 oneDNN notes, "Could not find cuda drivers") while its two shared libraries load, before
 TF_CPP_MIN_LOG_LEVEL set from Python takes effect; they bury the progress bar and look like
 errors to a new user. The import runs with the process's stderr captured; lines that are not
-that known chatter (a real import error) are printed again.
+that known chatter (a real import error) are printed again. TF_CPP_MIN_LOG_LEVEL=3 (unless
+set already) then keeps later C++ lines, such as "E0000 ... failed call to cuInit" on a
+machine without a GPU, off the terminal.
+
+The command-line tools call `import_tensorflow`. The library gets the same through
+`install_quiet_import`, which `import cartoongan` calls: the first import of TensorFlow in
+the process (by any module) runs quietly, unless the user asks for the logs with
+CARTOONGAN_VERBOSE=1 or by setting TF_CPP_MIN_LOG_LEVEL themselves.
 """
 
 import contextlib
+import importlib.abc
 import os
 import re
 import sys
 import tempfile
+
+VERBOSE_ENVIRONMENT = "CARTOONGAN_VERBOSE"
 
 _CHATTER = re.compile(
     r"^(WARNING: All log messages before absl::InitializeLog|[IWE]\d{4} |To enable the following instructions"
@@ -22,17 +32,69 @@ _CHATTER = re.compile(
 def import_tensorflow(verbose=False):
     """Imports TensorFlow (and Keras), quietly unless `verbose`; returns the module."""
     if verbose or "tensorflow" in sys.modules:
+        _uninstall()  # the logs were asked for: the library's quiet import stands aside
         import tensorflow as tf
 
         return tf
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # later C++ messages: errors only
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # later C++ messages: fatal ones only
     with _stderr_captured() as lines:
         import keras  # noqa: F401  (loads TensorFlow as its backend)
         import tensorflow as tf
+    _reprint(lines)
+    return tf
+
+
+def install_quiet_import():
+    """Makes the process's first import of TensorFlow quiet, as `import_tensorflow` is,
+    whoever imports it (`cartoongan.inference`, Keras, the user's code), unless the logs are
+    asked for (CARTOONGAN_VERBOSE=1, or TF_CPP_MIN_LOG_LEVEL set by the user) or TensorFlow
+    is loaded already. Nothing else changes: the module is TensorFlow's own, loaded by its own
+    loader, which is left on it."""
+    if ("tensorflow" in sys.modules or os.environ.get(VERBOSE_ENVIRONMENT, "") not in ("", "0")
+            or "TF_CPP_MIN_LOG_LEVEL" in os.environ or any(isinstance(f, _QuietFinder) for f in sys.meta_path)):
+        return
+    sys.meta_path.insert(0, _QuietFinder())
+
+
+def _uninstall():
+    sys.meta_path[:] = [finder for finder in sys.meta_path if not isinstance(finder, _QuietFinder)]
+
+
+class _QuietFinder(importlib.abc.MetaPathFinder):
+    """Finds `tensorflow` with the finders after it and wraps its loader in `_QuietLoader`;
+    leaves sys.meta_path once it has done so."""
+
+    def find_spec(self, name, path, target=None):
+        if name != "tensorflow":
+            return None
+        _uninstall()
+        for finder in sys.meta_path:
+            spec = finder.find_spec(name, path, target) if hasattr(finder, "find_spec") else None
+            if spec is not None and spec.loader is not None:
+                spec.loader = _QuietLoader(spec.loader)
+                return spec
+        return None
+
+
+class _QuietLoader(importlib.abc.Loader):
+    def __init__(self, loader):
+        self.loader = loader
+
+    def create_module(self, spec):
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module):
+        module.__loader__ = module.__spec__.loader = self.loader  # TensorFlow's own, from now on
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        with _stderr_captured() as lines:
+            self.loader.exec_module(module)
+        _reprint(lines)
+
+
+def _reprint(lines):
     for line in lines:
         if not _CHATTER.match(line):
             sys.stderr.write(line + "\n")
-    return tf
 
 
 @contextlib.contextmanager
