@@ -26,7 +26,11 @@ from cartoongan.weights.styles import STYLE_TABLE
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.weights.h5"
-PRETRAINED_DIR = Path(__file__).resolve().parent.parent / "pretrained"
+# The shipped styles: the repository's top-level `pretrained/` (a clone, `pip install -e .`),
+# which a built wheel carries inside the package as `cartoongan/pretrained/` (setup.py).
+PRETRAINED_DIR = next((folder for folder in (Path(__file__).resolve().parent / "pretrained",
+                                             Path(__file__).resolve().parent.parent / "pretrained")
+                       if folder.is_dir()), Path(__file__).resolve().parent.parent / "pretrained")
 # A preset's name becomes an output folder (DIR/<name>/...): one plain path component.
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$")
 # The generator classes a preset may name and the constructor parameters it may set, with

@@ -1,10 +1,14 @@
 """How the project is installed (`pip install -e .`, as the README says) and imported."""
 
 import os
+import shutil
+import site
 import subprocess
 import sys
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from tests.conftest import PROJECT_ROOT
 
@@ -45,3 +49,69 @@ def test_the_python_api_is_as_quiet_as_the_cli_unless_asked(tiny_preset, imports
                              env={**env, "CARTOONGAN_VERBOSE": "1"})
     assert verbose.returncode == 0, verbose.stderr
     assert "absl::InitializeLog" in verbose.stderr
+
+
+# What a wheel is built from (everything else in the clone is tests, tools and docs).
+_PACKAGING = ["setup.py", "setup.cfg", "pyproject.toml", "MANIFEST.in", "README.md", "cartoongan", "pretrained"]
+
+
+@pytest.mark.slow
+def test_a_built_wheel_carries_the_shipped_styles_and_cartoonizes_offline(tmp_path):
+    """`pip install .` left `pretrained/` out, so the quick start only worked from a clone.
+    The wheel is built from a copy of the packaging files (a build writes build/ and
+    *.egg-info beside its sources), installed without its dependencies into a fresh venv
+    outside the clone that reuses this environment's (no network), and run from elsewhere,
+    with an empty cache and a weights URL where nothing listens."""
+    import setuptools
+
+    if tuple(map(int, setuptools.__version__.split(".")[:2])) < (70, 1) and not _importable("wheel"):
+        pytest.skip("building a wheel offline needs setuptools >= 70.1 or the wheel package")
+    source = tmp_path / "source"
+    source.mkdir()
+    for name in _PACKAGING:
+        copy = shutil.copytree if (PROJECT_ROOT / name).is_dir() else shutil.copy
+        copy(PROJECT_ROOT / name, source / name, **({"ignore": shutil.ignore_patterns("__pycache__")}
+                                                    if (PROJECT_ROOT / name).is_dir() else {}))
+    _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index", "-q",
+          "-w", str(tmp_path / "wheels"), str(source)], tmp_path)
+    [wheel] = (tmp_path / "wheels").glob("cartoongan-*.whl")
+    venv = tmp_path / "venv"
+    _run([sys.executable, "-m", "venv", "--without-pip", str(venv)], tmp_path)
+    python = venv / "bin" / "python"
+    _run([sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "--no-index", "-q", str(wheel)],
+         tmp_path)
+    purelib = _run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], tmp_path).strip()
+    # the dependencies (TensorFlow...) from this environment; its editable cartoongan is not on
+    # the path (a .pth line adds a folder, not that folder's own .pth files)
+    (tmp_path / purelib / "reuse-test-dependencies.pth").write_text("\n".join(site.getsitepackages()) + "\n")
+
+    where = _run([str(python), "-c", "import cartoongan.presets as p; print(p.__file__); print(p.PRETRAINED_DIR)"],
+                 tmp_path).split()
+    assert all(path.startswith(purelib) for path in where), where
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (24, 32, 3), dtype=np.uint8)).save(tmp_path / "x.png")
+    env = {**_clean_environment(), "CARTOONGAN_HOME": str(tmp_path / "empty-cache"),
+           "CARTOONGAN_WEIGHTS_URL": "http://127.0.0.1:9/"}
+    listed = _run([str(venv / "bin" / "cartoonize"), "--list-styles"], tmp_path, env)
+    assert [line.split()[:2] for line in listed.splitlines() if line.split()[:1] in (["hayao"], ["hayao_lite"])] == [
+        ["hayao", "shipped"], ["hayao_lite", "shipped"]]
+    _run([str(venv / "bin" / "cartoonize"), "--input", "x.png", "--output", "out", "--style", "hayao_lite"], tmp_path,
+         env)
+    assert Image.open(tmp_path / "out" / "hayao_lite" / "x.png").size == (32, 24)
+    assert not (tmp_path / "empty-cache").exists()  # nothing was downloaded
+
+
+def _importable(name):
+    import importlib.util
+
+    return importlib.util.find_spec(name) is not None
+
+
+def _clean_environment():
+    return {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "CARTOONGAN_HOME", "CARTOONGAN_WEIGHTS_URL")}
+
+
+def _run(command, cwd, env=None):
+    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=600,
+                            env=env or _clean_environment())
+    assert result.returncode == 0, f"{command}: {result.stderr}"
+    return result.stdout
