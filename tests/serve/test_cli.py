@@ -3,9 +3,11 @@
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 
 import numpy as np
 import pytest
@@ -121,17 +123,23 @@ def test_the_real_server_over_a_socket(lite_cartoonizer, tmp_path):
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_the_server_says_stopped_and_exits_0_on_sigterm_as_on_ctrl_c(tiny_preset, tmp_path, stop):
     """A service manager's SIGTERM is a normal stop, as Ctrl+C is: uvicorn re-raised it under
-    the default handler, which killed the process before it said "stopped"."""
+    the default handler, which killed the process before it said "stopped". On the way, a
+    connection that sends half a request is answered 408 after --read-timeout."""
     log = tmp_path / "serve.log"
     with open(log, "w") as stderr:
         server = subprocess.Popen([sys.executable, str(PROJECT_ROOT / "tools" / "serve.py"), "--styles", str(tiny_preset),
-                                   "--port", "0"], stdout=stderr, stderr=stderr, cwd=tmp_path, env=os.environ.copy())
+                                   "--port", "0", "--read-timeout", "1"], stdout=stderr, stderr=stderr, cwd=tmp_path,
+                                  env=os.environ.copy())
     try:
         deadline = time.monotonic() + 120
         while not (found := re.search(r"serving tiny on (http://127\.0\.0\.1:\d+)/", log.read_text())):
             assert server.poll() is None and time.monotonic() < deadline, log.read_text()
             time.sleep(0.2)
         assert request(f"{found[1]}/healthz")[0] == 200
+        address = urllib.parse.urlsplit(found[1])
+        with socket.create_connection((address.hostname, address.port), timeout=10) as stalled:
+            stalled.sendall(b"POST /api/cartoonize HTTP/1.1\r\n")
+            assert stalled.recv(65536).startswith(b"HTTP/1.1 408 ")
         server.send_signal(stop)
         assert server.wait(20) == 0, log.read_text()
         assert log.read_text().rstrip().endswith("stopped"), log.read_text()
