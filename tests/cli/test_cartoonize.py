@@ -41,6 +41,23 @@ def test_mixed_folder_reports_corrupt_file_and_writes_the_rest(photo_tree, tmp_p
     assert Image.open(out / "tiny" / "trip" / "grey.jpg").mode == "RGB"
 
 
+def test_a_jpeg_that_decodes_with_a_libjpeg_warning_is_skipped_by_name(tmp_path, tiny_preset, capsys):
+    """The issue's repro: a valid 80x64 JPEG whose header claims 400x400 was cartoonized (96%
+    grey rows); it is a corrupt file now: named, skipped, exit status 1, the rest written."""
+    from tests.test_image_decoding import _claiming, _jpeg_bytes
+
+    photos, out = tmp_path / "photos", tmp_path / "out"
+    photos.mkdir()
+    (photos / "claims-400x400.jpg").write_bytes(_claiming(_jpeg_bytes(80, 64), 400, 400))
+    (photos / "fine.jpg").write_bytes(_jpeg_bytes(80, 64))
+    assert main(["--input", str(photos), "--output", str(out), "--style", str(tiny_preset)]) == 1
+    err = capsys.readouterr().err
+    assert (f"error: {photos / 'claims-400x400.jpg'}: corrupt or truncated JPEG (Corrupt JPEG data: premature end "
+            "of data segment); skipped") in err
+    assert "wrote 1, skipped 0 existing (use --overwrite to redo), failed 1" in err
+    assert sorted(p.name for p in (out / "tiny").iterdir()) == [STYLE_FOLDER_MARKER, "fine.jpg"]
+
+
 def test_rerun_skips_existing_outputs_unless_overwrite(photo_tree, tmp_path, tiny_preset, capsys):
     (photo_tree / "trip" / "corrupt.jpg").unlink()
     out = tmp_path / "out"
