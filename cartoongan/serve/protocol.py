@@ -3,7 +3,7 @@
 - a deadline for a request's headers: uvicorn arms no timer until a first response is
   sent, so a connection that sends nothing, or half a request line, stayed open for ever;
 - its own refusals (a malformed request, headers over the size limit) in the API's JSON
-  shape {"error": ...} with the security headers, instead of plain text.
+  shape {"error": ...}, with X-Content-Type-Options: nosniff, instead of plain text.
 
 The body's deadline is the app's (`app.Limits.read_timeout`): only the app reads bodies.
 `server.uvicorn_config` picks this protocol; the protocol runs in uvicorn's event loop.
@@ -14,14 +14,13 @@ import json
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-# Every answer, the app's and these (`app.security_headers` adds them to the app's).
-NOSNIFF = (b"x-content-type-options", b"nosniff")
-DEFAULT_HEADER_TIMEOUT = 30.0
+from cartoongan.serve.app import DEFAULT_READ_TIMEOUT, NOSNIFF  # NOSNIFF: on every answer, the app's and these
+
 MAX_HEADER_BYTES = 16 * 1024  # h11's default, set explicitly (uvicorn_config) so the 431 can say it
 _REASONS = {400: b"Bad Request", 408: b"Request Timeout", 431: b"Request Header Fields Too Large"}
 
 
-def guarded_protocol(header_timeout=DEFAULT_HEADER_TIMEOUT):
+def guarded_protocol(header_timeout=DEFAULT_READ_TIMEOUT):
     """The protocol class for uvicorn.Config(http=...), with `header_timeout` seconds for a
     request's headers to arrive in full (from the connection, or from a keep-alive request's
     first byte)."""
@@ -37,7 +36,7 @@ def error_response(status, message):
 
 
 class GuardedH11Protocol(H11Protocol):
-    header_timeout = DEFAULT_HEADER_TIMEOUT
+    header_timeout = DEFAULT_READ_TIMEOUT
     _header_timer = None
 
     def connection_made(self, transport):
