@@ -248,3 +248,66 @@ def test_beam_applies_the_look_and_refuses_bad_values_before_any_work(tmp_path, 
                  "--keep-colors"]) == 0
     expected = Cartoonizer.from_pretrained(str(tiny_preset), style_size=16, keep_colors=True)(photo)
     np.testing.assert_array_equal(np.asarray(Image.open(out / "tiny" / "photo.png")), expected)
+
+
+# --- cartoongan-compare -------------------------------------------------------------------------------
+
+def test_parse_look():
+    from cartoongan.compare import look_label, parse_look
+
+    assert parse_look("default") == LookOptions()
+    assert parse_look("strength=0.5, keep-colors=true") == LookOptions(strength=0.5, keep_colors=True)
+    assert look_label(parse_look("style_size=512,strength=0.25")) == "style_size=512,strength=0.25"
+    with pytest.raises(ParameterError, match="strength must be"):
+        parse_look("strength=2")
+    with pytest.raises(ParameterError, match="style_size cannot be 'big'"):
+        parse_look("style_size=big")
+    with pytest.raises(ValueError, match="expected field=value"):
+        parse_look("colour=red")
+
+
+def test_colour_shift_sees_casts_not_strokes():
+    from cartoongan.compare import colour_shift
+
+    photo = np.full((64, 96, 3), 128, np.uint8)
+    cast = np.full_like(photo, 0) + np.array([150, 128, 110], np.uint8)
+    expected = look.ciede2000(reference_lab(photo[:1, :1]), reference_lab(cast[:1, :1]))[0, 0]
+    assert colour_shift(photo, cast) == pytest.approx(expected, abs=0.3)
+    strokes = photo.astype(np.int32)
+    strokes[::2] += 40
+    strokes[1::2] -= 40  # dark and light lines: each pixel far from the photo, the mean colour not
+    assert look.ciede2000(reference_lab(photo), reference_lab(strokes)).mean() > 10
+    assert colour_shift(photo, strokes.astype(np.uint8)) < 1.0
+    assert colour_shift(photo, photo) == 0
+
+
+def test_compare_lays_out_photos_by_styles_and_looks(tiny):
+    from cartoongan.compare import compare, parse_look
+
+    photos = {"a": smooth_photo(60, 90, seed=11), "b": smooth_photo(90, 60, seed=12)}
+    sheet, rows = compare(photos, {"tiny": tiny}, [parse_look("default"), parse_look("strength=0")], cell=64)
+    # columns: photo, tiny default, tiny strength 0; rows: a label band, 64x43 and 43x64 (centred: 10 px in)
+    assert sheet.shape == (16 + 43 + 64, 3 * 64, 3)
+    np.testing.assert_array_equal(sheet[16:59, :64], resize(photos["a"], (64, 43)))
+    np.testing.assert_array_equal(sheet[16:59, 128:], sheet[16:59, :64])  # strength 0: the photo
+    np.testing.assert_array_equal(sheet[59:, 64 + 10:64 + 53], resize(tiny(photos["b"]), (43, 64)))
+    assert [(row.style, row.look) for row in rows] == [("tiny", "default"), ("tiny", "strength=0")]
+    assert rows[0].colour_shift > 1 and rows[1].colour_shift == 0
+    assert all(row.seconds_per_megapixel > 0 for row in rows)
+
+
+def test_compare_cli_writes_the_sheet_and_the_table(tmp_path, tiny_preset, capsys):
+    from cartoongan.cli.compare import main
+
+    Image.fromarray(smooth_photo(40, 60, seed=13)).save(tmp_path / "a.png")
+    (tmp_path / "broken.jpg").write_bytes(b"not a jpeg")
+    args = ["--styles", str(tiny_preset), "--looks", "default", "keep_colors=1", "--cell", "48"]
+    assert main(["--photos", str(tmp_path / "a.png"), "--output", str(tmp_path / "sheet.png"), *args]) == 0
+    assert np.asarray(Image.open(tmp_path / "sheet.png")).shape == (16 + 32, 3 * 48, 3)
+    table = capsys.readouterr().out
+    assert "| tiny | default |" in table and "| tiny | keep_colors=True |" in table
+    assert main(["--photos", str(tmp_path), "--output", str(tmp_path / "two.png"), *args]) == 2
+    assert "broken.jpg" in capsys.readouterr().err and not (tmp_path / "two.png").exists()
+    with pytest.raises(SystemExit):
+        main(["--photos", str(tmp_path / "a.png"), "--output", str(tmp_path / "x.png"), "--looks", "strength=3"])
+    assert "strength must be a number from 0 to 1" in capsys.readouterr().err
