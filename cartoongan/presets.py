@@ -267,6 +267,8 @@ def validate_preset_config(config, where=CONFIG_FILE):
     known fields of the right types, a known generator class with parameters within bounds
     (so a hostile file cannot make us build an 8 GB model), a valid name."""
     def fail(field, problem):
+        # A key from the file may hold newlines or control characters: the message stays one line.
+        field = field.encode("unicode_escape").decode("ascii")
         raise PresetError(f"{where}: {field}: {problem}")
 
     if not isinstance(config, dict):

@@ -9,6 +9,7 @@ size, so a truncated or corrupt file is refused with its name instead of read as
 
 import dataclasses
 import os
+import struct
 
 import numpy as np
 
@@ -62,7 +63,7 @@ class TFLiteModel:
             raise TFLiteError(f"{self.path}: not a TFLite file (no {_IDENTIFIER.decode()} identifier)")
         try:
             self._parse()
-        except (IndexError, ValueError, TypeError, UnicodeDecodeError, OverflowError) as error:
+        except (IndexError, ValueError, TypeError, UnicodeDecodeError, OverflowError, struct.error) as error:
             if isinstance(error, TFLiteError):
                 raise
             raise TFLiteError(f"{self.path}: damaged or truncated TFLite file ({type(error).__name__}: "
