@@ -154,6 +154,19 @@ def test_guided_upsampling_reproduces_a_local_colour_transform_at_full_size():
     assert psnr(plain, transform(photo)) < psnr(upsampled, transform(photo)) - 8
 
 
+def test_guided_upsampling_is_stable_where_the_photo_is_flat():
+    """A flat region makes the guide's covariance eps times the identity: its inverse must
+    stay exact however small eps is."""
+    photo = np.full((64, 64, 3), 100, np.uint8)
+    photo[:, 32:] = [30, 160, 220]
+    small = resize(photo, (16, 16))
+    result = (255 - small).astype(np.uint8)
+    for eps in (1e-4, 1e-6, 1e-8):
+        upsampled = look.guided_upsample(photo, small, result, radius=1, eps=eps)
+        assert np.abs(upsampled[:, :24].astype(int) - (255 - 100)).max() <= 1
+        assert np.abs(upsampled[:, 40:].astype(int) - [225, 95, 35]).max() <= 1
+
+
 def test_guided_upsampling_keeps_the_small_result():
     """A posterised (cartoon-like, not affine) result: downscaled again, the full-size result
     is the small one."""
