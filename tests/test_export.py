@@ -272,6 +272,23 @@ def test_hayao_every_format_matches_in_memory(hayao_preset, tmp_path):
         assert_matches(fmt, written[fmt], cartoonizer, images, MIN_PSNR[fmt])
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("style", ["whitebox", "animeganv2_hayao"])
+def test_tflite_born_styles_export_at_odd_sizes(style, session_home, tmp_path):
+    """Unlike the peers' fixed 224/256 files: 67x45 and 5x7 through every format, against the
+    in-memory Cartoonizer (the guided filter and layer norms are builtin ops too)."""
+    pytest.importorskip("tf2onnx")
+    photo = Image.open(shared_path("data", "eval", "animegan_comparison", "photos", "105.jpg")).convert("RGB")
+    images = [np.asarray(photo)[100:167, 50:95], random_image((5, 7))]
+    written = export.export_preset(style, tmp_path / style)
+    generator, preprocessing, _ = load_preset(style)
+    cartoonizer = Cartoonizer(generator, preprocessing, precision="float32")
+    for fmt in export.FORMATS:
+        assert_matches(fmt, written[fmt], cartoonizer, images, MIN_PSNR[fmt])
+    ops = {op["op_name"] for op in tflite_interpreter(written["tflite"])._get_ops_details()}
+    assert not [op for op in ops if op.startswith("Flex") or op == "CUSTOM"], ops
+
+
 # --- command line ------------------------------------------------------------------------------
 
 
