@@ -661,6 +661,7 @@ def run(job, pipeline_args=()):
     from apache_beam.options.pipeline_options import PipelineOptions
 
     folder = resolve_style_folder(job)
+    check_destinations(job.output, (folder, FAILED_FOLDER))  # as check_job does: `run` may be called alone
     written = written_style_folders(job.output)
     with run_temporary_folder():
         options = PipelineOptions(list(pipeline_args))

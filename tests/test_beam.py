@@ -110,6 +110,19 @@ def test_a_link_below_the_output_cannot_redirect_writes(photos, tmp_path, tiny_p
     assert list(elsewhere.iterdir()) == []
 
 
+def test_the_library_run_checks_the_links_too(photos, tmp_path, tiny_preset):
+    from cartoongan.beam import BeamJob, run
+    from cartoongan.errors import ParameterError
+
+    out, elsewhere = tmp_path / "out", tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    out.mkdir()
+    (out / "tiny").symlink_to(elsewhere, target_is_directory=True)
+    with pytest.raises(ParameterError, match="results would be written outside output"):
+        run(BeamJob(input=str(photos), output=str(out), style=str(tiny_preset)))
+    assert list(elsewhere.iterdir()) == []
+
+
 def test_links_that_stay_inside_the_output_are_followed(photos, tmp_path, tiny_preset, capsys):
     out = tmp_path / "out"
     (out / "kept").mkdir(parents=True)

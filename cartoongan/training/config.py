@@ -30,7 +30,9 @@ _GENERATOR_PARAMETER_BOUNDS = {
     "num_residual_blocks": (0, 64),
     "end_kernel_size": (1, 15),
 }
-GENERATOR_CLASSES = {"full": "CartoonGanGenerator", "light": "LightGenerator"}
+# The TFLite-born families train too (fine-tuned from `--init-from whitebox` / `animeganv2_hayao`).
+GENERATOR_CLASSES = {"full": "CartoonGanGenerator", "light": "LightGenerator", "whitebox": "WhiteboxGenerator",
+                     "animegan_v2": "AnimeGanV2Generator"}
 # Keys whose absence in an older run's config.json means this value (not today's default).
 _RESUME_LEGACY = {"discriminator_norm": "instance", "warmup_steps": 0}
 
@@ -121,7 +123,7 @@ class TrainConfig:
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
                 raise ConfigError(name, f"{name} must be a finite number >= 0, not {value!r}")
         checks = [
-            ("generator", self.generator in GENERATOR_CLASSES, "generator must be full or light"),
+            ("generator", self.generator in GENERATOR_CLASSES, "generator must be one of " + ", ".join(GENERATOR_CLASSES)),
             ("warmup_steps", self.warmup_steps >= 0, "warmup_steps must be >= 0"),
             ("steps", self.steps >= 0, "steps must be >= 0"),
             ("init_steps", self.init_steps >= 0, "init_steps must be >= 0"),

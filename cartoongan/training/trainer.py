@@ -20,13 +20,13 @@ from cartoongan import losses
 from cartoongan import precision as precision_lib
 from cartoongan.atomic import atomic_file
 from cartoongan.presets import Preprocessing, load_preset, preset_name_from_path, save_preset
+from cartoongan.training.config import GENERATOR_CLASSES
 
 CHECKPOINT_DIR = "checkpoints"
 PRESET_DIR = "preset"
 METRICS_FILE = "metrics.jsonl"
 CONFIG_FILE = "config.json"
 TENSORBOARD_DIR = "tensorboard"
-GENERATOR_CLASSES = {"full": "CartoonGanGenerator", "light": "LightGenerator"}
 
 
 class TrainingDiverged(RuntimeError):
