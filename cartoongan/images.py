@@ -3,6 +3,7 @@
 import contextlib
 import math
 import os
+import re
 import stat
 
 import numpy as np
@@ -98,7 +99,8 @@ def read_image(path, *, max_size=0, pixel_limit=None):
         raise ImageReadError(f"{path}: cannot read image (not a {', '.join(IMAGE_FORMAT_NAMES[:-1])} or "
                              f"{IMAGE_FORMAT_NAMES[-1]} file, or its header is damaged)") from error
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
-        raise ImageReadError(f"{path}: cannot read image ({error})") from error
+        reason = _FILE_OBJECT.sub("the file", str(error))  # the path is named already, not `name=3`
+        raise ImageReadError(f"{path}: cannot read image ({reason})") from error
 
 
 def check_jpeg_data(file, name):
@@ -122,6 +124,8 @@ def check_jpeg_data(file, name):
         raise ImageReadError(f"{name}: corrupt or truncated JPEG ({error}); skipped") from error
 
 
+# How Python shows an open file in a message: `<_io.BufferedReader name=3>`
+_FILE_OBJECT = re.compile(r"<_io\.\w+[^>]*>")
 # Output colour spaces libjpeg can convert each JPEG colour space to (it turns no grey into CMYK)
 _JPEG_CHECK_COLORSPACE = {"Gray": "GRAY", "CMYK": "CMYK", "YCCK": "CMYK"}
 
