@@ -12,13 +12,11 @@ strong Gaussian blur of both (sigma: 1/32 of the long side), which leaves the co
 the change of brightness a style makes and not its strokes or texture.
 """
 
-import dataclasses
 import time
 from typing import NamedTuple
 
 import numpy as np
 
-from cartoongan.errors import ParameterError
 from cartoongan.options import LookOptions
 
 # Long side of a cell in the sheet (pixels) and the label band above each column.
@@ -42,25 +40,13 @@ def parse_look(text):
     (ParameterError naming the field) for anything else."""
     if text.strip() in ("", "default"):
         return LookOptions()
-    fields = {field.name: field.type for field in dataclasses.fields(LookOptions)}
-    values = {}
+    texts = {}
     for part in text.split(","):
         name, sep, value = (item.strip() for item in part.partition("="))
-        name = name.replace("-", "_")
-        if not sep or name not in fields:
-            raise ValueError(f"expected field=value with a field among {', '.join(fields)}, not {part!r} in {text!r}")
-        values[name] = _parse_value(name, value, fields[name])
-    return LookOptions(**values)
-
-
-def _parse_value(name, value, kind):
-    truth = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
-    try:
-        if kind in (bool, "bool"):
-            return truth[value.lower()]
-        return (int if kind in (int, "int") else float)(value)
-    except (KeyError, ValueError):
-        raise ParameterError(name, "{name} cannot be {value!r}", value=value) from None
+        if not sep:
+            raise ValueError(f"expected field=value, not {part!r} in {text!r}")
+        texts[name.replace("-", "_")] = value
+    return LookOptions.parse(texts)
 
 
 def look_label(look):

@@ -49,6 +49,27 @@ class LookOptions:
         object.__setattr__(self, "strength", float(strength))
         object.__setattr__(self, "keep_colors", bool(self.keep_colors))
 
+    @classmethod
+    def parse(cls, texts):
+        """{field: text} (a query string's, a --looks item's) -> LookOptions: style_size a
+        whole number, strength a number, keep_colors true/false/yes/no/1/0. ParameterError
+        names the field of a value that does not parse or is out of range; ValueError for an
+        unknown field."""
+        names = {field.name for field in dataclasses.fields(cls)}
+        values = {}
+        for name, text in texts.items():
+            if name not in names:
+                raise ValueError(f"unknown look option {name!r}: expected {', '.join(sorted(names))}")
+            try:
+                if name == "keep_colors":
+                    values[name] = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}[
+                        text.strip().lower()]
+                else:
+                    values[name] = (int if name == "style_size" else float)(text)
+            except (KeyError, ValueError):
+                raise ParameterError(name, "{name} cannot be {value!r}", value=text) from None
+        return cls(**values)
+
     def to_dict(self):
         return dataclasses.asdict(self)
 

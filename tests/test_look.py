@@ -275,8 +275,10 @@ def test_parse_look():
         parse_look("strength=2")
     with pytest.raises(ParameterError, match="style_size cannot be 'big'"):
         parse_look("style_size=big")
-    with pytest.raises(ValueError, match="expected field=value"):
+    with pytest.raises(ValueError, match="unknown look option 'colour'"):
         parse_look("colour=red")
+    with pytest.raises(ValueError, match="expected field=value"):
+        parse_look("strength")
 
 
 def test_colour_shift_sees_casts_not_strokes():
@@ -324,3 +326,74 @@ def test_compare_cli_writes_the_sheet_and_the_table(tmp_path, tiny_preset, capsy
     with pytest.raises(SystemExit):
         main(["--photos", str(tmp_path / "a.png"), "--output", str(tmp_path / "x.png"), "--looks", "strength=3"])
     assert "strength must be a number from 0 to 1" in capsys.readouterr().err
+
+
+# --- the web server ------------------------------------------------------------------------------------
+
+def test_the_http_api_takes_the_look(tiny, tmp_path):
+    import io
+
+    from starlette.testclient import TestClient
+
+    from cartoongan.serve.app import create_app
+
+    photo = smooth_photo(48, 64, seed=14)
+    buffer = io.BytesIO()
+    Image.fromarray(photo).save(buffer, format="PNG")
+    decode = lambda answer: np.asarray(Image.open(io.BytesIO(answer.content)).convert("RGB"))
+    with TestClient(create_app({"tiny": tiny, "plain": lambda image: image})) as client:
+        post = lambda query: client.post(f"/api/cartoonize?{query}", content=buffer.getvalue())
+        np.testing.assert_array_equal(decode(post("style=tiny&strength=0")), photo)
+        answer = post("style=tiny&style_size=32&keep_colors=true&strength=0.5")
+        expected = tiny.with_look(style_size=32, keep_colors=True, strength=0.5)(photo)
+        np.testing.assert_array_equal(decode(answer), expected)
+        np.testing.assert_array_equal(decode(post("style=tiny")), tiny(photo))  # the server's cartoonizer unchanged
+        assert "strength must be a number from 0 to 1" in post("style=tiny&strength=7").json()["error"]
+        assert "keep_colors cannot be 'maybe'" in post("style=tiny&keep_colors=maybe").json()["error"]
+        assert "take no look options" in post("style=plain&strength=0.5").json()["error"]
+
+
+@pytest.mark.slow  # a real headless Chromium
+def test_the_page_applies_strength_and_colours_to_the_last_result(tiny, tmp_path):
+    import base64
+    import io
+    import os
+
+    from cartoongan.serve.app import create_app
+    from tests.serve.browser import cartoonize_in_page, find_browser, start_chromium
+    from tests.serve.conftest import live_server
+
+    paths, reason = find_browser()
+    if paths is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"{reason}, but CI is set: the browser tests must run there")
+        pytest.skip(reason)
+    photo = smooth_photo(40, 56, seed=15)
+    Image.fromarray(photo).save(tmp_path / "photo.png")
+    browser = start_chromium(*paths, tmp_path / "profile")
+    try:
+        with live_server(create_app({"tiny": tiny})) as url:
+            assert cartoonize_in_page(browser, url, tmp_path / "photo.png", "tiny") is not None
+
+            def shown(strength, keep):
+                data = browser.execute_async_script("""
+                    const [strength, keep, done] = arguments;
+                    const result = document.getElementById('result');
+                    const before = result.src;
+                    document.getElementById('keep-colors').checked = keep;
+                    const slider = document.getElementById('strength');
+                    slider.value = strength;
+                    slider.dispatchEvent(new Event('input'));
+                    const wait = () => (result.src !== before && result.complete ? done(result.src) : setTimeout(wait, 20));
+                    setTimeout(wait, 20);""", strength, keep)
+                encoded = data.split(",", 1)[1]
+                return np.asarray(Image.open(io.BytesIO(base64.b64decode(encoded))).convert("RGB"))
+
+            np.testing.assert_array_equal(shown(0, False), photo)
+            styled = tiny(photo)
+            expected = look.keep_colors(photo, styled).astype(int)
+            assert np.abs(shown(100, True).astype(int) - expected).max() <= 1  # the page rounds ties up
+            half = look.blend(photo, styled, 0.5).astype(int)
+            assert np.abs(shown(50, False).astype(int) - half).max() <= 1
+    finally:
+        browser.quit()

@@ -57,6 +57,7 @@ API = """API (errors are JSON {"error": "..."}):
                                                 "license", "cached", "served"}]}: every style, with
                                                 licence and whether it is served
   POST /api/cartoonize?style=NAME[&max_size=N][&format=png|jpg][&job=ID]   body: the image file's bytes
+       [&style_size=N][&strength=0..1][&keep_colors=true|false]: the look, as cartoonize's flags
        (curl --data-binary @photo.jpg; a multipart form, curl -F, is refused with that hint)
        -> the image (PNG by default, the input's size unless max_size); 400 not an image, a
           corrupt one, a multipart form or a bad parameter, 404 unknown style, 408 the request
@@ -196,6 +197,7 @@ def create_app(cartoonizers, catalogue=None, default_style=None, limits=Limits()
     async def cartoonize(request):
         try:
             style, image_format, max_size = _options(request.query_params, cartoonizers, catalogue, default_style)
+            runner = _with_look(cartoonizers[style], request.query_params)
             job = request.query_params.get("job")
             if job is not None and not JOB_ID.fullmatch(job):
                 raise ApiError(400, "job must be 8 to 64 letters, digits, - or _")
@@ -213,7 +215,7 @@ def create_app(cartoonizers, catalogue=None, default_style=None, limits=Limits()
             progress = None if job is None else jobs.setdefault(job, JobProgress())
             try:
                 try:
-                    future = queue.submit(_run_job, cartoonizers[style], body, limits.max_pixels, max_size,
+                    future = queue.submit(_run_job, runner, body, limits.max_pixels, max_size,
                                           image_format, progress)
                 except QueueFull as error:
                     raise ApiError(503, str(error), {"Retry-After": str(error.retry_after)}) from error
@@ -322,6 +324,23 @@ def _options(query, cartoonizers, catalogue, default_style):
         raise ApiError(400, f"max_size must be a whole number of pixels (0: keep the size), "
                             f"not {query.get('max_size')!r}") from None
     return style, image_format, max_size
+
+
+def _with_look(cartoonizer, query):
+    """The cartoonizer with the look the query string asks for (style_size, strength,
+    keep_colors; cartoongan.options.LookOptions), or ApiError 400 naming the parameter."""
+    from cartoongan.options import LookOptions
+
+    texts = {name: query[name] for name in ("style_size", "strength", "keep_colors") if name in query}
+    try:
+        look = LookOptions.parse(texts)
+    except ValueError as error:
+        raise ApiError(400, str(error)) from None
+    if look == LookOptions():
+        return cartoonizer
+    if not hasattr(cartoonizer, "with_look"):
+        raise ApiError(400, f"{', '.join(texts)}: this server's styles take no look options")
+    return cartoonizer.with_look(**look.to_dict())
 
 
 def _run_job(cartoonizer, body, max_pixels, max_size, image_format, progress=None):

@@ -4,7 +4,7 @@
 
 const $ = (id) => document.getElementById(id);
 const photos = []; // {file, url, width, height}
-const results = new Map(); // "photo|style|size" -> {url, seconds}
+const results = new Map(); // "photo|style|size|style size" -> {url, seconds}
 let current = -1;
 let request = null; // the XMLHttpRequest in flight
 let retryTimer = null; // a retry after 503, waiting for its Retry-After
@@ -57,7 +57,51 @@ function describeStyle() {
 }
 
 function key() {
-  return `${current}|${$("style").value}|${$("size").value}`;
+  return `${current}|${$("style").value}|${$("size").value}|${$("style-size").value}`;
+}
+
+// Strength and colour keeping on the shown result, in the page: the sums of cartoongan.look
+// (a blend of the sRGB values; the photo plus the change of BT.601 luma), on the photo as the
+// browser draws it at the result's size.
+function applyLook() {
+  const result = current >= 0 ? results.get(key()) : null;
+  const strength = Number($("strength").value) / 100;
+  const keep = $("keep-colors").checked;
+  $("strength-value").textContent = `${$("strength").value}%`;
+  if (!result) return;
+  const styled = new Image();
+  styled.onload = () => {
+    if (results.get(key()) !== result) return; // another result is shown by now
+    let url = result.url;
+    if (strength < 1 || keep) {
+      const width = styled.naturalWidth, height = styled.naturalHeight;
+      const canvas = document.createElement("canvas");
+      canvas.width = width;
+      canvas.height = height;
+      const context = canvas.getContext("2d", { willReadFrequently: true });
+      context.drawImage($("before"), 0, 0, width, height);
+      const photo = context.getImageData(0, 0, width, height).data;
+      context.drawImage(styled, 0, 0);
+      const image = context.getImageData(0, 0, width, height);
+      const out = image.data;
+      for (let i = 0; i < out.length; i += 4) {
+        let r = out[i], g = out[i + 1], b = out[i + 2];
+        if (keep) { // rounded to 0..255 between the two steps, as the library does
+          const shift = 0.299 * (r - photo[i]) + 0.587 * (g - photo[i + 1]) + 0.114 * (b - photo[i + 2]);
+          [r, g, b] = [photo[i] + shift, photo[i + 1] + shift, photo[i + 2] + shift].map(
+            (v) => Math.min(255, Math.max(0, Math.round(v))));
+        }
+        out[i] = photo[i] + strength * (r - photo[i]); // the array clamps and rounds (ties to even)
+        out[i + 1] = photo[i + 1] + strength * (g - photo[i + 1]);
+        out[i + 2] = photo[i + 2] + strength * (b - photo[i + 2]);
+      }
+      context.putImageData(image, 0, 0);
+      url = canvas.toDataURL("image/png");
+    }
+    $("result").src = url;
+    $("download").href = url;
+  };
+  styled.src = result.url;
 }
 
 function addPhotos(files) {
@@ -129,6 +173,7 @@ function showResult(result) {
   const stem = photo.file.name.replace(/\.[^.]*$/, "") || "photo";
   $("download").href = result.url;
   $("download").download = `${stem}-${$("style").value}.png`;
+  applyLook();
 }
 
 function showCached() {
@@ -141,10 +186,12 @@ function cartoonize(attempt) {
   const photo = photos[current];
   const style = $("style").value;
   const size = $("size").value;
+  const styleSize = $("style-size").value;
   const resultKey = key();
   const job = newJobId(); // GET /api/progress?job= says where this request stands
   const params = new URLSearchParams({ style, format: "png", job });
   if (size !== "0") params.set("max_size", size);
+  if (styleSize !== "0") params.set("style_size", styleSize); // strength and colours: in the page
   const xhr = new XMLHttpRequest();
   request = xhr;
   xhr.open("POST", `/api/cartoonize?${params}`);
@@ -258,6 +305,9 @@ document.addEventListener("DOMContentLoaded", () => {
   });
   $("style").addEventListener("change", describeStyle);
   $("size").addEventListener("change", showCached);
+  $("style-size").addEventListener("change", showCached);
+  $("strength").addEventListener("input", applyLook);
+  $("keep-colors").addEventListener("change", applyLook);
   $("go").addEventListener("click", () => cartoonize(0));
   $("cancel").addEventListener("click", () => {
     if (request) {
