@@ -237,3 +237,30 @@ def test_failed_fetch_keeps_a_cache_that_existed(tmp_path, monkeypatch):
         fetch_style("whitebox")
     assert sorted(os.listdir(home / "presets")) == ["other"]
     shutil.rmtree(home)
+
+
+@pytest.mark.slow
+def test_fine_tuning_starts_from_the_style(downloaded, tmp_path):
+    """`cartoongan-train --init-from <style>`: three steps (one content-only, two GAN with the
+    project's own discriminator) run, and the preset keeps the style's class and channel
+    order, with weights moved from the style's but near them."""
+    from cartoongan.cli.build_tfrecords import main as build_main
+    from cartoongan.cli.train import main as train_main
+    from cartoongan.presets import load_preset
+
+    style, directory = downloaded
+    rng = np.random.default_rng(0)
+    for family in ("photos", "anime"):
+        (tmp_path / family).mkdir()
+        for i in range(4):
+            Image.fromarray(rng.integers(0, 256, (40, 48, 3), dtype=np.uint8)).save(tmp_path / family / f"{i}.png")
+    assert build_main(["--photos", str(tmp_path / "photos"), "--anime", str(tmp_path / "anime"), "--output",
+                       str(tmp_path / "records"), "--image-size", "40", "--workers", "1"]) == 0
+    assert train_main(["--data", str(tmp_path / "records"), "--workdir", str(tmp_path / "work"), "--init-from", style,
+                       "--init-steps", "1", "--steps", "3", "--batch-size", "2", "--image-size", "32",
+                       "--vgg-weights", "random", "--checkpoint-every", "3", "--sample-every", "100"]) == 0
+    tuned, preprocessing, _ = load_preset(str(tmp_path / "work" / "preset"))
+    original, original_preprocessing, _ = load_preset(str(directory))
+    assert type(tuned) is type(original) and preprocessing == original_preprocessing
+    moved = [np.abs(np.asarray(a) - np.asarray(b)).max() for a, b in zip(tuned.weights, original.weights)]
+    assert 0 < max(moved) < 0.05, max(moved)
