@@ -142,9 +142,16 @@ def test_checkerboard_loss_counts_only_pixel_period_energy_beyond_the_photo():
     flat = tf.zeros((1, 4, 4, 1))
     board = tf.constant((np.indices((4, 4)).sum(0) % 2).astype("float32")[None, ..., None])  # 0/1 alternating
     edge = tf.constant(np.repeat([[0, 0, 1, 1]], 4, axis=0).astype("float32")[None, ..., None])
-    # Each 2x2 window of a 0/1 board: |a - b - c + d| = 2.
-    assert float(losses.checkerboard_loss(board, flat)) == pytest.approx(2.0)
-    assert float(losses.checkerboard_loss(edge, flat)) == pytest.approx(0.0)  # a straight edge: none
+    # Each 2x2 window of a 0/1 board: |a - b - c + d| = 2; each 3-pixel run along a row or a
+    # column: |a - 2b + c| = 2.
+    assert float(losses.checkerboard_loss(board, flat)) == pytest.approx(2.0 + 2.0 + 2.0)
+    # A straight edge: no checkerboard; the stripe kernel sees its bend along the rows, |0 - 0 + 1| = 1
+    # and |0 - 2 + 1| = 1, and nothing along the columns; it costs nothing where the photo has it.
+    assert float(tf.reduce_mean(losses._checkerboard(edge))) == 0.0
+    assert float(losses.checkerboard_loss(edge, flat)) == pytest.approx(1.0)
+    assert float(losses.checkerboard_loss(edge, edge)) == pytest.approx(0.0)
+    stripes = tf.constant((np.indices((4, 4))[1] % 2).astype("float32")[None, ..., None])  # vertical stripes
+    assert float(losses.checkerboard_loss(stripes, flat)) == pytest.approx(2.0)  # only the stripe kernel sees them
     assert float(losses.checkerboard_loss(board, board)) == pytest.approx(0.0)  # the photo has it too
     assert float(losses.checkerboard_loss(0.5 * board, board)) == pytest.approx(0.0)  # never below zero
 
@@ -178,3 +185,41 @@ def test_palette_loss_with_a_seed_draws_the_same_pixels_every_time():
     assert float(losses.palette_loss(generated, anime, seed=seed, generated_pixels=64, anime_pixels=8)) == first
     other = float(losses.palette_loss(generated, anime, seed=tf.constant([7, 4], tf.int64), generated_pixels=64, anime_pixels=8))
     assert other != first  # another step draws other pixels
+
+
+def test_photo_colour_loss_is_l1_in_yuv():
+    photo = tf.zeros((1, 2, 2, 3))
+    # A grey shift moves only the luma (U and V of grey are 0): mean |dY, dU, dV| = 0.1 / 3.
+    assert float(losses.photo_colour_loss(photo + 0.1, photo)) == pytest.approx(0.1 / 3, rel=1e-5)
+    blue = tf.constant([0.0, 0.0, 0.3])  # a colour cast: 0.3 of blue is Y 0.0342, U 0.1308, V -0.0300
+    assert float(losses.photo_colour_loss(photo + blue, photo)) == pytest.approx((0.0342 + 0.1308 + 0.0300) / 3, rel=1e-3)
+    assert float(losses.photo_colour_loss(photo, photo)) == 0.0
+
+
+def test_sliced_wasserstein_is_the_shift_along_the_direction_and_ignores_order():
+    rng = np.random.default_rng(0)
+    b = tf.constant(rng.uniform(-1, 1, (100, 3)), tf.float32)
+    along_x = tf.constant([[1.0], [0.0], [0.0]])
+    assert float(losses.sliced_wasserstein(b + [0.25, 0.0, 0.0], b, along_x)) == pytest.approx(0.25, rel=1e-5)
+    shuffled = tf.gather(b, rng.permutation(100))
+    assert float(losses.sliced_wasserstein(shuffled, b, losses.random_directions(16, seed=[1, 2]))) == pytest.approx(0, abs=1e-6)
+
+
+def test_colour_distribution_loss_does_not_reward_collapsing_onto_the_commonest_colour():
+    # The anime batch: 3/4 grey, 1/4 red. The one-sided nearest-colour term scores an all-grey
+    # output 0 (every pixel has a near anime colour): the collapse the issue saw. The
+    # distribution term scores it worse than an output with the anime's proportions.
+    grey, red = [0.0, 0.0, 0.0], [0.8, -0.6, -0.6]
+    anime = tf.constant([[[grey] * 12 + [red] * 4]], tf.float32)
+    collapsed = tf.constant([[[grey] * 16]], tf.float32)
+    matched = tf.constant([[[red] * 4 + [grey] * 12]], tf.float32)
+    seed = tf.constant([3, 4])
+    assert float(losses.palette_loss(collapsed, anime, seed=seed)) < 0.01
+    assert float(losses.colour_distribution_loss(matched, anime, seed=seed)) == pytest.approx(0, abs=1e-6)
+    assert float(losses.colour_distribution_loss(collapsed, anime, seed=seed)) > 0.1
+    # Its gradient pulls the collapsed output's pixels toward red, not further into grey.
+    with tf.GradientTape() as tape:
+        tape.watch(collapsed)
+        loss = losses.colour_distribution_loss(collapsed, anime, seed=seed)
+    step = -tape.gradient(loss, collapsed)[0, 0]
+    assert float(tf.reduce_sum(tf.reduce_sum(step, 0) * (tf.constant(red) - grey))) > 0

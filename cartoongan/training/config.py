@@ -9,10 +9,13 @@ from cartoongan.errors import ParameterError
 from cartoongan.options import option as _option
 
 # Adam's first steps move every weight by about the learning rate whatever the gradient:
-# at 2e-4 one step takes Hayao to 14 dB PSNR from itself, at 1e-5 to 46 dB (measured).
-# A pretrained generator is fine-tuned gently; the new discriminator keeps its own rate.
+# at 2e-4 one step takes Hayao to 14 dB PSNR from itself, at 1e-5 to 46 dB (measured); the
+# warm-up (warmup_steps) removes that shock. A fine-tune must then move far: hayao_lite's
+# outputs start 0.2 (of [-1, 1]) bluer-yellow than their photos and 2.9 dB further from a toy
+# style's targets than the photos; at 1e-5 it stayed there for 1000 steps, at 1e-4 the colour
+# loss alone took it from 17.1 to 18.9 dB of its photos in 100 steps (2e-4: no faster).
 SCRATCH_GENERATOR_LR = 2e-4
-FINE_TUNE_GENERATOR_LR = 1e-5
+FINE_TUNE_GENERATOR_LR = 1e-4
 
 # What a step of the defaults below costs (cartoongan-train --help says it).
 STEP_COST = """\
@@ -86,12 +89,17 @@ class TrainConfig:
     content_weight: float = _option(10.0, "weight of the content loss against the adversarial one")
     edge_weight: float = _option(1.0, "weight of the edge-smoothed anime images, shown to the discriminator as "
                                  "fakes (the paper's edge-promoting loss)")
-    palette_weight: float = _option(20.0, "weight of the palette term: distance of each generated pixel's "
-                                    "colour to the nearest colour of the anime batch; a style's palette, which the "
-                                    "discriminator's gradient does not carry")
-    checkerboard_weight: float = _option(10.0, "weight of the excess of the outputs' checkerboard response (2x2 "
-                                         "alternating kernel) over the photos': keeps transposed-convolution "
-                                         "artefacts out")
+    palette_weight: float = _option(0.0, "weight of the palette term: distance of each generated pixel's colour to the "
+                                    "nearest colour of the anime batch (one-sided: it collapses onto the commonest "
+                                    "colours, grey for posterized styles; the paper's recipe and the defaults leave it off)")
+    colour_weight: float = _option(5.0, "weight of the colour loss against each output's own photo (AnimeGANv2's: L1 "
+                                   "on luma, Huber on chroma): undoes a pretrained style's colour casts")
+    colour_distribution_weight: float = _option(10.0, "weight of the sliced Wasserstein distance between the colours "
+                                                "of the outputs and of the anime batch: a style's colour distribution, "
+                                                "proportions included")
+    checkerboard_weight: float = _option(30.0, "weight of the excess of the outputs' pixel-period response (2x2 "
+                                         "checkerboard, [1, -2, 1] stripes along each axis) over the photos': keeps "
+                                         "transposed-convolution artefacts out")
     generator_lr: float | None = _option(None, "Adam learning rate of the generator", shown_default=(
         f"{SCRATCH_GENERATOR_LR:g} from scratch, {FINE_TUNE_GENERATOR_LR:g} when fine-tuning"))
     discriminator_lr: float = _option(2e-4, "Adam learning rate of the discriminator")
@@ -110,13 +118,18 @@ class TrainConfig:
     seed: int = _option(0, "seed of the data order and of the random crops and flips")
     checkpoint_every: int = _option(100, "steps between checkpoints and preset updates")
     keep_checkpoints: int = 3
-    sample_every: int = _option(100, "steps between TensorBoard sample images, also written at the start")
+    sample_every: int = _option(100, "steps between TensorBoard sample images and the guard scores (colour distance "
+                                "to the anime set; gain over the photo with --held-out), also written at the start")
+    held_out: str | None = _option(None, "a folder of held-out photos/ and, optionally, targets/ (each photo's own "
+                                   "target rendering, same relative name): scored every --sample-every steps",
+                                   metavar="DIR", shown_default="none")
 
     def __post_init__(self):
         if self.generator_lr is None:
             self.generator_lr = FINE_TUNE_GENERATOR_LR if self.init_from else SCRATCH_GENERATOR_LR
 
-        floats = ("content_weight", "edge_weight", "palette_weight", "checkerboard_weight", "generator_lr", "discriminator_lr",
+        floats = ("content_weight", "edge_weight", "palette_weight", "colour_weight", "colour_distribution_weight",
+                  "checkerboard_weight", "generator_lr", "discriminator_lr",
                   "beta_1", "beta_2")
         for name in floats:  # NaN would also make config.json invalid JSON
             value = getattr(self, name)
@@ -137,6 +150,8 @@ class TrainConfig:
              "distribute must be auto, default, mirrored or multi_worker"),
             ("checkpoint_every", self.checkpoint_every >= 1, "checkpoint_every must be >= 1"),
             ("sample_every", self.sample_every >= 1, "sample_every must be >= 1"),
+            ("held_out", self.held_out is None or os.path.isdir(os.path.join(self.held_out, "photos")),
+             f"held_out must be a folder with a photos/ subfolder, not {self.held_out!r}"),
             ("vgg_weights", self.vgg_weights in ("imagenet", "random") or os.path.isfile(self.vgg_weights),
              f"vgg_weights must be imagenet, random or an existing file, not {self.vgg_weights!r}"),
             ("content_features", self.content_features in CONTENT_FEATURE_KINDS,

@@ -14,6 +14,7 @@ import os
 import time
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from cartoongan import losses
@@ -200,8 +201,15 @@ class Trainer:
             checkerboard = losses.checkerboard_loss(generated, photo)
             palette = (losses.palette_loss(generated, anime, seed=self._palette_seed())
                        if self.config.palette_weight else tf.constant(0.0))
+            generated_rgb = self._to_generator_convention(generated)
+            colour = (losses.photo_colour_loss(generated_rgb, batch["photo"])
+                      if self.config.colour_weight else tf.constant(0.0))
+            distribution = (losses.colour_distribution_loss(generated_rgb, batch["anime"], seed=self._palette_seed() + 1)
+                            if self.config.colour_distribution_weight else tf.constant(0.0))
             generator_loss = (adversarial + self.config.content_weight * content
                               + self.config.palette_weight * palette
+                              + self.config.colour_weight * colour
+                              + self.config.colour_distribution_weight * distribution
                               + self.config.checkerboard_weight * checkerboard)
             generator_scaled = self._scaled(self.generator_optimizer, generator_loss)
             discriminator_scaled = self._scaled(self.discriminator_optimizer, discriminator_loss)
@@ -213,6 +221,8 @@ class Trainer:
             "content_loss": content,
             "checkerboard_loss": checkerboard,
             "palette_loss": palette,
+            "colour_loss": colour,
+            "colour_distribution_loss": distribution,
             "discriminator_loss": discriminator_loss,
             # What D makes of each input (LSGAN targets: anime 1, generated 0, smoothed 0).
             "d_real": tf.reduce_mean(real_logits),
@@ -268,6 +278,7 @@ class Trainer:
             lambda context: self.dataset_fn(context, config.seed + start)
         )
         batches = iter(dataset)
+        held_out = load_held_out(config.held_out) if config.held_out and self.is_chief else None
         if self.is_chief:
             os.makedirs(self.workdir, exist_ok=True)
             with atomic_file(os.path.join(self.workdir, CONFIG_FILE)) as partial, open(partial, "w") as f:
@@ -281,9 +292,15 @@ class Trainer:
                 batch = self._next_batch(batches)
                 if samples is None:
                     samples = self._local_photos(batch)
+                    # The guard's colour reference: the first anime batch, the same for the whole run.
+                    anime = _to_uint8(self.strategy.experimental_local_results(batch["anime"])[0])
                     if self.is_chief:
                         with writer.as_default(step=start):  # where this run starts from
                             tf.summary.image("generated", self._sample_images(samples), max_outputs=4)
+                            if start == 0:  # a resumed run's start was scored by the run before
+                                guard = self._guard_scores(held_out, samples, anime)
+                                _write_scalars(guard)
+                                metrics_file.write(json.dumps({"step": 0, **guard}) + "\n")
                 step_fn = self._init_step if step <= config.init_steps else self._gan_step
                 if step == start + 1 or step == config.init_steps + 1:
                     # The first call of each step function traces (and with XLA compiles) it.
@@ -301,13 +318,15 @@ class Trainer:
                     )
                 self.step.assign(step)
                 if self.is_chief:
+                    sampled = step % config.sample_every == 0 or step == config.steps
+                    if sampled:
+                        metrics.update(self._guard_scores(held_out, samples, anime))
                     metrics_file.write(json.dumps({"step": step, **metrics}) + "\n")
                     metrics_file.flush()
                     with writer.as_default(step=step):
-                        for name, value in metrics.items():
-                            tf.summary.scalar(name, value)
+                        _write_scalars(metrics)
                         tf.summary.scalar("images_per_second", config.batch_size / seconds)
-                        if step % config.sample_every == 0 or step == config.steps:
+                        if sampled:
                             tf.summary.image("generated", self._sample_images(samples), max_outputs=4)
                 if step % config.checkpoint_every == 0 or step == config.steps:
                     self.save()
@@ -365,10 +384,65 @@ class Trainer:
         photos = self.strategy.experimental_local_results(batch["photo"])[0]
         return self._to_generator_convention(photos[:4])
 
+    def _guard_scores(self, held_out, samples, anime):
+        """What shows a collapse: the colour distance of the outputs to the run's first anime
+        batch (beside the photos' own), on the held-out photos or else the sample photos; with
+        held-out targets, the outputs' PSNR gain over the photo itself."""
+        from cartoongan.evaluation import colour_distance, gain_over_photo, generator_cartoonizer
+
+        if held_out:
+            photos, targets = held_out
+        else:
+            photos, targets = list(_to_uint8(self._to_generator_convention(samples))), None
+        cartoonize = generator_cartoonizer(self.generator, self.preprocessing)
+        outputs = [cartoonize(photo) for photo in photos]
+        scores = {"colour_distance": colour_distance(outputs, anime), "colour_distance_photo": colour_distance(photos, anime)}
+        if targets:
+            scores["gain_over_photo"] = gain_over_photo(outputs, photos, targets)
+        return scores
+
     def _sample_images(self, photos):
         generated = tf.cast(self.generator(photos, training=False), tf.float32)
         pair = tf.concat([photos, generated], axis=2)
         return (self._to_generator_convention(pair) + 1.0) / 2.0
+
+
+def _write_scalars(values):
+    for name, value in values.items():
+        tf.summary.scalar(name, value)
+
+
+def _to_uint8(images):
+    """RGB in [-1, 1] (a batch tensor) -> list of uint8 arrays."""
+    x = tf.cast(images, tf.float32).numpy()
+    return list(np.clip(np.round((x + 1.0) * 127.5), 0, 255).astype(np.uint8))
+
+
+def load_held_out(folder):
+    """-> (photos, targets or None): the uint8 RGB images of FOLDER/photos and, when
+    FOLDER/targets exists, each photo's target of the same relative name and size.
+    Raises DataError naming the file that is missing, unreadable or of another size."""
+    from cartoongan.images import ImageReadError, list_images, read_image
+
+    photo_dir, target_dir = os.path.join(folder, "photos"), os.path.join(folder, "targets")
+    paths = list_images(photo_dir)
+    if not paths:
+        raise DataError(f"{photo_dir}: no photos to score (--held-out)")
+    photos, targets = [], [] if os.path.isdir(target_dir) else None
+    for path in paths:
+        try:
+            photos.append(read_image(path)[0])
+            if targets is not None:
+                target = os.path.join(target_dir, os.path.relpath(path, photo_dir))
+                if not os.path.isfile(target):
+                    raise DataError(f"{target}: missing, the target of {path} (--held-out)")
+                targets.append(read_image(target)[0])
+                if targets[-1].shape != photos[-1].shape:
+                    raise DataError(f"{target}: {targets[-1].shape[1]}x{targets[-1].shape[0]}, not the size of "
+                                    f"its photo {path} ({photos[-1].shape[1]}x{photos[-1].shape[0]})")
+        except ImageReadError as error:
+            raise DataError(f"{error} (--held-out)") from None
+    return photos, targets
 
 
 def _remove_partial_checkpoints(directory):

@@ -24,10 +24,11 @@ def test_runs_resumes_and_never_repeats_a_step(tmp_path):
     assert Trainer(config, dataset_fn=synthetic_dataset).fit(progress=False) == 4
     config.steps = 6
     assert Trainer(config, dataset_fn=synthetic_dataset).fit(progress=False) == 2
-    assert _steps(tmp_path) == [1, 2, 3, 4, 5, 6]
+    assert _steps(tmp_path) == [0, 1, 2, 3, 4, 5, 6]  # step 0: the starting generator's guard scores
     with open(tmp_path / "metrics.jsonl") as f:
         lines = [json.loads(line) for line in f]
-    assert set(lines[0]) == {"step", "generator_loss", "content_loss"}  # initialization phase
+    assert set(lines[0]) == {"step", "colour_distance", "colour_distance_photo"}
+    assert set(lines[1]) == {"step", "generator_loss", "content_loss"}  # initialization phase
     assert {"adversarial_loss", "discriminator_loss"} <= set(lines[-1])
     assert all(np.isfinite(v) for line in lines for v in line.values())
     assert Trainer(config, dataset_fn=synthetic_dataset).fit(progress=False) == 0  # already done
@@ -139,7 +140,7 @@ def test_two_local_workers_train_identical_weights(tmp_path):
 def test_fine_tuning_learning_rate_default_lives_in_the_config(tmp_path):
     from cartoongan.training.config import FINE_TUNE_GENERATOR_LR, SCRATCH_GENERATOR_LR, TrainConfig
 
-    assert TrainConfig(data="d", workdir="w", init_from="hayao_lite").generator_lr == FINE_TUNE_GENERATOR_LR == 1e-5
+    assert TrainConfig(data="d", workdir="w", init_from="hayao_lite").generator_lr == FINE_TUNE_GENERATOR_LR == 1e-4
     assert TrainConfig(data="d", workdir="w").generator_lr == SCRATCH_GENERATOR_LR == 2e-4
     assert TrainConfig(data="d", workdir="w", init_from="hayao_lite", generator_lr=3e-5).generator_lr == 3e-5
 
@@ -243,3 +244,47 @@ def test_a_workdir_given_as_dotdot_names_the_preset_after_the_real_folder(tmp_pa
     config = tiny_config("..", init_steps=1, steps=2, checkpoint_every=2)
     Trainer(config, dataset_fn=synthetic_dataset).fit(progress=False)
     assert read_preset_config(tmp_path / "my run" / "preset")["name"] == "my_run"
+
+
+def _write_pngs(folder, images):
+    from PIL import Image
+
+    folder.mkdir(parents=True)
+    for i, image in enumerate(images):
+        Image.fromarray(image).save(folder / f"{i}.png")
+
+
+def test_held_out_targets_log_the_gain_over_the_photo_every_sample(tmp_path):
+    """The guard's gain is what the saved preset scores: PSNR(output, target) - PSNR(photo,
+    target), recomputed here with the Cartoonizer and numpy."""
+    rng = np.random.default_rng(0)
+    photos = [rng.integers(0, 256, (20, 24, 3), dtype=np.uint8) for _ in range(2)]
+    targets = [np.clip(p.astype(int) // 64 * 64 + 32, 0, 255).astype(np.uint8) for p in photos]
+    _write_pngs(tmp_path / "held" / "photos", photos)
+    _write_pngs(tmp_path / "held" / "targets", targets)
+    config = tiny_config(tmp_path / "run", steps=3, init_steps=1, sample_every=2, held_out=str(tmp_path / "held"))
+    Trainer(config, dataset_fn=synthetic_dataset).fit(progress=False)
+    with open(tmp_path / "run" / "metrics.jsonl") as f:
+        lines = {line["step"]: line for line in map(json.loads, f)}
+    assert [step for step, line in lines.items() if "gain_over_photo" in line] == [0, 2, 3]
+    cartoonizer = Cartoonizer.from_pretrained(str(tmp_path / "run" / "preset"), precision="float32")
+
+    def psnr(a, b):
+        return 10 * np.log10(255.0**2 / np.mean((a.astype(float) - b.astype(float)) ** 2))
+
+    outputs = [cartoonizer(p) for p in photos]
+    expected = np.mean([psnr(o, t) - psnr(p, t) for o, p, t in zip(outputs, photos, targets)])
+    assert lines[3]["gain_over_photo"] == pytest.approx(expected, abs=1e-3)
+    assert lines[3]["colour_distance_photo"] == lines[0]["colour_distance_photo"] > 0
+
+
+def test_a_held_out_photo_without_its_target_is_named_before_any_work(tmp_path):
+    from cartoongan.training.trainer import DataError
+
+    rng = np.random.default_rng(0)
+    _write_pngs(tmp_path / "held" / "photos", [rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)] * 2)
+    _write_pngs(tmp_path / "held" / "targets", [rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)])
+    config = tiny_config(tmp_path / "run", held_out=str(tmp_path / "held"))
+    with pytest.raises(DataError, match=r"targets/1\.png: missing, the target of .*photos/1\.png"):
+        Trainer(config, dataset_fn=synthetic_dataset).fit(progress=False)
+    assert not (tmp_path / "run").exists()
