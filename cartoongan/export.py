@@ -83,8 +83,10 @@ def empty_input_safe(cartoonize):
     return cartoonize_any_size
 
 
-def serving_function(generator, preprocessing):
-    """The tf.function uint8 RGB [None, None, None, 3] -> {OUTPUT_NAME: uint8 RGB} to export.
+def serving_function(generator, preprocessing, look=None):
+    """The tf.function uint8 RGB [None, None, None, 3] -> {OUTPUT_NAME: uint8 RGB} to export;
+    `look` (LookOptions): its strength and colour keeping baked in (the style scale is no
+    graph op, see `cartoongan.inference.uint8_look_fn`).
 
     An empty batch or image ([0, H, W, 3], [N, 0, W, 3], ...) gives an empty output of the
     same shape (see `empty_input_safe`)."""
@@ -92,7 +94,7 @@ def serving_function(generator, preprocessing):
 
     from cartoongan.inference import uint8_cartoonize_fn
 
-    cartoonize = empty_input_safe(uint8_cartoonize_fn(generator, preprocessing))
+    cartoonize = empty_input_safe(uint8_cartoonize_fn(generator, preprocessing, look))
 
     @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8, name=INPUT_NAME)])
     def serve(images):
@@ -101,16 +103,16 @@ def serving_function(generator, preprocessing):
     return serve
 
 
-def _serving_module(generator, preprocessing):
+def _serving_module(generator, preprocessing, look=None):
     import tensorflow as tf
 
     module = tf.Module()
     module.generator = generator  # tracks the variables
-    module.serve = serving_function(generator, preprocessing)
+    module.serve = serving_function(generator, preprocessing, look)
     return module
 
 
-def export_saved_model(generator, preprocessing, directory):
+def export_saved_model(generator, preprocessing, directory, look=None):
     """Writes a SavedModel whose `serving_default` signature is the uint8 contract.
 
     Returns the directory written (it replaces any previous one, atomically)."""
@@ -118,13 +120,13 @@ def export_saved_model(generator, preprocessing, directory):
 
     from cartoongan.atomic import atomic_directory
 
-    module = _serving_module(generator, preprocessing)
+    module = _serving_module(generator, preprocessing, look)
     with atomic_directory(directory) as tmp:
         tf.saved_model.save(module, tmp, signatures={"serving_default": module.serve.get_concrete_function()})
     return Path(directory)
 
 
-def tflite_bytes(generator, preprocessing, quantize=None):
+def tflite_bytes(generator, preprocessing, quantize=None, look=None):
     """The TFLite flatbuffer of the uint8 contract, TFLite builtin ops only.
 
     `quantize`: None (float32), "float16" (float16 weights) or "int8-weights" (dynamic-range:
@@ -138,7 +140,7 @@ def tflite_bytes(generator, preprocessing, quantize=None):
     # interpreter runs on garbage) and leaves them out of weight quantization.
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
-    frozen = convert_variables_to_constants_v2(serving_function(generator, preprocessing).get_concrete_function())
+    frozen = convert_variables_to_constants_v2(serving_function(generator, preprocessing, look).get_concrete_function())
     module = tf.Module()
     module.serve = tf.function(
         lambda images: {OUTPUT_NAME: frozen(images)[0]},
@@ -154,9 +156,9 @@ def tflite_bytes(generator, preprocessing, quantize=None):
     return converter.convert()
 
 
-def export_tflite(generator, preprocessing, path, quantize=None):
+def export_tflite(generator, preprocessing, path, quantize=None, look=None):
     """Writes the TFLite model to `path` (atomically); returns `path`. See `tflite_bytes`."""
-    content = tflite_bytes(generator, preprocessing, quantize)
+    content = tflite_bytes(generator, preprocessing, quantize, look)
     with atomic_file(path) as tmp:
         with open(tmp, "wb") as f:
             f.write(content)
@@ -204,6 +206,10 @@ class ExportOptions:
     quantize: tuple = option((), "extra TFLite variants, comma-separated: float16 (model_float16.tflite), "
                              "int8-weights (dynamic-range, model_int8_weights.tflite); model.tflite stays float32",
                              type=parse_names, metavar="LIST", shown_default="none")
+    # the look's pointwise controls, baked into every format (the style scale is no graph op)
+    strength: float = option(1.0, "in the graph: 0 gives the photo, 1 the full style, values between a blend",
+                             metavar="0..1")
+    keep_colors: bool = option(False, "in the graph: the result's luma with the photo's chroma (YCbCr)")
 
 
 def check_formats(formats, quantize=()):
@@ -263,10 +269,11 @@ def check_export(output_dir, formats=FORMATS, quantize=(), style=None, preset=No
     return style or preset
 
 
-def export_preset(name_or_path, output_dir, formats=FORMATS, quantize=(), log=None):
+def export_preset(name_or_path, output_dir, formats=FORMATS, quantize=(), log=None, look=None):
     """Exports a preset (style name or preset directory) in float32 to `output_dir`:
     `saved_model/`, `model.tflite` (+ one `model_<quantize>.tflite` per quantization) and
-    `model.onnx`, for the formats asked. Returns {label: path written}."""
+    `model.onnx`, for the formats asked; `look`: a LookOptions whose strength and colour
+    keeping every format bakes in. Returns {label: path written}."""
     from cartoongan.presets import load_preset
 
     formats, quantize = tuple(formats), tuple(quantize)
@@ -277,19 +284,19 @@ def export_preset(name_or_path, output_dir, formats=FORMATS, quantize=(), log=No
     output_dir.mkdir(parents=True, exist_ok=True)
     written = {}
     if "savedmodel" in formats:
-        written["savedmodel"] = export_saved_model(generator, preprocessing, output_dir / SAVED_MODEL_DIR)
+        written["savedmodel"] = export_saved_model(generator, preprocessing, output_dir / SAVED_MODEL_DIR, look)
         log(f"wrote {written['savedmodel']}")
     if "tflite" in formats:
         for variant in (None, *quantize):
             label = "tflite" if variant is None else f"tflite-{variant}"
-            written[label] = export_tflite(generator, preprocessing, output_dir / tflite_file(variant), variant)
+            written[label] = export_tflite(generator, preprocessing, output_dir / tflite_file(variant), variant, look)
             log(f"wrote {written[label]}")
     if "onnx" in formats:
         with contextlib.ExitStack() as stack:
             saved_model = written.get("savedmodel")
             if saved_model is None:
                 scratch = stack.enter_context(tempfile.TemporaryDirectory(prefix=".onnx-", dir=output_dir))
-                saved_model = export_saved_model(generator, preprocessing, Path(scratch) / SAVED_MODEL_DIR)
+                saved_model = export_saved_model(generator, preprocessing, Path(scratch) / SAVED_MODEL_DIR, look)
             written["onnx"] = export_onnx(saved_model, output_dir / ONNX_FILE)
         log(f"wrote {written['onnx']}")
     return written

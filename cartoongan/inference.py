@@ -18,7 +18,7 @@ import tensorflow as tf
 
 from cartoongan import precision as precision_lib
 from cartoongan.evaluation import MIN_GENERATOR_SIZE
-from cartoongan.look import apply_look, guided_upsample
+from cartoongan.look import LUMA, apply_look, guided_upsample
 from cartoongan.options import LookOptions
 from cartoongan.presets import load_preset
 
@@ -53,8 +53,34 @@ def edge_pad_to_multiple(images, multiple):
     return tf.gather(images, _edge_pad_index(tf.shape(images)[2], multiple), axis=2)
 
 
-def uint8_cartoonize_fn(generator, preprocessing):
-    """A function uint8 RGB [N, H, W, 3] -> uint8 RGB [N, H, W, 3] around a raw generator."""
+def uint8_look_fn(look):
+    """`look`'s strength and colour keeping as TensorFlow ops, (uint8 photos, uint8 results)
+    -> uint8 RGB: the sums of `cartoongan.look.apply_look`, for graphs that bake them in (the
+    exported formats). The style scale is no graph op: its upsampling streams the full
+    photo in strips, where a graph would hold the whole of it in float (about 0.7 GB at 12 MP)."""
+    if look.style_size:
+        raise ValueError("style_size cannot be part of a graph; run the Cartoonizer with it")
+    luma = tf.constant(LUMA)
+
+    def apply(images, results):
+        if look.strength == 0:
+            return images
+        if look.strength == 1 and not look.keep_colors:
+            return results
+        p, q = tf.cast(images, tf.float32), tf.cast(results, tf.float32)
+        if look.keep_colors:
+            q = tf.clip_by_value(tf.round(p + tf.reduce_sum((q - p) * luma, axis=-1, keepdims=True)), 0.0, 255.0)
+        if look.strength < 1:
+            q = tf.clip_by_value(tf.round(p + look.strength * (q - p)), 0.0, 255.0)
+        return tf.cast(q, tf.uint8)
+
+    return apply
+
+
+def uint8_cartoonize_fn(generator, preprocessing, look=None):
+    """A function uint8 RGB [N, H, W, 3] -> uint8 RGB [N, H, W, 3] around a raw generator;
+    `look` (LookOptions, no style size): its strength and colour keeping in the graph too."""
+    finish = None if look is None else uint8_look_fn(look)
 
     def cartoonize(images):
         height, width = tf.shape(images)[1], tf.shape(images)[2]
@@ -71,7 +97,8 @@ def uint8_cartoonize_fn(generator, preprocessing):
         if preprocessing.channel_order == "BGR":
             y = y[..., ::-1]
         y = tf.round((y + 1.0) * 127.5)
-        return tf.cast(tf.clip_by_value(y, 0.0, 255.0), tf.uint8)
+        y = tf.cast(tf.clip_by_value(y, 0.0, 255.0), tf.uint8)
+        return y if finish is None else finish(images, y)
 
     return cartoonize
 

@@ -397,3 +397,31 @@ def test_the_page_applies_strength_and_colours_to_the_last_result(tiny, tmp_path
             assert np.abs(shown(50, False).astype(int) - half).max() <= 1
     finally:
         browser.quit()
+
+
+# --- export ----------------------------------------------------------------------------------------------
+
+def test_exported_formats_bake_in_strength_and_colours(tiny_preset, tmp_path):
+    """SavedModel and TFLite (run by LiteRT) against the Cartoonizer's numpy look."""
+    import tensorflow as tf
+
+    from cartoongan.export import export_saved_model, tflite_bytes
+
+    litert = pytest.importorskip("ai_edge_litert.interpreter")
+    generator, preprocessing, _ = load_preset(str(tiny_preset))
+    cartoonizer = Cartoonizer(generator, preprocessing)
+    photos = np.stack([smooth_photo(30, 44, seed=16), smooth_photo(30, 44, seed=17)])
+    for values in ({"strength": 0.4}, {"keep_colors": True}, {"strength": 0.7, "keep_colors": True}):
+        lookx = LookOptions(**values)
+        expected = np.stack([cartoonizer.with_look(**values)(photo) for photo in photos]).astype(int)
+        export_saved_model(generator, preprocessing, tmp_path / "saved", lookx)
+        serve = tf.saved_model.load(str(tmp_path / "saved")).signatures["serving_default"]
+        saved = serve(images=tf.constant(photos))["cartoons"].numpy()
+        interpreter = litert.Interpreter(model_content=tflite_bytes(generator, preprocessing, look=lookx))
+        lite = interpreter.get_signature_runner()(images=photos)["cartoons"]
+        for output in (saved, lite):
+            assert np.abs(output.astype(int) - expected).max() <= 1  # float sums in another order
+            assert (output == expected).mean() > 0.99
+    with pytest.raises(ValueError, match="style_size cannot be part of a graph"):
+        export_saved_model(generator, preprocessing, tmp_path / "scaled", LookOptions(style_size=64))
+    assert not (tmp_path / "scaled").exists()

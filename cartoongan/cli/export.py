@@ -33,9 +33,11 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     from cartoongan import export
+    from cartoongan.options import LookOptions
 
     try:
         name_or_path = export.check_export(args.output_dir, args.formats, args.quantize, args.style, args.preset)
+        look = LookOptions(strength=args.strength, keep_colors=args.keep_colors)
     except ValueError as error:
         usage_error(parser, error, flag_names(export.ExportOptions))
 
@@ -45,7 +47,7 @@ def main(argv=None):
     import_tensorflow(args.verbose)
     try:
         written = export.export_preset(name_or_path, args.output_dir, args.formats, args.quantize,
-                                       log=lambda message: print(message, file=sys.stderr))
+                                       log=lambda message: print(message, file=sys.stderr), look=look)
     except (DownloadError, OSError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
