@@ -29,7 +29,8 @@ class LookOptions:
 
     style_size: int = option(0, "run the style on the photo shrunk to N px on its long side and bring the result to "
                              "full size by guided upsampling: the look of an N px run (strokes the size the style "
-                             "was trained at) with the photo's sharpness, in seconds at 12 MP; 0: off", metavar="N",
+                             "was trained at) with the photo's sharpness, in seconds at 12 MP (with --max-size 0 for the full size); "
+                             "0: off", metavar="N",
                              shown_default="off")
     strength: float = option(1.0, "0 gives the photo, 1 the full style, values between a blend of the two",
                              metavar="0..1")
