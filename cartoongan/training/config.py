@@ -26,6 +26,11 @@ Fine-tuning hayao_lite at 64 px, batch 4 takes about 0.6 s a step on that CPU (m
 The first step of each phase traces the step function first (tens of seconds; minutes
 with XLA): the progress bar says so while it happens."""
 
+# The CartoonGAN paper's losses and discriminator, as TrainConfig fields (README: Training):
+# what the defaults add to it can be switched off with these flags.
+PAPER_RECIPE = {"colour_weight": 0.0, "colour_distribution_weight": 0.0, "checkerboard_weight": 0.0, "palette_weight": 0.0,
+                "discriminator_norm": "instance", "warmup_steps": 0, "vgg_weights": "imagenet", "content_features": "vgg"}
+
 # Integer constructor parameters of the generators: sane bounds, so that a typo cannot build a
 # model that fills the memory (filters 4000 took 8 GB) or takes minutes to build.
 _GENERATOR_PARAMETER_BOUNDS = {

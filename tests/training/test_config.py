@@ -55,3 +55,15 @@ def test_checking_a_config_does_not_import_tensorflow():
             "print('tensorflow' in sys.modules, 'keras' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60)
     assert result.stdout.split() == ["False", "False"], result.stderr
+
+
+def test_the_papers_recipe_is_a_set_of_flags_that_turns_every_addition_off():
+    from cartoongan.training.config import PAPER_RECIPE, TrainConfig
+
+    config = TrainConfig(data="d", workdir="w", **PAPER_RECIPE)
+    assert config.colour_weight == config.colour_distribution_weight == config.checkerboard_weight == 0
+    assert config.palette_weight == 0 and config.discriminator_norm == "instance" and config.warmup_steps == 0
+    assert config.content_features == "vgg" and config.vgg_weights == "imagenet"
+    defaults = TrainConfig(data="d", workdir="w")
+    assert all(getattr(defaults, key) != value for key, value in PAPER_RECIPE.items()
+               if key not in ("palette_weight", "vgg_weights")), "each flag must change a default"
