@@ -63,7 +63,7 @@ STYLE_TABLE = {row.name: row for row in [
     StyleSource(
         name="animeganv2_hayao", family="animegan_v2",
         description="Miyazaki-style anime painting that keeps the photo's colours: smooth shading, soft "
-                    "outlines, crisp skies. About 3x faster than hayao. Non-commercial use only.",
+                    "outlines, crisp skies. About 1.3x faster than hayao. Non-commercial use only.",
         details="AnimeGANv2 (Chen et al. 2020), Hayao weights: layer norms and inverted residual blocks "
                 "(2.1 M parameters), converted from the int8 TFLite file of terryky/tflite_gles_app "
                 "(dequantized weights; the file's int8 activations are not reproduced, so ours are smoother).",
