@@ -120,3 +120,21 @@ def test_invalid_presets_are_never_written(tmp_path, tiny_preset, metadata, mess
     with pytest.raises(PresetError, match=message):
         save_preset(generator, tmp_path / "out", Preprocessing("BGR"), **metadata)
     assert not (tmp_path / "out").exists()
+
+
+def test_every_listed_style_has_a_human_description_and_licence(capsys):
+    """--list-styles (and the web page, through the same style_summary): a description for
+    people, not a class name and filter counts, for the table's styles and the shipped
+    hayao_lite; the two TFLite-born styles say they are non-commercial."""
+    from cartoongan.cli.cartoonize import list_styles
+    from cartoongan.presets import STYLES, style_summary
+
+    list_styles()
+    listed = capsys.readouterr().out
+    for name in [*STYLES, "hayao_lite"]:
+        assert name in listed
+    for name in ("whitebox", "animeganv2_hayao"):
+        description, license, details = style_summary(name)
+        assert "non-commercial" in description.lower() and "non-commercial" in license.lower() and details
+    assert "Generator" not in listed and "filters" not in listed
+    assert "hayao's painted anime look" in listed

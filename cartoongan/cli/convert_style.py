@@ -1,4 +1,5 @@
-"""convert_style: an upstream CartoonGAN style (verified .npy tensors) -> preset directory.
+"""convert_style: a style of the table (cartoongan/weights/styles.py: its verified upstream
+files, CartoonGAN .npy tensors or a TFLite file) -> preset directory.
 
     python tools/convert_style.py --style hayao --weights-dtype float16 --output pretrained/hayao
 """
@@ -13,16 +14,16 @@ def build_parser():
 
     parser = argparse.ArgumentParser(
         prog="cartoongan-convert-style",
-        description="Fetch an original CartoonGAN style's upstream tensors, check each against the "
-        "sha256 shipped in the package, and write them as a preset directory.",
+        description="Fetch a style's upstream files, check each against the sha256 shipped in the "
+        "package, convert them and write a preset directory.",
         epilog="Example: %(prog)s --style hayao --weights-dtype float16 --output pretrained/hayao",
     )
     parser.add_argument("--style", required=True, choices=sorted(STYLES))
     parser.add_argument("--output", required=True, metavar="PRESET_DIR",
                         help="preset directory to write (written whole or not at all)")
     parser.add_argument("--source", metavar="URL_OR_DIR",
-                        help="base URL or folder of the upstream tensors (default: $CARTOONGAN_WEIGHTS_URL "
-                             "or the upstream copy)")
+                        help="base URL or folder laid out as <style>/<file> (default: $CARTOONGAN_WEIGHTS_URL "
+                             "or the style's upstream source)")
     parser.add_argument("--weights-dtype", choices=("float32", "float16"), default="float32",
                         help="storage of the weights (float16: half the size; default: float32)")
     parser.add_argument("--overwrite", action="store_true", help="replace PRESET_DIR if it exists")
