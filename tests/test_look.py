@@ -149,7 +149,7 @@ def test_guided_upsampling_reproduces_a_local_colour_transform_at_full_size():
                              + [20, 10, 40]).round().astype(np.uint8)
     small = resize(photo, (100, 80))
     upsampled = look.guided_upsample(photo, small, transform(small))
-    assert psnr(upsampled, transform(photo)) > 38
+    assert psnr(upsampled, transform(photo)) > 50  # 55 dB; the enlarged small result: 41 dB
     plain = resize(transform(small), (300, 240))  # the same small result, upscaled as an image
     assert psnr(plain, transform(photo)) < psnr(upsampled, transform(photo)) - 8
 
