@@ -26,6 +26,7 @@ from cartoongan.training.config import GENERATOR_CLASSES
 CHECKPOINT_DIR = "checkpoints"
 PRESET_DIR = "preset"
 METRICS_FILE = "metrics.jsonl"
+GUARD_IMAGES = 16  # reference anime images (and photos without --held-out) of the guard scores
 CONFIG_FILE = "config.json"
 TENSORBOARD_DIR = "tensorboard"
 
@@ -292,13 +293,12 @@ class Trainer:
                 batch = self._next_batch(batches)
                 if samples is None:
                     samples = self._local_photos(batch)
-                    # The guard's colour reference: the first anime batch, the same for the whole run.
-                    anime = _to_uint8(self.strategy.experimental_local_results(batch["anime"])[0])
                     if self.is_chief:
+                        anime, held_out = self._guard_reference(held_out)
                         with writer.as_default(step=start):  # where this run starts from
                             tf.summary.image("generated", self._sample_images(samples), max_outputs=4)
                             if start == 0:  # a resumed run's start was scored by the run before
-                                guard = self._guard_scores(held_out, samples, anime)
+                                guard = self._guard_scores(held_out, anime)
                                 _write_scalars(guard)
                                 metrics_file.write(json.dumps({"step": 0, **guard}) + "\n")
                 step_fn = self._init_step if step <= config.init_steps else self._gan_step
@@ -320,7 +320,7 @@ class Trainer:
                 if self.is_chief:
                     sampled = step % config.sample_every == 0 or step == config.steps
                     if sampled:
-                        metrics.update(self._guard_scores(held_out, samples, anime))
+                        metrics.update(self._guard_scores(held_out, anime))
                     metrics_file.write(json.dumps({"step": step, **metrics}) + "\n")
                     metrics_file.flush()
                     with writer.as_default(step=step):
@@ -384,16 +384,21 @@ class Trainer:
         photos = self.strategy.experimental_local_results(batch["photo"])[0]
         return self._to_generator_convention(photos[:4])
 
-    def _guard_scores(self, held_out, samples, anime):
-        """What shows a collapse: the colour distance of the outputs to the run's first anime
-        batch (beside the photos' own), on the held-out photos or else the sample photos; with
-        held-out targets, the outputs' PSNR gain over the photo itself."""
+    def _guard_reference(self, held_out):
+        """-> (anime images, (photos, targets or None)) the guard scores: the first images of
+        the data at the run's own seed, the same after every resume (one batch of 4 alone
+        moved the photos' distance between 13 and 33), and the held-out photos if given."""
+        batches = list(self.dataset_fn(None, self.config.seed).take(-(-GUARD_IMAGES // self.config.batch_size)))
+        anime = [image for b in batches for image in _to_uint8(b["anime"])][:GUARD_IMAGES]
+        return anime, held_out or ([image for b in batches for image in _to_uint8(b["photo"])][:GUARD_IMAGES], None)
+
+    def _guard_scores(self, held_out, anime):
+        """What shows a collapse: the colour distance of the outputs to the reference anime
+        images (beside the photos' own), on the held-out photos or else the reference photos;
+        with held-out targets, the outputs' PSNR gain over the photo itself."""
         from cartoongan.evaluation import colour_distance, gain_over_photo, generator_cartoonizer
 
-        if held_out:
-            photos, targets = held_out
-        else:
-            photos, targets = list(_to_uint8(self._to_generator_convention(samples))), None
+        photos, targets = held_out
         cartoonize = generator_cartoonizer(self.generator, self.preprocessing)
         outputs = [cartoonize(photo) for photo in photos]
         scores = {"colour_distance": colour_distance(outputs, anime), "colour_distance_photo": colour_distance(photos, anime)}

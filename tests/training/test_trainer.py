@@ -29,6 +29,9 @@ def test_runs_resumes_and_never_repeats_a_step(tmp_path):
         lines = [json.loads(line) for line in f]
     assert set(lines[0]) == {"step", "colour_distance", "colour_distance_photo"}
     assert set(lines[1]) == {"step", "generator_loss", "content_loss"}  # initialization phase
+    # The guard scores the same reference images before and after the resume.
+    reference = {line["step"]: line["colour_distance_photo"] for line in lines if "colour_distance_photo" in line}
+    assert sorted(reference) == [0, 2, 4, 6] and len(set(reference.values())) == 1
     assert {"adversarial_loss", "discriminator_loss"} <= set(lines[-1])
     assert all(np.isfinite(v) for line in lines for v in line.values())
     assert Trainer(config, dataset_fn=synthetic_dataset).fit(progress=False) == 0  # already done
