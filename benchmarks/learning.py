@@ -1,31 +1,32 @@
-"""Does the GAN loop learn a style? A toy unpaired domain with a known, measurable target.
+"""Does the GAN loop learn a style? Toy unpaired domains with known, per-photo targets.
 
-    python benchmarks/learning.py [--style toy|sepia] [--steps 1000] [--every 100] [--init-from hayao_lite]
-                                  [--vgg-weights random] [--image-size 64] [--batch-size 4]
-                                  [--count 200] [--eval 24] [--strip benchmarks/learning_strip.png]
-                                  [--set KEY=VALUE ...]
+    python benchmarks/learning.py --suite [--styles toy cel6-blue sepia pastel outlines] [--seeds 0 1]
+                                  [--steps 1000] [--strip benchmarks/] [--json rows.json]
+    python benchmarks/learning.py [--style toy] [--steps 1000] [--every 100] [--strip strip.png]
+                                  [--init-from hayao_lite] [--vgg-weights random] [--image-size 64]
+                                  [--batch-size 4] [--count 200] [--eval 24] [--set KEY=VALUE ...]
 
-The target style ("toy anime") is a rendering anyone can compute: a 5x5 median filter,
-posterization to 4 levels a channel (the centres 32, 96, 160, 224 of four equal bins) and
-dark Canny outlines drawn in the darkest level. It is unpaired like the real task: the
-photos the generator is trained on and the photos rendered as its anime set are disjoint
-ADE20K scenes from ../shared, and the score is taken on a third, held-out set.
+Each style is a rendering anyone can compute (SUITE): the toy anime (5x5 median, 4 levels a
+channel, dark outlines), a variant (3x3 median, 6 levels, thick blue outlines, other Canny
+thresholds), sepia toning, a flat low-saturation style (7x7 median, saturation x0.35, 5
+levels), outlines only. It is unpaired like the real task: the photos the generator is
+trained on and the photos rendered as its anime set are disjoint ADE20K scenes from
+../shared, and the scores are taken on a third, held-out set, against each held-out photo's
+own rendering. The data goes through the real build_tfrecords (--image-size 96) and the
+real `Trainer` with the config `tools/train.py` resolves (its defaults for everything not
+given, the same for every style), so what is measured is what a user gets.
 
-- palette distance: mean over pixels and channels of |value - nearest of the 4 levels|
-  (0 for the target images, about 16 for photos). Style: lower is more toy-anime.
-- PSNR to the toy rendering of each input: content and style together.
-- checkerboard response: mean |2x2 alternating kernel [[1, -1], [-1, 1]]| over the output,
-  which flat regions and straight horizontal/vertical edges do not excite; a growing
-  checkerboard from the transposed convolutions shows here first.
-
-`--style sepia` swaps the target for sepia toning (a global colour style; score: mean distance
-of the pixels from the sepia colour axis, 0..255 units). The strip PNG has four rows: held-out
-inputs, the starting generator's outputs, the outputs after training, target examples.
-
-The data goes through the real tools (build_tfrecords at --image-size 96) and the real
-`Trainer` with a config resolved like `tools/train.py`'s (its defaults for everything not
-given), so what is measured is what a user gets. The curve prints the scores by step and
-their ratio or difference to the start.
+Scores on the held-out photos, the photo itself being the yardstick (doing nothing):
+- gain: PSNR of each output to its photo's target minus the photo's own PSNR to it (the
+  issue's bar: >= 0.5 dB);
+- swd: sliced Wasserstein distance of the outputs' RGB colours to the targets' (0..255
+  units), beside the photos' own (bar: below it);
+- saturation of outputs, targets and photos (kept unless the style removes it);
+- checkerboard (2x2 alternating kernel) and stripes ([1, -2, 1] along rows and columns)
+  responses, as multiples of the starting generator's (bar: checkerboard <= 1.2x).
+The single-run mode also prints the toy palette distance and the sepia-axis distance. A
+strip PNG has four rows: held-out inputs, the starting generator's outputs, the outputs
+after training, each input's own target rendering.
 """
 
 import argparse
@@ -86,7 +87,57 @@ def sepia_distance(rgb):
     return float(np.linalg.norm(x - np.outer(x @ _SEPIA_AXIS, _SEPIA_AXIS), axis=1).mean())
 
 
+def _posterize_levels(rgb, levels):
+    """uint8 -> each channel at the centre of its 1/`levels` of [0, 256)."""
+    width = 256.0 / levels
+    return (np.floor(np.asarray(rgb, np.float32) / width) * width + width / 2).astype(np.uint8)
+
+
+def _outlines(rgb, smooth, low, high, colour, thickness):
+    """`rgb` with Canny edges of `smooth` (thresholds `low`, `high`) drawn in `colour`,
+    dilated to `thickness` pixels."""
+    import cv2
+
+    edges = cv2.Canny(cv2.cvtColor(smooth, cv2.COLOR_RGB2GRAY), low, high)
+    if thickness > 1:
+        edges = cv2.dilate(edges, np.ones((thickness, thickness), np.uint8))
+    out = np.array(rgb, np.uint8)
+    out[edges > 0] = colour
+    return out
+
+
+def cel(median=5, levels=4, thresholds=(100, 200), colour=(32, 32, 32), thickness=1, saturation=1.0):
+    """A toy cel-shading style: median filter, optional desaturation, posterization to
+    `levels` a channel, Canny outlines (None: no outlines) in `colour`."""
+    import cv2
+
+    def render(rgb):
+        smooth = cv2.medianBlur(np.ascontiguousarray(rgb, np.uint8), median) if median > 1 else np.array(rgb, np.uint8)
+        flat = smooth.astype(np.float32)
+        if saturation != 1.0:
+            grey = flat @ np.array([0.299, 0.587, 0.114], np.float32)
+            flat = grey[..., None] + saturation * (flat - grey[..., None])
+        out = _posterize_levels(np.clip(flat, 0, 255), levels) if levels else np.clip(flat, 0, 255).astype(np.uint8)
+        return _outlines(out, smooth, *thresholds, colour, thickness) if thresholds else out
+
+    return render
+
+
+def outlines_only(rgb):
+    """The photo itself with dark Canny outlines: a style of lines only."""
+    return _outlines(rgb, np.ascontiguousarray(rgb, np.uint8), 100, 200, (16, 16, 16), 1)
+
+
 STYLES = {"toy": toy_anime, "sepia": sepia}
+# The suite: unpaired toy styles of the issue's kinds, trained with the same defaults.
+SUITE = {
+    "toy": toy_anime,  # median 5, 4 levels, dark outlines (the earlier rounds' instance)
+    "cel6-blue": cel(median=3, levels=6, thresholds=(60, 160), colour=(20, 30, 120), thickness=2),
+    "sepia": sepia,
+    "pastel": cel(median=7, levels=5, thresholds=None, saturation=0.35),  # flat colours, low saturation
+    "outlines": outlines_only,
+}
+STYLES.update(SUITE)
 
 
 def palette_distance(rgb):
@@ -100,6 +151,31 @@ def checkerboard_response(rgb):
     to a pixel-period checkerboard; zero on flat regions and straight axis-aligned edges."""
     x = np.asarray(rgb, np.float32)
     return float(np.abs(x[:-1, :-1] - x[:-1, 1:] - x[1:, :-1] + x[1:, 1:]).mean())
+
+
+def colour_swd(images, targets, projections=64, seed=0):
+    """Sliced Wasserstein distance (0..255 units) between the RGB colours of all `images` and
+    of all `targets` (the same number of pixels), over fixed random directions."""
+    rng = np.random.default_rng(seed)
+    d = rng.normal(size=(3, projections))
+    d /= np.linalg.norm(d, axis=0)
+    a = np.sort(np.concatenate([np.reshape(i, (-1, 3)) for i in images]).astype(np.float32) @ d, axis=0)
+    b = np.sort(np.concatenate([np.reshape(i, (-1, 3)) for i in targets]).astype(np.float32) @ d, axis=0)
+    return float(np.abs(a - b).mean())
+
+
+def saturation(rgb):
+    """Mean HSV saturation (max - min) / max, 0..1."""
+    x = np.asarray(rgb, np.float32)
+    high = x.max(-1)
+    return float(np.mean((high - x.min(-1)) / np.maximum(high, 1.0)))
+
+
+def stripe_response(rgb):
+    """Mean |[1, -2, 1]| along rows and along columns: pixel-period stripes (the vertical
+    stripes on flat walls of an earlier collapse) excite it; smooth gradients do not."""
+    x = np.asarray(rgb, np.float32)
+    return float((np.abs(x[:, :-2] - 2 * x[:, 1:-1] + x[:, 2:]).mean() + np.abs(x[:-2] - 2 * x[1:-1] + x[2:]).mean()) / 2)
 
 
 def psnr(a, b):
@@ -166,10 +242,18 @@ def score(cartoonize_batch, photos, render=toy_anime):
     """-> dict of the mean scores of the outputs on `photos` (uint8 RGB, one size);
     `psnr_toy` is against `render(photo)`, the target style's rendering of each input."""
     outputs = cartoonize_batch(photos)
+    targets = [render(p) for p in photos]
     return {
+        "gain": float(np.mean([psnr(o, t) - psnr(p, t) for o, p, t in zip(outputs, photos, targets)])),
+        "swd": colour_swd(outputs, targets),
+        "swd_photo": colour_swd(photos, targets),
+        "saturation": float(np.mean([saturation(o) for o in outputs])),
+        "saturation_target": float(np.mean([saturation(t) for t in targets])),
+        "saturation_photo": float(np.mean([saturation(p) for p in photos])),
         "palette": float(np.mean([palette_distance(o) for o in outputs])),
         "psnr_toy": float(np.mean([psnr(o, render(p)) for o, p in zip(outputs, photos)])),
         "checker": float(np.mean([checkerboard_response(o) for o in outputs])),
+        "stripes": float(np.mean([stripe_response(o) for o in outputs])),
         "sepia": float(np.mean([sepia_distance(o) for o in outputs])),
     }, outputs
 
@@ -229,25 +313,94 @@ def _chunk_means(workdir, after, upto):
 
 def _row(point, start):
     d = "".join(f"  {k} {point[k]:.3g}" for k in ("d_real", "d_fake", "d_smooth", "content_loss", "palette_loss") if k in point)
-    return (f"{point['step']:6d} {point['seconds']:8.0f} s   palette {point['palette']:6.2f} "
+    return (f"{point['step']:6d} {point['seconds']:8.0f} s   gain {point['gain']:+6.2f} dB  swd {point['swd']:6.2f} "
+            f"(photo {point['swd_photo']:.2f})  sat {point['saturation']:.3f}  palette {point['palette']:6.2f} "
             f"({point['palette'] - start['palette']:+6.2f})   PSNR to target {point['psnr_toy']:6.2f} dB "
             f"({point['psnr_toy'] - start['psnr_toy']:+5.2f})   checkerboard {point['checker']:6.2f} "
-            f"({point['checker'] / max(start['checker'], 1e-9):5.2f}x)   sepia {point['sepia']:5.1f} "
+            f"({point['checker'] / max(start['checker'], 1e-9):5.2f}x)   stripes {point['stripes'] / max(start['stripes'], 1e-9):5.2f}x   sepia {point['sepia']:5.1f} "
             f"({point['sepia'] - start['sepia']:+5.1f})" + d)
 
 
 def save_strip(path, photos, start, end, targets, columns=4):
-    """A PNG: rows input / start / after training / target examples (other images)."""
+    """A PNG: rows input / start / after training / each input's own target rendering."""
     from PIL import Image
 
     rows = [np.concatenate(list(images[:columns]), axis=1) for images in (photos, start, end, targets)]
     Image.fromarray(np.concatenate(rows, axis=0)).save(path, optimize=True)
 
 
+# === The suite: every style, the same defaults, several seeds ===
+
+# The issue's bars on held-out photos.
+GAIN_BAR = 0.5  # dB closer to each photo's own target than the photo itself
+CHECKER_BAR = 1.2  # checkerboard response at most this times the start's
+
+
+def write_held_out(folder, photos, render):
+    """FOLDER/photos and FOLDER/targets (PNG, same names): the trainer's --held-out."""
+    from PIL import Image
+
+    for name in ("photos", "targets"):
+        os.makedirs(os.path.join(folder, name), exist_ok=True)
+    for i, photo in enumerate(photos):
+        Image.fromarray(photo).save(os.path.join(folder, "photos", f"{i:03d}.png"))
+        Image.fromarray(render(photo)).save(os.path.join(folder, "targets", f"{i:03d}.png"))
+    return folder
+
+
+def summarize(style, seed, curve):
+    """One row of the suite's table from a run's curve (held-out scores at start and end)."""
+    first, last = curve[0], curve[-1]
+    row = dict(style=style, seed=seed, steps=last["step"], gain_start=first["gain"], gain=last["gain"],
+               swd=last["swd"], swd_photo=last["swd_photo"], swd_start=first["swd"], saturation=last["saturation"],
+               saturation_target=last["saturation_target"], saturation_photo=last["saturation_photo"],
+               checker=last["checker"] / max(first["checker"], 1e-9), stripes=last["stripes"] / max(first["stripes"], 1e-9))
+    row["passed"] = bool(row["gain"] >= GAIN_BAR and row["swd"] < row["swd_photo"] and row["checker"] <= CHECKER_BAR)
+    return row
+
+
+TABLE_HEADER = ("| style | seed | steps | gain over photo, dB (start) | colour SWD out / photo (start) | saturation "
+                "out / target / photo | checkerboard x start | stripes x start | bars met |\n|---|---|---|---|---|---|---|---|---|")
+
+
+def table_row(r):
+    return (f"| {r['style']} | {r['seed']} | {r['steps']} | {r['gain']:+.2f} ({r['gain_start']:+.2f}) | {r['swd']:.1f} / "
+            f"{r['swd_photo']:.1f} ({r['swd_start']:.1f}) | {r['saturation']:.2f} / {r['saturation_target']:.2f} / "
+            f"{r['saturation_photo']:.2f} | {r['checker']:.2f} | {r['stripes']:.2f} | {'yes' if r['passed'] else 'no'} |")
+
+
+def run_suite(root, styles, seeds, steps, every, options, count, eval_count, strip_dir=None, log=print):
+    """Trains every style of `styles` (names in SUITE) with every seed and the same `options`;
+    -> rows (see summarize), logged as a markdown table as they come."""
+    import keras
+
+    rows = []
+    for style in styles:
+        render = SUITE[style]
+        records, evaluation = build_domain(os.path.join(root, style), count, eval_count, style=style)
+        held_out = write_held_out(os.path.join(root, style, "held_out"), evaluation, render)
+        for seed in seeds:
+            keras.utils.set_random_seed(seed)  # the discriminator's initialization; the data order follows `seed`
+            workdir = os.path.join(root, style, f"run-seed{seed}")
+            curve, start, end = train_and_score(records, workdir, evaluation, steps, every,
+                                                dict(options, seed=seed, held_out=held_out),
+                                                log=lambda line, s=style, d=seed: log(f"[{s} seed {d}] {line}"),
+                                                render=render)
+            rows.append(summarize(style, seed, curve))
+            log(TABLE_HEADER + "\n" + "\n".join(table_row(r) for r in rows))
+            if strip_dir and seed == seeds[0]:
+                save_strip(os.path.join(strip_dir, f"learning_{style}.png"), evaluation, start, end,
+                           [render(p) for p in evaluation])
+    return rows
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--style", choices=sorted(STYLES), default="toy",
-                        help="the anime set: toy (posterized, outlined) or sepia (colour only)")
+    parser.add_argument("--suite", action="store_true",
+                        help="train every style of --styles with every seed of --seeds and print the table")
+    parser.add_argument("--styles", nargs="+", choices=sorted(SUITE), default=list(SUITE), help="the suite's styles")
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1], help="the suite's seeds")
+    parser.add_argument("--style", choices=sorted(STYLES), default="toy", help="the anime set of a single run")
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--every", type=int, default=100, help="score every N steps")
     parser.add_argument("--init-from", default="hayao_lite", help="'' trains from scratch")
@@ -257,43 +410,43 @@ def main(argv=None):
     parser.add_argument("--vgg-weights", default="random")
     parser.add_argument("--count", type=int, default=200, help="training photos, and as many anime images")
     parser.add_argument("--eval", type=int, default=24, help="held-out photos scored")
-    parser.add_argument("--data", help="where the toy domain is built (default: a temp dir)")
-    parser.add_argument("--strip", help="write the picture strip PNG here")
-    parser.add_argument("--json", help="write the curve as JSON here")
+    parser.add_argument("--data", help="where the toy domains are built (default: a temp dir)")
+    parser.add_argument("--strip", help="single run: write the picture strip PNG here; --suite: a folder for "
+                        "learning_<style>.png")
+    parser.add_argument("--json", help="write the curve (single run) or the rows (--suite) as JSON here")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                         help="other TrainConfig fields, e.g. generator_lr=1e-4 generator_config='{\"filters\": 16}'")
     args = parser.parse_args(argv)
 
     root = args.data or tempfile.mkdtemp(prefix="cartoongan-learning-")
-    records, evaluation = build_domain(root, args.count, args.eval, style=args.style)
     options = dict(init_from=args.init_from or None, init_steps=args.init_steps, image_size=args.image_size,
                    batch_size=args.batch_size, vgg_weights=args.vgg_weights)
     for item in args.set:
         key, _, value = item.partition("=")
         options[key] = parse_value(value)
+    if args.suite:
+        print(f"suite in {root}: styles {' '.join(args.styles)}, seeds {args.seeds}, {args.steps} steps; options "
+              f"{json.dumps(options)}", flush=True)
+        rows = run_suite(root, args.styles, args.seeds, args.steps, args.every, options, args.count, args.eval,
+                         strip_dir=args.strip, log=lambda line: print(line, flush=True))
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump({"options": options, "rows": rows}, f, indent=1)
+        return rows
+
+    records, evaluation = build_domain(root, args.count, args.eval, style=args.style)
     workdir = tempfile.mkdtemp(prefix="run-", dir=root)
     render = STYLES[args.style]
-    print(f"{args.style} domain in {root}; held-out photos: palette distance "
-          f"{np.mean([palette_distance(p) for p in evaluation]):.2f}, sepia distance "
-          f"{np.mean([sepia_distance(p) for p in evaluation]):.1f}; their {args.style} renderings: "
-          f"{np.mean([palette_distance(render(p)) for p in evaluation]):.2f} and "
-          f"{np.mean([sepia_distance(render(p)) for p in evaluation]):.1f}; options {json.dumps(options)}", flush=True)
+    print(f"{args.style} domain in {root}; options {json.dumps(options)}", flush=True)
     print("  step  elapsed   scores on the held-out photos (change from the start)", flush=True)
     curve, start, end = train_and_score(records, workdir, evaluation, args.steps, args.every, options,
-                                        log=lambda line: print(line, flush=True), render=STYLES[args.style])
-    first, last = curve[0], curve[-1]
-    print(f"after {last['step']} steps: palette distance {first['palette']:.2f} -> {last['palette']:.2f} "
-          f"({last['palette'] - first['palette']:+.2f}), checkerboard x{last['checker'] / first['checker']:.2f}, "
-          f"PSNR to the target rendering {first['psnr_toy']:.2f} -> {last['psnr_toy']:.2f} dB, sepia distance "
-          f"{first['sepia']:.1f} -> {last['sepia']:.1f}", flush=True)
+                                        log=lambda line: print(line, flush=True), render=render)
+    print(table_row(summarize(args.style, options.get("seed", 0), curve)), flush=True)
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"options": options, "curve": curve}, f, indent=1)
     if args.strip:
-        from PIL import Image
-
-        targets = [np.asarray(Image.open(p))[:EVAL_SIZE, :EVAL_SIZE] for p in sorted(glob.glob(os.path.join(root, "anime", "*.png")))[:4]]
-        save_strip(args.strip, evaluation, start, end, targets)
+        save_strip(args.strip, evaluation, start, end, [render(p) for p in evaluation])
     return curve
 
 
