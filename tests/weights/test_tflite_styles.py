@@ -16,7 +16,11 @@ from cartoongan.weights.tflite import TFLiteError, TFLiteModel
 from cartoongan.weights.tflite_convert import animegan_v2_scopes, load_animegan_v2_tflite, load_whitebox_tflite
 from tests.conftest import psnr, shared_path
 
-litert = pytest.importorskip("ai_edge_litert.interpreter", reason="LiteRT (the export extra) computes the references")
+
+def _interpreter(path, **options):
+    litert = pytest.importorskip("ai_edge_litert.interpreter", reason="LiteRT (the export extra) computes the references")
+    return litert.Interpreter(model_path=path, **options)
+
 
 WHITEBOX = ("whitebox", "whitebox_cartoon_gan_fp16.tflite")
 ANIMEGAN = ("animeganv2_hayao", "animeganv2_hayao_256x256_integer_quant.tflite")
@@ -34,7 +38,7 @@ def _photos(size, count=3):
 
 
 def _litert(path, x):
-    interpreter = litert.Interpreter(model_path=path, num_threads=2)
+    interpreter = _interpreter(path, num_threads=2)
     interpreter.allocate_tensors()
     interpreter.set_tensor(interpreter.get_input_details()[0]["index"], np.ascontiguousarray(x))
     interpreter.invoke()
@@ -54,7 +58,7 @@ def test_reader_constants_equal_litert_dequantized_by_hand(which):
     here with LiteRT's own scales, zero points and quantized dimension."""
     path = _file(which)
     model = TFLiteModel(path)
-    interpreter = litert.Interpreter(model_path=path)
+    interpreter = _interpreter(path)
     details = {d["index"]: d for d in interpreter.get_tensor_details()}
     checked = 0
     for index, tensor in model.constants().items():
