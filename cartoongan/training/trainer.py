@@ -396,11 +396,17 @@ class Trainer:
         """What shows a collapse: the colour distance of the outputs to the reference anime
         images (beside the photos' own), on the held-out photos or else the reference photos;
         with held-out targets, the outputs' PSNR gain over the photo itself."""
-        from cartoongan.evaluation import colour_distance, gain_over_photo, generator_cartoonizer
+        from cartoongan.evaluation import colour_distance, edge_pad_to_multiple, gain_over_photo
 
         photos, targets = held_out
-        cartoonize = generator_cartoonizer(self.generator, self.preprocessing)
-        outputs = [cartoonize(photo) for photo in photos]
+        outputs = []
+        for photo in photos:
+            # A direct call, as the Cartoonizer pads and crops: Keras' predict would run through
+            # the distribution strategy, whose other workers do not take part here.
+            x = edge_pad_to_multiple(np.asarray(photo, np.float32)[None] / 127.5 - 1.0, self.preprocessing.size_multiple)
+            y = self.generator(self._to_generator_convention(tf.constant(x)), training=False)
+            y = self._to_generator_convention(tf.cast(y, tf.float32))[:, : photo.shape[0], : photo.shape[1]]
+            outputs += _to_uint8(y)
         scores = {"colour_distance": colour_distance(outputs, anime), "colour_distance_photo": colour_distance(photos, anime)}
         if targets:
             scores["gain_over_photo"] = gain_over_photo(outputs, photos, targets)

@@ -74,7 +74,7 @@ def test_run_killed_mid_save_resumes_from_last_good_checkpoint(tmp_path, monkeyp
     resumed = Trainer(config, dataset_fn=synthetic_dataset)
     assert resumed.restore() == 2
     resumed.fit(progress=False)
-    assert _steps(tmp_path) == [1, 2, 3, 4]
+    assert _steps(tmp_path) == [0, 1, 2, 3, 4]
 
 
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
@@ -86,7 +86,7 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
     monkeypatch.setattr(losses, "content_loss", lambda a, b: tf.constant(float("nan")))
     with pytest.raises(TrainingDiverged, match="step 5.*ckpt-4"):
         Trainer(config, dataset_fn=synthetic_dataset).fit(progress=False)
-    assert _steps(tmp_path) == [1, 2, 3, 4]
+    assert _steps(tmp_path) == [0, 1, 2, 3, 4]
     assert tf.train.latest_checkpoint(tmp_path / "checkpoints").endswith("ckpt-4")
 
 
@@ -106,7 +106,7 @@ def test_fine_tuning_starts_exactly_from_the_preset(tmp_path, tiny_preset):
 def test_mixed_precision_and_xla_steps_are_finite(tmp_path, precision, xla):
     config = tiny_config(tmp_path, precision=precision, xla=xla, steps=3, init_steps=1)
     Trainer(config, dataset_fn=synthetic_dataset).fit(progress=False)
-    assert _steps(tmp_path) == [1, 2, 3]
+    assert _steps(tmp_path) == [0, 1, 2, 3]
 
 
 def _free_port():
@@ -135,7 +135,7 @@ def test_two_local_workers_train_identical_weights(tmp_path):
     assert names
     for name in names:
         np.testing.assert_array_equal(chief.get_tensor(name), other.get_tensor(name))
-    assert _steps(tmp_path / "w0") == [1, 2, 3]
+    assert _steps(tmp_path / "w0") == [0, 1, 2, 3]
     initial = tf.train.load_checkpoint(str(tmp_path / "w0" / "checkpoints"))
     assert int(initial.get_tensor("step/.ATTRIBUTES/VARIABLE_VALUE")) == 3
 
