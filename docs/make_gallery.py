@@ -17,11 +17,10 @@ sys.path.insert(0, ROOT)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
-from PIL import Image, ImageDraw  # noqa: E402
+from PIL import Image  # noqa: E402
 
 STYLES = ["hayao", "hayao_lite", "whitebox", "animeganv2_hayao"]
 PHOTOS = ["coffee", "chelsea", "rocket"]
-LABEL_HEIGHT = 22
 
 
 def main():
@@ -35,26 +34,18 @@ def main():
 
     from cartoongan import Cartoonizer
     from cartoongan.atomic import atomic_file
+    from cartoongan.compare import contact_sheet
 
     cartoonizers = {style: Cartoonizer.from_pretrained(style, precision="float32", tile_size=0) for style in args.styles}
-    rows = []
+    photos = []
     for name in PHOTOS:
         photo = Image.fromarray(getattr(skimage.data, name)()).convert("RGB")
         photo.thumbnail((args.side, args.side), Image.LANCZOS)
-        photo = np.asarray(photo)
-        rows.append([photo] + [cartoonizers[style](photo) for style in args.styles])
+        photos.append(np.asarray(photo))
         print(f"{name}: done", flush=True)
-    width = args.side * (len(args.styles) + 1)
-    heights = [row[0].shape[0] for row in rows]
-    sheet = Image.new("RGB", (width, LABEL_HEIGHT + sum(heights)), "white")
-    draw = ImageDraw.Draw(sheet)
-    for column, label in enumerate(["photo", *args.styles]):
-        draw.text((column * args.side + 6, 5), label, fill="black")
-    top = LABEL_HEIGHT
-    for row, height in zip(rows, heights):
-        for column, picture in enumerate(row):
-            sheet.paste(Image.fromarray(picture), (column * args.side, top))
-        top += height
+    # The same labelled sheet as cartoongan-compare draws
+    columns = [(style, [cartoonizers[style](photo) for photo in photos]) for style in args.styles]
+    sheet = Image.fromarray(contact_sheet(photos, columns, cell=args.side))
     with atomic_file(args.output, suffix=".jpg") as partial:
         sheet.save(partial, quality=85, optimize=True)
     print(f"wrote {args.output} ({os.path.getsize(args.output) / 1e6:.2f} MB)")
