@@ -38,8 +38,9 @@ _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$")
 # or with a million blocks. (Kept here, free of TensorFlow, so a bad preset is refused in
 # milliseconds; a test checks it against `cartoongan.models.GENERATORS`.)
 GENERATOR_PARAMETER_BOUNDS = {
-    "CartoonGanGenerator": {"filters": (1, 256), "num_residual_blocks": (0, 32)},
-    "LightGenerator": {"filters": (1, 256), "num_residual_blocks": (0, 32), "end_kernel_size": (1, 15)},
+    "CartoonGanGenerator": {"filters": (1, 256), "num_residual_blocks": (0, 32), "photo_path": (0, 1)},
+    "LightGenerator": {"filters": (1, 256), "num_residual_blocks": (0, 32), "end_kernel_size": (1, 15),
+                       "photo_path": (0, 1)},
     "WhiteboxGenerator": {"filters": (1, 256), "num_residual_blocks": (0, 32)},
     "AnimeGanV2Generator": {"filters": (1, 256), "num_residual_blocks": (0, 32)},
 }

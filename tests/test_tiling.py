@@ -17,6 +17,9 @@ PRETRAINED = os.path.join(os.path.dirname(os.path.dirname(__file__)), "pretraine
 GENERATORS = {
     "cartoongan": lambda dtype: CartoonGanGenerator(filters=4, num_residual_blocks=2, dtype=dtype),
     "light": lambda dtype: LightGenerator(filters=8, num_residual_blocks=2, dtype=dtype),
+    # a fine-tune's photo path: the photo added after the first norm and, blurred, before tanh
+    "cartoongan_photo_path": lambda dtype: CartoonGanGenerator(filters=4, num_residual_blocks=1, photo_path=1,
+                                                               dtype=dtype),
     # guided filter (a 2-pixel halo, windows clipped at the true border), TF1 resizes, skips
     "whitebox": lambda dtype: WhiteboxGenerator(filters=4, num_residual_blocks=1, dtype=dtype),
     # layer norms over H, W and C (one streamed moment per image), bottom/right reflection pads

@@ -3,6 +3,7 @@
 import keras
 
 from cartoongan.models.layers import CropTopLeft, InstanceNormalization, ReflectionPadding2D
+from cartoongan.models.photo_path import add_blurred_photo_path, add_photo_path
 
 # `dtype` is the dtype policy of the convolutions ("float32", "mixed_bfloat16", ...).
 # Instance norms and residual sums stay float32 whatever it is: low-precision statistics
@@ -47,15 +48,18 @@ class CartoonGanGenerator(keras.Model):
 
     Takes float NHWC of any size; sizes that are not multiples of 4 come out rounded up,
     exactly like the original network. The value convention (BGR or RGB, [-1, 1]) belongs
-    to the weights and travels in the preset, not here.
+    to the weights and travels in the preset, not here. `photo_path=1` adds
+    cartoongan.models.photo_path (then sizes must be multiples of 4).
     """
 
-    def __init__(self, filters=64, num_residual_blocks=8, dtype=None, **kwargs):
+    def __init__(self, filters=64, num_residual_blocks=8, photo_path=0, dtype=None, **kwargs):
         # === Functional Model ===
         inputs = keras.Input(shape=(None, None, 3), name="image")
-        x = ReflectionPadding2D(3, name="stem_pad", dtype=dtype)(inputs)
-        x = keras.layers.Conv2D(filters, 7, name="stem_conv", dtype=dtype)(x)
+        padded = ReflectionPadding2D(3, name="stem_pad", dtype=dtype)(inputs)
+        x = keras.layers.Conv2D(filters, 7, name="stem_conv", dtype=dtype)(padded)
         x = InstanceNormalization(name="stem_norm")(x)
+        if photo_path:
+            x = add_photo_path(x, padded, filters, 7, "stem", dtype=dtype)
         x = keras.layers.ReLU(name="stem_relu", dtype=dtype)(x)
         x = apply_conv_norm_block(x, filters * 2, "down1", strides=2, dtype=dtype)
         x = apply_conv_norm_block(x, filters * 4, "down2", strides=2, dtype=dtype)
@@ -65,12 +69,15 @@ class CartoonGanGenerator(keras.Model):
         x = apply_upsample_block(x, filters, "up2", dtype=dtype)
         x = ReflectionPadding2D(3, name="head_pad", dtype=dtype)(x)
         x = keras.layers.Conv2D(3, 7, name="head_conv", dtype=dtype)(x)
+        if photo_path:
+            x = add_blurred_photo_path(x, inputs, "head", dtype=dtype)
         outputs = keras.layers.Activation("tanh", name="head_tanh", dtype="float32")(x)
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
 
         # === Config ===
         self.filters = filters
         self.num_residual_blocks = num_residual_blocks
+        self.photo_path = photo_path
         self.conv_dtype = dtype
 
     def get_config(self):
@@ -79,4 +86,5 @@ class CartoonGanGenerator(keras.Model):
             "trainable": self.trainable,
             "filters": self.filters,
             "num_residual_blocks": self.num_residual_blocks,
+            **({"photo_path": self.photo_path} if self.photo_path else {}),
         }

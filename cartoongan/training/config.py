@@ -29,7 +29,8 @@ with XLA): the progress bar says so while it happens."""
 # The CartoonGAN paper's losses and discriminator, as TrainConfig fields (README: Training):
 # what the defaults add to it can be switched off with these flags.
 PAPER_RECIPE = {"colour_weight": 0.0, "colour_distribution_weight": 0.0, "checkerboard_weight": 0.0, "palette_weight": 0.0,
-                "discriminator_norm": "instance", "warmup_steps": 0, "vgg_weights": "imagenet", "content_features": "vgg"}
+                "discriminator_norm": "instance", "warmup_steps": 0, "vgg_weights": "imagenet", "content_features": "vgg",
+                "photo_path": "off"}
 
 # Integer constructor parameters of the generators: sane bounds, so that a typo cannot build a
 # model that fills the memory (filters 4000 took 8 GB) or takes minutes to build.
@@ -42,13 +43,13 @@ _GENERATOR_PARAMETER_BOUNDS = {
 GENERATOR_CLASSES = {"full": "CartoonGanGenerator", "light": "LightGenerator", "whitebox": "WhiteboxGenerator",
                      "animegan_v2": "AnimeGanV2Generator"}
 # Keys whose absence in an older run's config.json means this value (not today's default).
-_RESUME_LEGACY = {"discriminator_norm": "instance", "warmup_steps": 0}
+_RESUME_LEGACY = {"discriminator_norm": "instance", "warmup_steps": 0, "photo_path": "off"}
 
 # Options that change what a checkpoint contains: a resumed run must agree on them.
 # warmup_steps: with a warm-up the optimizers' learning rate is a schedule, without one a
 # variable the checkpoint holds, so the two cannot restore each other's checkpoints.
 _RESUME_KEYS = ("generator", "generator_config", "init_from", "discriminator_filters", "discriminator_norm", "precision",
-                "warmup_steps")
+                "warmup_steps", "photo_path")
 
 # The choices of the options, free of TensorFlow so that a tool can offer them in --help and
 # a config be checked before TensorFlow loads; tests/training/test_config.py checks them
@@ -79,6 +80,10 @@ class TrainConfig:
                                      metavar="JSON", shown_default="none")
     init_from: str | None = _option(None, "start the generator from a style or preset (fine-tuning)",
                                     metavar="STYLE_OR_PRESET", shown_default="from scratch")
+    photo_path: str = _option("on", "give the full and light generators a path for the photo's own colours "
+                              "(zero-initialised, so a fine-tune starts at its preset): their first instance norm "
+                              "hides how bright and coloured the photo is, so without it they cannot keep or map "
+                              "its colours", choices=("on", "off"))
     init_steps: int = _option(1000, "content-only initialization steps (the paper's first phase)")
     steps: int = _option(10000, "all steps, initialization included")
     batch_size: int = _option(8, "global batch size, split across replicas")

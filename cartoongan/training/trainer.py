@@ -100,6 +100,7 @@ class Trainer:
         anime_smooth: RGB in [-1, 1]); default: the TFRecords in `config.data`."""
         from cartoongan.models import build_generator
         from cartoongan.models.discriminator import CartoonGanDiscriminator
+        from cartoongan.models.photo_path import supports_photo_path, with_photo_path
 
         self.config = config
         self.strategy = make_strategy(config.distribute)
@@ -113,6 +114,8 @@ class Trainer:
             else:
                 self.generator = build_generator(GENERATOR_CLASSES[config.generator], config.generator_config, dtype=policy)
                 self.preprocessing = Preprocessing("RGB")
+            if config.photo_path == "on" and supports_photo_path(self.generator):
+                self.generator = with_photo_path(self.generator, dtype=policy)
             self.discriminator = CartoonGanDiscriminator(
                 filters=config.discriminator_filters, dtype=policy, normalization=config.discriminator_norm)
             self.vgg = losses.content_features(config.content_features, config.vgg_weights,

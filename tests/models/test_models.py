@@ -50,6 +50,13 @@ CASES = {
     # the student of `tools/distill.py` at the size shipped as pretrained/hayao_lite
     "distilled": Case(CartoonGanGenerator, dict(filters=24, num_residual_blocks=6), GENERATOR_KEYS,
                       ("stem_conv",), ("stem_norm", "res6_add")),
+    # fine-tuning adds the photo path (cartoongan.models.photo_path): then multiples of 4 only
+    "cartoongan_photo_path": Case(CartoonGanGenerator, dict(filters=4, num_residual_blocks=1, photo_path=1),
+                                  GENERATOR_KEYS | {"photo_path"}, ("stem_conv", "stem_photo_conv", "head_photo_conv"),
+                                  ("stem_norm", "stem_photo_add", "head_photo_blur", "head_photo_add"), any_size=False),
+    "light_photo_path": Case(LightGenerator, dict(filters=8, num_residual_blocks=1, end_kernel_size=3, photo_path=1),
+                             GENERATOR_KEYS | {"end_kernel_size", "photo_path"}, ("stem_conv", "head_photo_conv"),
+                             ("stem_photo_add", "head_photo_blur", "head_photo_add"), any_size=False),
     "light": Case(LightGenerator, dict(filters=8, num_residual_blocks=1, end_kernel_size=3),
                   GENERATOR_KEYS | {"end_kernel_size"}, ("stem_conv", "res1_branch_dwconv"),
                   ("stem_norm", "res1_concat"), min_side=1),

@@ -95,11 +95,29 @@ def test_fine_tuning_starts_exactly_from_the_preset(tmp_path, tiny_preset):
     trainer = Trainer(config, dataset_fn=synthetic_dataset)
     reference = load_generator(str(tiny_preset))
     assert trainer.restore() == 0
-    for ours, theirs in zip(trainer.generator.weights, reference.weights):
-        np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+    for layer in reference.layers:  # every weight of the preset, the photo path's added beside them
+        for ours, theirs in zip(trainer.generator.get_layer(layer.name).weights, layer.weights):
+            np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+    for name in ("stem_photo_conv", "head_photo_conv"):
+        assert not np.any(trainer.generator.get_layer(name).get_weights()[0])
+    photo = np.random.default_rng(0).uniform(-1, 1, (2, 32, 32, 3)).astype("float32")
+    np.testing.assert_array_equal(trainer.generator(photo).numpy(), reference(photo).numpy())
     assert trainer.preprocessing.channel_order == "BGR"  # the preset's convention is kept
     trainer.fit(progress=False)
-    assert json.loads((tmp_path / "preset" / "config.json").read_text())["preprocessing"]["channel_order"] == "BGR"
+    saved = json.loads((tmp_path / "preset" / "config.json").read_text())
+    assert saved["preprocessing"]["channel_order"] == "BGR"
+    assert saved["generator"]["config"]["photo_path"] == 1
+    # The path was trained, and the saved preset is the network that was trained.
+    assert np.any(trainer.generator.get_layer("head_photo_conv").get_weights()[0])
+    np.testing.assert_allclose(load_generator(str(tmp_path / "preset"))(photo).numpy(), trainer.generator(photo).numpy(),
+                               atol=1e-6)
+
+
+def test_fine_tuning_without_the_photo_path_keeps_the_presets_network(tmp_path, tiny_preset):
+    config = tiny_config(tmp_path, init_from=str(tiny_preset), generator_config={}, photo_path="off")
+    trainer = Trainer(config, dataset_fn=synthetic_dataset)
+    assert len(trainer.generator.weights) == len(load_generator(str(tiny_preset)).weights)
+    assert "photo_path" not in trainer.generator.get_config()
 
 
 @pytest.mark.parametrize("precision, xla", [("bfloat16", "off"), ("float32", "on")])
@@ -235,7 +253,16 @@ def test_runs_from_before_the_warm_up_resume_only_without_it(tmp_path):
     assert config.warmup_steps == 100
     with pytest.raises(ValueError, match="warmup_steps=0, not 100"):
         config.check_resumable_from({"discriminator_norm": "none"})
-    tiny_config(tmp_path, warmup_steps=0).check_resumable_from({"discriminator_norm": "none"})
+    tiny_config(tmp_path, warmup_steps=0, photo_path="off").check_resumable_from({"discriminator_norm": "none"})
+
+
+def test_runs_from_before_the_photo_path_resume_only_without_it(tmp_path):
+    """The path adds generator weights: a run from before it (no photo_path in its
+    config.json) has checkpoints without them, so it is refused by name, not mid-restore."""
+    before = {"discriminator_norm": "none", "warmup_steps": 100}
+    with pytest.raises(ValueError, match="photo_path='off', not 'on'"):
+        tiny_config(tmp_path).check_resumable_from(before)
+    tiny_config(tmp_path, photo_path="off").check_resumable_from(before)
 
 
 def test_a_workdir_given_as_dotdot_names_the_preset_after_the_real_folder(tmp_path, monkeypatch):

@@ -1,0 +1,81 @@
+"""The photo path: added to a pretrained generator it changes nothing, and it is what lets
+the network see the brightness and colour the first instance norm takes away."""
+
+import os
+
+import keras
+import numpy as np
+import pytest
+
+from cartoongan.models import CartoonGanGenerator, LightGenerator
+from cartoongan.models.photo_path import PHOTO_PATH_GAIN, supports_photo_path, with_photo_path
+from cartoongan.presets import load_generator
+
+HAYAO_LITE = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(__file__))), "pretrained", "hayao_lite")
+
+
+def _photos(seed=0):
+    return np.random.default_rng(seed).uniform(-0.6, 0.6, (2, 32, 32, 3)).astype("float32")
+
+
+def _shifted(photos):
+    """Per-channel brightness and contrast changes an instance norm cannot see."""
+    return np.clip(photos * np.float32(1.3) + np.array([0.2, -0.1, 0.05], np.float32), -1, 1)
+
+
+def test_the_shipped_student_cannot_see_brightness_and_the_path_changes_nothing():
+    generator = load_generator(HAYAO_LITE)
+    photos = _photos()
+    before = generator(photos).numpy()
+    # Why the path exists: per-channel gain and offset of the photo do not reach the output.
+    assert np.abs(generator(_shifted(photos)).numpy() - before).max() < 1e-4
+    extended = with_photo_path(generator)
+    assert extended.get_config()["photo_path"] == 1
+    np.testing.assert_array_equal(extended(photos).numpy(), before)
+    assert with_photo_path(extended) is extended
+
+
+def test_with_the_path_trained_the_output_follows_the_photos_colours():
+    keras.utils.set_random_seed(0)
+    generator = with_photo_path(CartoonGanGenerator(filters=4, num_residual_blocks=1))
+    photos = _photos(1)
+    np.testing.assert_allclose(generator(_shifted(photos)).numpy(), generator(photos).numpy(), atol=1e-4)  # blind at 0
+    _randomize_path(generator)
+    assert np.abs(generator(_shifted(photos)).numpy() - generator(photos).numpy()).max() > 0.05
+
+
+def test_the_light_generator_takes_the_path_too():
+    keras.utils.set_random_seed(0)
+    generator = with_photo_path(LightGenerator(filters=8, num_residual_blocks=1))
+    assert supports_photo_path(generator)
+    photos = _photos(1)
+    start = generator(photos).numpy()
+    _randomize_path(generator)
+    assert np.abs(generator(photos).numpy() - start).max() > 0.05
+
+
+def _randomize_path(generator):
+    rng = np.random.default_rng(0)
+    for name in ("stem_photo_conv", "head_photo_conv"):
+        layer = generator.get_layer(name)
+        layer.set_weights([rng.normal(0, 0.05, w.shape).astype("float32") for w in layer.get_weights()])
+
+
+def test_the_head_path_carries_colour_but_no_pixel_period_texture():
+    """The head path's photo is blurred by a binomial kernel, whose response at the 2-pixel
+    period is 0: a checkerboard photo reaches the output as its flat mean colour."""
+    generator = CartoonGanGenerator(filters=4, num_residual_blocks=1, photo_path=1)
+    blur = generator.get_layer("head_photo_blur")
+    assert not blur.trainable
+    board = np.indices((16, 16)).sum(0) % 2 * 0.8 - 0.4  # +-0.4 alternating
+    photo = np.stack([board + 0.3, board - 0.2, board], -1)[None].astype("float32")
+    padded = generator.get_layer("head_photo_pad")(photo)
+    blurred = blur(padded).numpy()
+    np.testing.assert_allclose(blurred[0, 1:-1, 1:-1], np.broadcast_to([0.3, -0.2, 0.0], (14, 14, 3)), atol=1e-6)
+    assert PHOTO_PATH_GAIN > 1  # a larger rate for the path's few weights (see the module)
+
+
+def test_other_families_have_no_photo_path():
+    from cartoongan.models import WhiteboxGenerator
+
+    assert not supports_photo_path(WhiteboxGenerator(filters=4, num_residual_blocks=1))
