@@ -17,9 +17,6 @@ PRETRAINED = os.path.join(os.path.dirname(os.path.dirname(__file__)), "pretraine
 GENERATORS = {
     "cartoongan": lambda dtype: CartoonGanGenerator(filters=4, num_residual_blocks=2, dtype=dtype),
     "light": lambda dtype: LightGenerator(filters=8, num_residual_blocks=2, dtype=dtype),
-    # a fine-tune's photo path: the photo added after the first norm and, blurred, before tanh
-    "cartoongan_photo_path": lambda dtype: CartoonGanGenerator(filters=4, num_residual_blocks=1, photo_path=1,
-                                                               dtype=dtype),
     # guided filter (a 2-pixel halo, windows clipped at the true border), TF1 resizes, skips
     "whitebox": lambda dtype: WhiteboxGenerator(filters=4, num_residual_blocks=1, dtype=dtype),
     # layer norms over H, W and C (one streamed moment per image), bottom/right reflection pads
@@ -78,6 +75,19 @@ def test_raw_generator_tiled_equals_whole_float32(name, store):
     tiled = _run_tiled(generator, x, tile_size=32, store_values_per_pixel=store)
     assert tiled.shape == whole.shape
     np.testing.assert_allclose(tiled, whole, atol=2e-4)
+
+
+def test_a_fine_tunes_photo_path_tiles_like_the_whole_image():
+    """The photo path adds the photo after the first norm and, blurred, before the tanh:
+    raw float32 maps and a uint8 photo of an odd size tile like the whole image."""
+    generator = _randomized(lambda dtype: CartoonGanGenerator(filters=4, num_residual_blocks=1, photo_path=1), None)
+    x = np.random.default_rng(1).uniform(-1, 1, (1, 96, 132, 3)).astype(np.float32)
+    np.testing.assert_allclose(_run_tiled(generator, x, tile_size=32), generator(x).numpy(), atol=2e-4)
+    image = np.random.default_rng(3).integers(0, 256, (77, 131, 3), dtype=np.uint8)
+    whole = Cartoonizer(generator, Preprocessing("BGR"), tile_size=0)(image)
+    tiled = Cartoonizer(generator, Preprocessing("BGR"), tile_size=32)(image)
+    assert tiled.shape == image.shape
+    assert np.abs(whole.astype(int) - tiled).max() <= 1
 
 
 @pytest.mark.parametrize("name", [pytest.param(name, marks=[pytest.mark.slow] if name == "whitebox" else [])
