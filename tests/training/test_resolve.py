@@ -47,7 +47,7 @@ def test_missing_data_is_refused_by_field(tmp_path):
 def test_a_workdir_holding_another_architecture_is_refused(data, tmp_path):
     workdir = tmp_path / "w"
     workdir.mkdir()
-    (workdir / "config.json").write_text(json.dumps({"generator": "light", "discriminator_norm": "none", "warmup_steps": 100}))
+    (workdir / "config.json").write_text(json.dumps({"generator": "light", "discriminator_norm": "none", "warmup_steps": 100, "photo_path": "on"}))
     with pytest.raises(ValueError, match="holds a run with generator='light'"):
         resolve_config(data, str(workdir))
     assert resolve_config(data, str(workdir), generator="light").generator == "light"
