@@ -5,7 +5,6 @@ import os
 
 import keras
 import numpy as np
-import pytest
 
 from cartoongan.models import CartoonGanGenerator, LightGenerator
 from cartoongan.models.photo_path import PHOTO_PATH_GAIN, supports_photo_path, with_photo_path
