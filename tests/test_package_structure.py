@@ -170,8 +170,10 @@ def test_every_tool_has_a_console_script_named_by_one_scheme():
     expected = {f"cartoongan-{tool.replace('_', '-')}": f"{PACKAGE}.cli.{tool}:main" for tool in tools}
     expected["cartoonize"] = f"{PACKAGE}.cli.cartoonize:main"
     assert console_scripts() == expected
-    for tool in tools:  # and a tools/ wrapper for a clone that is not installed
+    for tool in tools:  # and a tools/ wrapper for a clone that is not installed, and `python -m` works
         assert (PROJECT_ROOT / "tools" / f"{tool}.py").is_file(), tool
+        source = (PROJECT_ROOT / PACKAGE / "cli" / f"{tool}.py").read_text()
+        assert 'if __name__ == "__main__":\n    sys.exit(main())' in source, f"python -m {PACKAGE}.cli.{tool} does nothing"
 
 
 # What the entry point does, in a fresh interpreter: --help, then whether TensorFlow (or

@@ -51,3 +51,7 @@ def main(argv=None):
         return 1
     print(f"wrote preset {preset}")
     return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -60,3 +60,7 @@ def main(argv=None):
     print(json.dumps({"mean_psnr": result["mean_psnr"] and round(result["mean_psnr"], 3)}))
     print(f"preset written to {result['output'] or result['preset']}")
     return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
