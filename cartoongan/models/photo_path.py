@@ -63,6 +63,6 @@ def with_photo_path(generator, dtype=None):
 
 
 def supports_photo_path(generator):
-    """Whether the generator's family has the path (CartoonGAN and light; not White-box or
-    AnimeGANv2, whose norms come later or over all channels)."""
+    """Whether the generator's family has the path: CartoonGAN and light. White-box has no
+    norms (it sees the colours already); AnimeGANv2's layer norms were not given one."""
     return "photo_path" in inspect.signature(type(generator).__init__).parameters
