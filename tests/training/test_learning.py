@@ -27,13 +27,13 @@ def test_a_reduced_suite_run_moves_a_cel_style_up_from_below_the_photo_without_a
     shared_path("data", "photos", "train", "ade20k")
     learning = _learning_module()
     # The flags; everything else is the trainer's default. 100 steps of the suite's
-    # cel6-blue style on 96 photos (the suite: 300 steps on 200 photos reach +1.06 dB).
+    # cel6-blue style on 96 photos (the suite: 1000 steps on 200 photos reach +0.82 dB).
     options = dict(init_from="hayao_lite", init_steps=0, image_size=64, batch_size=4, vgg_weights="random")
     lines = []
     (row,) = learning.run_suite(str(tmp_path), ["cel6-blue"], [0], 100, 100, options, count=96, eval_count=16,
                                 log=lines.append)
     report = "\n".join(lines)
     assert row["gain_start"] <= -1.0, report  # hayao_lite starts below the photo: measured -1.77 dB
-    assert row["gain"] >= row["gain_start"] + 0.8, report  # measured +1.25 dB (to -0.52)
-    assert row["swd"] < row["swd_photo"] < row["swd_start"], report  # measured 20.1 < 22.5 < 27.3
-    assert row["checker"] <= 1.2 and row["stripes"] <= 1.2, report  # measured 0.48x and 0.48x
+    assert row["gain"] >= row["gain_start"] + 0.8, report  # measured +1.27 dB (to -0.50)
+    assert row["swd"] < row["swd_photo"] < row["swd_start"], report  # measured 21.0 < 22.5 < 27.3
+    assert row["checker"] <= 1.2 and row["stripes"] <= 1.2, report  # measured 0.45x and 0.45x
