@@ -3,9 +3,9 @@
 The stem of these generators is conv -> instance norm, and the norm takes each image's mean
 and scale away: the network never sees how bright or how coloured its input is, so it cannot
 keep the photo's colours, nor map them (sepia, posterized levels) once fine-tuned; measured
-on hayao_lite, a per-channel a*photo+b changes its output by under 4e-6. The path adds two convolutions of
-the photo itself, each zero-initialised so that a pretrained generator is unchanged when the
-path is added (fine-tuning starts exactly at the preset):
+on hayao_lite, a per-channel a*photo+b changes its output by under 4e-6. The path adds two
+convolutions of the photo itself, each zero-initialised so that a pretrained generator is
+unchanged when the path is added (fine-tuning starts exactly at the preset):
 - after the stem norm, a conv of the (padded) photo: the whole network sees absolute values;
 - before the final tanh, a 1x1 conv of the photo blurred by a fixed 3x3 binomial kernel:
   colours pass straight through, but not the photo's pixel-period texture (the kernel's
