@@ -1,8 +1,10 @@
 """cartoongan-compare: photos x styles (x looks) in one labelled contact sheet, and a table of
 time per megapixel and colour shift from the photo per style (the work: `cartoongan.compare`).
 
-    python tools/compare.py --photos photos/ --styles hayao hayao_lite runs/mine/preset \\
+    python tools/compare.py --photos photos/ --styles hayao hayao_lite \\
         --looks default strength=0.5 keep_colors=true --output sheet.jpg
+
+(--styles takes preset folders too, such as a training run's runs/NAME/preset.)
 """
 
 import argparse
