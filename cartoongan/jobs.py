@@ -100,7 +100,7 @@ class RunOptions:
                              metavar="DIR")
     styles: Optional[list] = option(None, "style names or preset directories (see --list-styles)", flag="--style",
                                     nargs="+", metavar="NAME", shown_default="hayao, shipped in pretrained/: no network "
-                                    "needed; hayao_lite is a small, 5.7x faster model distilled from it")
+                                    "needed; hayao_lite is a smaller, faster model distilled from it")
     video_quality: Optional[int] = option(None, "videos: the encoder's constant rate factor, lower is better and "
                                           "bigger", metavar="CRF", shown_default="20 for H.264, 32 for VP9 in .webm")
     overwrite: bool = option(False, "replace existing outputs instead of skipping them")
