@@ -17,15 +17,17 @@ the Beam pipeline (`cartoongan.beam`) gives its outputs the same places with `ou
 and `style_name`. Nothing heavy is imported here: TensorFlow, PIL and PyAV load on use.
 """
 
+import contextlib
 import glob
 import inspect
+import json
 import os
 import sys
 from dataclasses import dataclass
 from typing import NamedTuple, Optional
 
 from cartoongan.errors import ParameterError
-from cartoongan.options import option
+from cartoongan.options import LookOptions, option
 from cartoongan.precision import precision_option
 
 # Long side cap: a phone photo (12 MP) at full size costs the full generator about a
@@ -103,7 +105,10 @@ class RunOptions:
                                     "needed; hayao_lite is a smaller, faster model distilled from it")
     video_quality: Optional[int] = option(None, "videos: the encoder's constant rate factor, lower is better and "
                                           "bigger", metavar="CRF", shown_default="20 for H.264, 32 for VP9 in .webm")
-    overwrite: bool = option(False, "replace existing outputs instead of skipping them")
+    overwrite: bool = option(False, "make every output again; without it an existing output is skipped if it was made "
+                             "with this run's look (--style-size, --strength, --keep-colors), --max-size and "
+                             "--video-quality, replaced if it was made with others, and kept if this tool has no "
+                             "record of it")
 
 
 @dataclass(frozen=True)
@@ -169,14 +174,83 @@ STYLE_FOLDER_MARKER_TEXT = "Results of cartoongan: a run whose input is the fold
 
 
 def mark_style_folder(folder):
-    """Writes the marker of `folder`, a style folder of this tool (atomically, once)."""
-    from cartoongan.atomic import atomic_file
+    """Writes the marker of `folder`, a style folder of this tool, unless it is there: never
+    replaced, so the records appended to it (see `add_record`) are kept. Complete or absent
+    (a temporary linked into place), as an atomic write."""
+    import tempfile
 
     marker = os.path.join(folder, STYLE_FOLDER_MARKER)
     if os.path.lexists(marker):
         return
-    with atomic_file(marker) as partial, open(partial, "w", encoding="utf-8") as file:
-        file.write(STYLE_FOLDER_MARKER_TEXT)
+    os.makedirs(folder, exist_ok=True)
+    fd, partial = tempfile.mkstemp(prefix=f"{STYLE_FOLDER_MARKER}.partial-{os.getpid()}-", dir=folder)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as file:
+            file.write(STYLE_FOLDER_MARKER_TEXT)
+        os.chmod(partial, 0o644)
+        try:
+            os.link(partial, marker)  # fails where another run marked it first: its records stay
+        except FileExistsError:
+            pass
+        except OSError:  # a filesystem without hard links
+            if not os.path.lexists(marker):
+                os.replace(partial, marker)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(partial)
+
+
+# --- what an output was made with ---------------------------------------------------------
+# An output counts as done only if it was made the way this run would make it: the marker of
+# its style folder records, one JSON line per output written, the settings that change the
+# pixels (the look, the size cap, a video's quality). A re-run with the same settings skips the
+# output; one with other settings replaces it (atomically, as every write); an output without a
+# record (written before records were kept, or not by this tool) is left alone unless
+# `overwrite`. Appending one short line is atomic on local filesystems, and a reader ignores a
+# line that a killed writer left torn.
+
+
+def made_with(look, max_size, destination, video_quality=None):
+    """The settings that decide the pixels of `destination`: the look's fields (`LookOptions.to_dict`,
+    also in the video resume key), the size cap and, for a video, the encoder's CRF."""
+    from cartoongan.video import check_quality, is_video
+
+    settings = {**look.to_dict(), "max_size": max_size}
+    if is_video(destination):
+        settings["video_quality"] = check_quality(destination, video_quality)
+    return settings
+
+
+def add_record(style_folder, destination, settings):
+    """Records in `style_folder`'s marker that `destination` (a file below it) was made with
+    `settings` (see `made_with`); the latest record of a file wins."""
+    line = json.dumps({"output": _record_key(style_folder, destination), "made_with": settings}, sort_keys=True)
+    with open(os.path.join(style_folder, STYLE_FOLDER_MARKER), "ab+") as marker:
+        marker.seek(-1, os.SEEK_END)
+        torn = marker.read(1) != b"\n"  # a killed writer's last line: this one must not join it
+        marker.write((("\n" if torn else "") + line + "\n").encode())  # one write: never interleaved
+
+
+def read_records(style_folder):
+    """{output path relative to `style_folder`: settings} from its marker ({} when unmarked)."""
+    records = {}
+    try:
+        with open(os.path.join(style_folder, STYLE_FOLDER_MARKER), encoding="utf-8", errors="replace") as marker:
+            for line in marker:
+                if not line.startswith("{"):
+                    continue  # the marker's sentence
+                try:
+                    record = json.loads(line)
+                    records[record["output"]] = record["made_with"]
+                except (ValueError, KeyError, TypeError):
+                    continue  # a line a killed writer left torn
+    except OSError:
+        pass
+    return records
+
+
+def _record_key(style_folder, destination):
+    return os.path.relpath(destination, style_folder).replace(os.sep, "/")
 
 
 def marked_style_folders(output_dir):
@@ -195,12 +269,15 @@ def collect_jobs(inputs, output_dir=None, style_folders=()):
     matches nothing.
 
     Nothing a run writes is read as an input (so the output folder may be the input folder,
-    run after run, with any styles): a folder walk or a glob never takes `output_dir` when it
-    lies inside an input folder (`--input .` with the default output), nor the `style_folders`
-    of this run below `output_dir`, nor any folder below `output_dir` that an earlier run
-    marked as its style folder. A file named on its own is taken wherever it lies."""
+    run after run, with any styles, wherever the output went): a folder walk or a glob never
+    takes `output_dir` when it lies inside an input folder (`--input .` with the default
+    output), nor the `style_folders` of this run below `output_dir`, nor anything in a folder
+    that an earlier run marked as its style folder, wherever it lies; an input folder that is
+    (or lies in) such a folder is refused (ParameterError). A file named on its own is taken
+    wherever it lies."""
     from cartoongan.video import list_media
 
+    marked = {}  # folder -> whether it or a folder above it holds the marker
     skip = []
     if output_dir:
         skip = [os.path.join(output_dir, folder) for folder in style_folders] + marked_style_folders(output_dir)
@@ -213,15 +290,31 @@ def collect_jobs(inputs, output_dir=None, style_folders=()):
             if not matches:
                 raise ParameterError("inputs", "{name} {pattern}: no such file or folder, and no glob match",
                                      pattern=pattern)
-            matches = [match for match in matches if not any(_is_inside(match, folder) for folder in skip)]
+            matches = [match for match in matches if not any(_is_inside(match, folder) for folder in skip)
+                       and not _in_marked_folder(match if os.path.isdir(match) else os.path.dirname(match), marked)]
         for match in matches:
             if os.path.isdir(match):
+                if _in_marked_folder(match, marked):  # named on its own
+                    raise ParameterError("inputs", "{name} {pattern}: a folder of results this tool wrote (it holds "
+                                         "{marker}); what is in it is never read as input again (name its files to "
+                                         "cartoonize them)", pattern=pattern, marker=STYLE_FOLDER_MARKER)
                 inside = output_dir and _is_inside(output_dir, match) and not _same_path(output_dir, match)
                 jobs += [Job(path, os.path.relpath(path, match))
-                         for path in list_media(match, skip=skip + ([output_dir] if inside else []))]
+                         for path in list_media(match, skip=skip + ([output_dir] if inside else []))
+                         if not _in_marked_folder(os.path.dirname(path), marked)]
             else:  # files, and special files that the reader refuses by name
                 jobs.append(Job(match, os.path.basename(match)))
     return jobs
+
+
+def _in_marked_folder(folder, cache):
+    """Whether `folder` or a folder above it is a marked style folder (`cache`: {folder: answer})."""
+    folder = os.path.abspath(folder)
+    if folder not in cache:
+        parent = os.path.dirname(folder)
+        cache[folder] = (os.path.isfile(os.path.join(folder, STYLE_FOLDER_MARKER))
+                         or (parent != folder and _in_marked_folder(parent, cache)))
+    return cache[folder]
 
 
 def _same_path(a, b):
@@ -239,7 +332,8 @@ class StylePlan:
     style: str  # a style name or a preset directory, as given
     folder: str  # its folder below the output: `style_name(style)`
     destinations: dict  # Job -> output path
-    todo: tuple  # the jobs to run: those whose output is missing (every job with `overwrite`)
+    todo: tuple  # the jobs to run: outputs missing or made with other settings (every job with `overwrite`)
+    replaced: int = 0  # of `todo`, outputs that exist, made with other settings (see `made_with`)
 
 
 @dataclass(frozen=True)
@@ -252,15 +346,25 @@ class Plan:
     max_size: int = DEFAULT_MAX_SIZE
     pixel_limit: Optional[int] = None
     video_quality: Optional[int] = None
+    look: LookOptions = LookOptions()
 
     @property
     def skipped(self):
-        """Outputs that exist already and are left alone."""
+        """Outputs that exist already, made with this run's settings (or unrecorded), left alone."""
         return sum(len(self.jobs) - len(style.todo) for style in self.styles)
+
+    @property
+    def replaced(self):
+        """Outputs to be made again: they exist, made with other settings."""
+        return sum(style.replaced for style in self.styles)
+
+    def made_with(self, destination):
+        """What `destination` is made with in this run (see `made_with`)."""
+        return made_with(self.look, self.max_size, destination, self.video_quality)
 
 
 def plan_run(inputs, output_dir, styles, image_format="same", max_size=DEFAULT_MAX_SIZE, pixel_limit=None,
-             video_quality=None, overwrite=False):
+             video_quality=None, overwrite=False, look=LookOptions()):
     """The whole run, checked before any work: every style resolvable, every destination
     inside `output_dir` (after resolving links), none of them an input, no two the same, a
     valid `video_quality` for every video's codec.
@@ -268,7 +372,12 @@ def plan_run(inputs, output_dir, styles, image_format="same", max_size=DEFAULT_M
     `inputs`: files, folders and globs; `styles`: style names or preset directories;
     `image_format`: "same", "png" or "jpg"; `max_size`: long side cap in pixels (0: none);
     `pixel_limit`: images over this many pixels are refused undecoded (None: Pillow's
-    limit); `video_quality`: the encoder's CRF (None: the codec's default).
+    limit); `video_quality`: the encoder's CRF (None: the codec's default); `look`: the
+    LookOptions the outputs are made with.
+
+    An output that exists is skipped when its style folder records that it was made with
+    this run's settings (`made_with`), or records nothing of it; one recorded with other
+    settings is made again. `overwrite`: every output is made again.
 
     Raises ParameterError naming the parameter at fault, ValueError for a destination that
     would overwrite an input or be claimed twice (or a video quality out of range) and for
@@ -312,9 +421,19 @@ def plan_run(inputs, output_dir, styles, image_format="same", max_size=DEFAULT_M
             claimed[real] = job.source
             if is_video(destination):
                 check_quality(destination, video_quality)
-        todo = tuple(job for job in jobs if overwrite or not os.path.lexists(destinations[job]))
-        plans.append(StylePlan(style, folder, destinations, todo))
-    return Plan(output_dir, tuple(jobs), tuple(plans), max_size, pixel_limit, video_quality)
+        records = read_records(os.path.join(output_dir, folder))
+        todo, replaced = [], 0
+        for job in jobs:
+            destination = destinations[job]
+            if overwrite or not os.path.lexists(destination):
+                todo.append(job)
+                continue
+            recorded = records.get(_record_key(os.path.join(output_dir, folder), destination))
+            if recorded is not None and recorded != made_with(look, max_size, destination, video_quality):
+                todo.append(job)
+                replaced += 1
+        plans.append(StylePlan(style, folder, destinations, tuple(todo), replaced))
+    return Plan(output_dir, tuple(jobs), tuple(plans), max_size, pixel_limit, video_quality, look)
 
 
 def load_cartoonizers(plan, precision="auto", **options):
@@ -427,9 +546,11 @@ def run_plan(plan, cartoonizers, report=None):
                                         plan.pixel_limit, plan.video_quality,
                                         lambda done, total, job=job: report.video_progress(job, done, total),
                                         lambda *tiles, job=job: report.image_progress(job, *tiles))
+                style_folder = os.path.join(plan.output_dir, style.folder)
                 if not marked:  # after the first file written: a run that writes nothing leaves nothing
-                    mark_style_folder(os.path.join(plan.output_dir, style.folder))
+                    mark_style_folder(style_folder)
                     marked = True
+                add_record(style_folder, style.destinations[job], plan.made_with(style.destinations[job]))
                 errors = [] if video is None else video.errors
                 if video is not None:
                     report.video_done(job, video)

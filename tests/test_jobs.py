@@ -171,3 +171,80 @@ def test_the_cli_memory_budget_default_is_the_cartoonizers():
     from cartoongan import inference
 
     assert jobs.DEFAULT_MEMORY_BUDGET == inference.DEFAULT_MEMORY_BUDGET
+
+
+# --- re-runs: what an output was made with ------------------------------------------------------
+
+def _run(photos, out, look=None, overwrite=False, max_size=7):
+    """A run with a stand-in cartoonizer that shows the look's strength in its pixels."""
+    from cartoongan.options import LookOptions
+
+    look = look or LookOptions()
+    plan = jobs.plan_run([str(photos)], str(out), ["hayao"], max_size=max_size, look=look, overwrite=overwrite)
+    level = round(255 * look.strength)
+    return plan, jobs.run_plan(plan, {"hayao": lambda rgb: np.full_like(rgb, level)})
+
+
+def test_a_rerun_with_another_look_or_size_redoes_the_outputs_and_the_same_settings_skip(photos, tmp_path):
+    """Was: "wrote 0, skipped 2 existing" for a re-run with --strength 0.5 (existence alone
+    counted). Now the marker records each output's settings: the same ones skip, others
+    replace every output, and only outputs made otherwise count as replaced."""
+    from cartoongan.options import LookOptions
+
+    out, half = tmp_path / "out", LookOptions(strength=0.5)
+    (photos / "bad.jpg").unlink()
+    plan, result = _run(photos, out)
+    assert (result.written, result.skipped, plan.replaced) == (2, 0, 0)
+    plan, result = _run(photos, out)
+    assert (result.written, result.skipped, plan.replaced) == (0, 2, 0)
+    plan, result = _run(photos, out, half)
+    assert (result.written, result.skipped, plan.replaced) == (2, 0, 2)
+    assert np.asarray(Image.open(out / "hayao" / "a.png")).max() == 128  # the new look's pixels
+    plan, result = _run(photos, out, half)
+    assert (result.written, result.skipped) == (0, 2)
+    for look in (LookOptions(strength=0.5, keep_colors=True), LookOptions(strength=0.5, style_size=16)):
+        assert len(_run(photos, out, look)[0].styles[0].todo) == 2
+    plan, result = _run(photos, out, LookOptions(strength=0.5, style_size=16), max_size=9)  # --max-size too
+    assert (result.written, plan.replaced) == (2, 2)
+    plan, result = _run(photos, out, LookOptions(strength=0.5, style_size=16), max_size=9, overwrite=True)
+    assert (result.written, plan.replaced) == (2, 0)  # --overwrite: everything, whatever was recorded
+
+
+def test_an_output_without_a_record_is_kept_and_a_torn_record_is_ignored(photos, tmp_path):
+    """A file the marker says nothing of (the user's, or an older version's) is never replaced
+    unasked; a line that a killed writer left half-written is ignored, not fatal."""
+    from cartoongan.options import LookOptions
+
+    out = tmp_path / "out"
+    (photos / "bad.jpg").unlink()
+    _run(photos, out)
+    marker = out / "hayao" / jobs.STYLE_FOLDER_MARKER
+    lines = marker.read_text().splitlines()
+    assert lines[0] + "\n" == jobs.STYLE_FOLDER_MARKER_TEXT and len(lines) == 3
+    marker.write_text(lines[0] + '\n{"output": "sub/b.j')  # the records gone, but for a torn one
+    assert jobs.read_records(str(out / "hayao")) == {}
+    (out / "hayao" / "a.png").write_bytes(b"the user's file")
+    plan, result = _run(photos, out, LookOptions(strength=0.5))
+    assert (result.written, result.skipped) == (0, 2)
+    assert (out / "hayao" / "a.png").read_bytes() == b"the user's file"
+    jobs.mark_style_folder(str(out / "hayao"))  # marking again keeps the records
+    jobs.add_record(str(out / "hayao"), str(out / "hayao" / "a.png"), {"strength": 1.0})
+    assert jobs.read_records(str(out / "hayao")) == {"a.png": {"strength": 1.0}}  # not lost to the torn line
+
+
+def test_earlier_outputs_below_the_input_are_never_read_again_wherever_the_output_goes(photos, tmp_path):
+    """Was: `--input photos --output photos`, then `--output photos/sub/out` cartoonized
+    `photos/hayao/*` again (only style folders right below the current output were skipped)."""
+    (photos / "bad.jpg").unlink()
+    _run(photos, photos)
+    assert (photos / "hayao" / "a.png").is_file()
+    for output in (photos / "sub" / "out", tmp_path / "elsewhere"):
+        plan = jobs.plan_run([str(photos)], str(output), ["hayao"])
+        assert sorted(job.relative_path for job in plan.jobs) == ["a.png", "sub/b.jpg"]
+        plan = jobs.plan_run([str(photos / "**" / "*.*g")], str(output), ["hayao"])  # a glob too
+        assert sorted(job.relative_path for job in plan.jobs) == ["a.png", "b.jpg"]
+    with pytest.raises(ParameterError) as refused:  # the results folder named as the input
+        jobs.plan_run([str(photos / "hayao")], str(tmp_path / "again"), ["hayao"])
+    assert refused.value.field == "inputs" and "a folder of results this tool wrote" in str(refused.value)
+    plan = jobs.plan_run([str(photos / "hayao" / "a.png")], str(tmp_path / "again"), ["hayao"])
+    assert len(plan.jobs) == 1  # a file named on its own is read wherever it lies

@@ -13,12 +13,17 @@ from cartoongan.options import LookOptions
 from cartoongan.presets import ENVIRONMENT
 
 FLAGS = {**flag_names(RunOptions), **flag_names(ImageOptions)}  # not --field
+RERUNS = """Running again: the same command does only what is missing. Each style folder records in its
+hidden .cartoongan-style file what every output was made with; a run with another look
+(--style-size, --strength, --keep-colors), --max-size or --video-quality replaces the outputs
+made otherwise, each atomically (to keep both, give another --output). Results are never read
+as input again, wherever they lie below --input."""
 
 
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="cartoonize", description="Turn photos into anime-style images with pretrained CartoonGAN styles.",
-        epilog=ENVIRONMENT + "\n\nExample: cartoonize --input photos/ --output out/ --style hayao shinkai",
+        epilog=RERUNS + "\n\n" + ENVIRONMENT + "\n\nExample: cartoonize --input photos/ --output out/ --style hayao shinkai",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     add_config_flags(parser, RunOptions, defaults=True)
     parser.add_argument("--list-styles", action="store_true", help="list the available styles and exit")
@@ -105,7 +110,7 @@ def main(argv=None):
     try:  # every check, and every style fetched and loaded, before any photo is touched
         look = LookOptions(args.style_size, args.strength, args.keep_colors)
         plan = jobs.plan_run(args.inputs, args.output_dir, args.styles or [DEFAULT_STYLE], args.image_format,
-                             args.max_size, args.pixel_limit, args.video_quality, args.overwrite)
+                             args.max_size, args.pixel_limit, args.video_quality, args.overwrite, look)
         if any(style.todo for style in plan.styles):  # a re-run with every output present loads nothing
             import_tensorflow(args.verbose)
         cartoonizers = jobs.load_cartoonizers(plan, args.precision, tile_size=args.tile_size,
@@ -118,7 +123,8 @@ def main(argv=None):
     report = TerminalReport(total=len(plan.jobs) * len(plan.styles))
     with report.bar:
         result = jobs.run_plan(plan, cartoonizers, report)
-    print(f"wrote {result.written}, skipped {result.skipped} existing (use --overwrite to redo), "
+    replaced = f" ({plan.replaced} replacing outputs made with other settings)" if plan.replaced else ""
+    print(f"wrote {result.written}{replaced}, skipped {result.skipped} existing (use --overwrite to redo), "
           f"failed {len(result.failed)}", file=sys.stderr)
     if result.failed:
         print("failed: " + ", ".join(result.failed), file=sys.stderr)
