@@ -3,8 +3,32 @@ its help text, which `cartoongan.cli.flags.add_config_flags` turns into a flag a
 
 import dataclasses
 import numbers
+import re
 
 from cartoongan.errors import ParameterError
+
+# Numbers as a person types them, ASCII only: Python's int() and float() also take `1_0` (10),
+# full-width and other Unicode digits, `nan` and `inf`, which no user means in a flag or a URL.
+_WHOLE_NUMBER = re.compile(r"[+]?[0-9]+")
+_NUMBER = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?")
+
+
+def whole_number(text):
+    """`"512"` -> 512: ASCII digits only (ValueError otherwise, `1_0` and full-width digits
+    among it). The one parser of the whole numbers of flags and of the web API's fields."""
+    text = text.strip()
+    if not _WHOLE_NUMBER.fullmatch(text):
+        raise ValueError(f"expected a whole number, not {text!r}")
+    return int(text)
+
+
+def number(text):
+    """`"0.5"` -> 0.5: an ASCII decimal number, with an optional exponent (ValueError
+    otherwise: `1_0`, full-width digits, nan and inf among it)."""
+    text = text.strip()
+    if not _NUMBER.fullmatch(text):
+        raise ValueError(f"expected a number, not {text!r}")
+    return float(text)
 
 
 def option(default, help, **flag):
@@ -31,9 +55,9 @@ class LookOptions:
                              "full size by guided upsampling: the look of an N px run (strokes the size the style "
                              "was trained at) with the photo's sharpness, in seconds at 12 MP (with --max-size 0 for the full size); "
                              "0: off", metavar="N",
-                             shown_default="off")
+                             shown_default="off", type=whole_number)
     strength: float = option(1.0, "0 gives the photo, 1 the full style, values between a blend of the two",
-                             metavar="0..1")
+                             metavar="0..1", type=number)
     keep_colors: bool = option(False, "keep the photo's colours: the result's brightness (luma) with the photo's "
                                "chroma (YCbCr)")
 
@@ -54,8 +78,8 @@ class LookOptions:
     def parse(cls, texts):
         """{field: text} (a query string's, a --looks item's) -> LookOptions: style_size a
         whole number, strength a number, keep_colors true/false/yes/no/1/0. ParameterError
-        names the field of a value that does not parse or is out of range; ValueError for an
-        unknown field."""
+        names the field of a value that does not parse (`whole_number`, `number`) or is out of
+        range; ValueError for an unknown field."""
         names = {field.name for field in dataclasses.fields(cls)}
         values = {}
         for name, text in texts.items():
@@ -66,7 +90,7 @@ class LookOptions:
                     values[name] = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}[
                         text.strip().lower()]
                 else:
-                    values[name] = (int if name == "style_size" else float)(text)
+                    values[name] = (whole_number if name == "style_size" else number)(text)
             except (KeyError, ValueError):
                 raise ParameterError(name, "{name} cannot be {value!r}", value=text) from None
         return cls(**values)

@@ -25,7 +25,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from cartoongan.errors import ParameterError
-from cartoongan.options import option
+from cartoongan.options import option, whole_number
 from cartoongan.serve.queue import InferenceQueue, QueueFull
 from cartoongan.serve.uploads import FORMATS, UploadError, UploadTooLarge, decode_image, encode_image, image_size
 
@@ -49,6 +49,11 @@ MIN_UPLOAD_BYTES_PER_SECOND = 16 * 1024
 JOB_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
 MULTIPART_HINT = ("send the image file's bytes as the request body (curl --data-binary @photo.jpg URL), "
                   "not a multipart form (curl -F)")
+FORM_HINT = "curl -d strips newlines: send the file with --data-binary @FILE"
+# The query fields each route reads; any other is refused by name (a typo such as
+# `strenght` must not give a full-strength answer).
+CARTOONIZE_FIELDS = ("style", "format", "max_size", "job", "style_size", "strength", "keep_colors")
+PROGRESS_FIELDS = ("job",)
 log = logging.getLogger("cartoongan.serve")
 # What the server answers (cartoongan-serve --help shows it).
 API = """API (errors are JSON {"error": "..."}):
@@ -60,7 +65,7 @@ API = """API (errors are JSON {"error": "..."}):
        [&style_size=N][&strength=0..1][&keep_colors=true|false]: the look, as cartoonize's flags
        (curl --data-binary @photo.jpg; a multipart form, curl -F, is refused with that hint)
        -> the image (PNG by default, the input's size unless max_size); 400 not an image, a
-          corrupt one, a multipart form or a bad parameter, 404 unknown style, 408 the request
+          corrupt one, a multipart form, a bad parameter or an unknown one (named), 404 unknown style, 408 the request
           stalled (--read-timeout), 413 over the upload or pixel limit (checked in the image's
           header, before decoding), 503 busy (queue full; Retry-After: the median recent job
           time for each job ahead)
@@ -189,6 +194,10 @@ def create_app(cartoonizers, catalogue=None, default_style=None, limits=Limits()
         return JSONResponse({"status": "ok", "styles": list(cartoonizers), "queue": queue.stats()})
 
     async def progress(request):
+        try:
+            _check_fields(request.query_params, PROGRESS_FIELDS)
+        except ApiError as error:
+            return _error(error.status, str(error))
         job = jobs.get(request.query_params.get("job", ""))
         if job is None:
             return _error(404, "no request in flight with this job id (not received yet, or answered)")
@@ -196,6 +205,7 @@ def create_app(cartoonizers, catalogue=None, default_style=None, limits=Limits()
 
     async def cartoonize(request):
         try:
+            _check_fields(request.query_params, CARTOONIZE_FIELDS)
             style, image_format, max_size = _options(request.query_params, cartoonizers, catalogue, default_style)
             runner = _with_look(cartoonizers[style], request.query_params)
             job = request.query_params.get("job")
@@ -203,6 +213,7 @@ def create_app(cartoonizers, catalogue=None, default_style=None, limits=Limits()
                 raise ApiError(400, "job must be 8 to 64 letters, digits, - or _")
             if request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
                 raise ApiError(400, f"multipart form upload: {MULTIPART_HINT}")
+            body = b""
             try:
                 body = await _read_body(request, limits.max_upload_bytes, limits.read_timeout)
             except ClientDisconnect:
@@ -225,9 +236,8 @@ def create_app(cartoonizers, catalogue=None, default_style=None, limits=Limits()
         except ApiError as error:
             return _error(error.status, str(error), error.headers)
         except UploadError as error:
-            if request.headers.get("content-type", "").lower().startswith("application/x-www-form-urlencoded"):
-                return _error(400, f"{error} (curl -d strips newlines: send the file with --data-binary @FILE)")
-            return _error(400, str(error))
+            hint = _upload_hint(body, request.headers.get("content-type", ""))
+            return _error(400, f"{error} ({hint})" if hint else str(error))
         except UploadTooLarge as error:
             return _error(413, str(error))
         except Exception as error:  # e.g. TensorFlow out of memory: say so, keep serving
@@ -305,6 +315,30 @@ class ApiError(Exception):
         self.headers = headers
 
 
+def _check_fields(query, known):
+    """ApiError 400 naming a query field that is not in `known`, or one given twice."""
+    for name in query.keys():
+        if name not in known:
+            raise ApiError(400, f"unknown query field {name!r}; the known ones are {', '.join(known)}")
+        if len(query.getlist(name)) > 1:
+            raise ApiError(400, f"query field {name!r} is given {len(query.getlist(name))} times; give it once")
+
+
+def _upload_hint(body, content_type):
+    """How to send the file right, when a body that is not a readable image looks sent wrong:
+    a multipart form whose header said otherwise, or curl -d's form body (curl says
+    application/x-www-form-urlencoded for --data-binary too, so the header alone does not
+    tell): -d drops every CR and LF, which a compressed file of a few KB almost surely has
+    (a random byte avoids both with p = 254/256: 1 KB without one has p = 3e-4)."""
+    head = body[:1024].lower()
+    if body.startswith(b"--") and b"content-disposition: form-data" in head:
+        return MULTIPART_HINT
+    if content_type.lower().startswith("application/x-www-form-urlencoded") and len(body) >= 1024 \
+            and b"\n" not in body and b"\r" not in body:
+        return FORM_HINT
+    return None
+
+
 def _options(query, cartoonizers, catalogue, default_style):
     """(style, format, max_size) from the query string, or ApiError 404/400. The style is
     only looked up among the loaded models: a client's string never becomes a path."""
@@ -317,9 +351,7 @@ def _options(query, cartoonizers, catalogue, default_style):
     if image_format not in FORMATS:
         raise ApiError(400, f"format must be png or jpg, not {image_format!r}")
     try:
-        max_size = int(query.get("max_size", "0"))
-        if max_size < 0:
-            raise ValueError
+        max_size = whole_number(query.get("max_size", "0"))
     except ValueError:
         raise ApiError(400, f"max_size must be a whole number of pixels (0: keep the size), "
                             f"not {query.get('max_size')!r}") from None
@@ -396,9 +428,11 @@ async def _read_body(request, limit, idle_timeout, min_rate=MIN_UPLOAD_BYTES_PER
 
 
 def _too_many_bytes(size, limit, at_least=False):
+    """Exact byte counts: in MB, 21,000,000 and 20 MB both round to 20.0."""
+    allowed = f"the server's upload limit is {limit:,} bytes ({limit / 2**20:g} MB)"
     if at_least:  # streamed without a length: we stopped reading at the limit
-        return f"upload is over the limit of {limit / 2**20:.1f} MB (the server's upload limit)"
-    return f"upload is {size / 2**20:.1f} MB; the limit is {limit / 2**20:.1f} MB (the server's upload limit)"
+        return f"upload is over {limit:,} bytes; {allowed}"
+    return f"upload is {size:,} bytes; {allowed}"
 
 
 async def _result_unless_disconnected(request, future):

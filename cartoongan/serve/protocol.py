@@ -2,6 +2,9 @@
 
 - a deadline for a request's headers: uvicorn arms no timer until a first response is
   sent, so a connection that sends nothing, or half a request line, stayed open for ever;
+- a limit on a request's head (request line and headers) that holds however it arrives:
+  h11 measures only a head still incomplete, so one that came whole in a read passed at any
+  size (a 40 KB header was answered 200);
 - its own refusals (a malformed request, headers over the size limit) in the API's JSON
   shape {"error": ...}, with X-Content-Type-Options: nosniff, instead of plain text.
 
@@ -10,6 +13,7 @@ The body's deadline is the app's (`app.Limits.read_timeout`): only the app reads
 """
 
 import json
+import re
 
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
@@ -18,6 +22,7 @@ from cartoongan.serve.app import DEFAULT_READ_TIMEOUT, NOSNIFF  # NOSNIFF: on ev
 
 MAX_HEADER_BYTES = 16 * 1024  # h11's default, set explicitly (uvicorn_config) so the 431 can say it
 _REASONS = {400: b"Bad Request", 408: b"Request Timeout", 431: b"Request Header Fields Too Large"}
+_BLANK_LINE = re.compile(b"\n\r?\n")  # the end of a head, as h11 finds it
 
 
 def guarded_protocol(header_timeout=DEFAULT_READ_TIMEOUT):
@@ -53,6 +58,14 @@ class GuardedH11Protocol(H11Protocol):
         else:
             self._disarm()
 
+    def handle_events(self):
+        # IDLE: what h11 holds is a head not parsed yet (on a new or a kept-alive connection).
+        if self.conn.their_state is h11.IDLE and _head_too_large(self.conn.trailing_data[0], self._max_head()):
+            self._refuse(error_response(431, f"request headers over {self._max_head() // 1024} KB"),
+                         "request headers too large")
+            return
+        super().handle_events()
+
     def connection_lost(self, exc):
         self._disarm()
         super().connection_lost(exc)
@@ -62,12 +75,19 @@ class GuardedH11Protocol(H11Protocol):
         super().on_response_complete()
 
     def send_400_response(self, msg):
-        ceiling = self.config.h11_max_incomplete_event_size or MAX_HEADER_BYTES
+        ceiling = self._max_head()
         if self.conn.their_state is h11.ERROR and len(self.conn.trailing_data[0]) > ceiling:  # h11's "buffer too long"
             answer = error_response(431, f"request headers over {ceiling // 1024} KB")
         else:
             answer = error_response(400, "malformed HTTP request (request line, headers or chunked body)")
-        self.logger.warning("%s", msg)
+        self._refuse(answer, msg)
+
+    def _max_head(self):
+        return self.config.h11_max_incomplete_event_size or MAX_HEADER_BYTES
+
+    def _refuse(self, answer, reason):
+        self.logger.warning("%s", reason)
+        self._disarm()
         self.transport.write(answer)
         self.transport.close()
 
@@ -87,3 +107,9 @@ class GuardedH11Protocol(H11Protocol):
         self.transport.write(error_response(408, f"the request's headers did not arrive within "
                                                  f"{self.header_timeout:g} s"))
         self.transport.close()
+
+
+def _head_too_large(buffer, limit):
+    """Whether the head at the start of `buffer` (complete or not) is over `limit` bytes."""
+    end = _BLANK_LINE.search(buffer, 0, limit + 2)
+    return (end.end() if end else len(buffer)) > limit

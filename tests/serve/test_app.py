@@ -86,7 +86,16 @@ def test_alpha_is_kept_in_png(client):
     (None, "style=shinkai", 404, "'shinkai' is not served here"),
     (None, "style=../../etc/passwd", 404, "is unknown"),
     (png_header_only(1000, 1000), "style=tiny", 413, "1.0 megapixels; the limit is 0.3"),
-    (b"x" * 200_001, "style=tiny", 413, "the limit is 0.2 MB"),
+    (b"x" * 200_001, "style=tiny", 413, "upload is 200,001 bytes; the server's upload limit is 200,000 bytes"),
+    (None, "style=tiny&strenght=0.5", 400,
+     "unknown query field 'strenght'; the known ones are style, format, max_size, job, style_size, strength, "
+     "keep_colors"),
+    (None, "style=tiny&strength=0.5&strength=1", 400, "query field 'strength' is given 2 times"),
+    (None, "style=tiny&strength=1_0", 400, "strength cannot be '1_0'"),
+    (None, "style=tiny&strength=%EF%BC%90.%EF%BC%95", 400, "strength cannot be '０.５'"),  # full-width 0.5
+    (None, "style=tiny&style_size=%EF%BC%95%EF%BC%91%EF%BC%92", 400, "style_size cannot be '５１２'"),
+    (None, "style=tiny&max_size=1_000", 400, "max_size must be a whole number"),
+    (None, "style=tiny&max_size=%EF%BC%96%EF%BC%90", 400, "max_size must be a whole number"),
 ])
 def test_errors_are_json_with_the_right_status(client, body, query, status, message):
     body = encode(photo(16, 16)) if body is None else body
@@ -108,7 +117,21 @@ def test_a_body_without_content_length_is_cut_at_the_limit(client):
             yield b"x" * 10_000  # 1 MB in all, announced by no header
 
     answer = client.post("/api/cartoonize?style=tiny", content=chunks())
-    assert answer.status_code == 413 and "over the limit of 0.2 MB" in answer.json()["error"]
+    assert answer.status_code == 413 and "upload is over 200,000 bytes" in answer.json()["error"]
+
+
+def test_an_upload_just_over_the_limit_says_both_sizes_exactly():
+    """21,000,000 bytes against the default 20 MB: both round to 20.0 MB, so the bytes are said."""
+    with TestClient(create_app({"inverse": lambda rgb: 255 - rgb})) as client:
+        answer = client.post("/api/cartoonize", content=b"x" * 21_000_000)
+    assert answer.status_code == 413
+    assert answer.json()["error"] == ("upload is 21,000,000 bytes; the server's upload limit is 20,971,520 bytes "
+                                      "(20 MB)")
+
+
+def test_progress_refuses_an_unknown_query_field_by_name(client):
+    answer = client.get("/api/progress?jobb=abcdefgh")
+    assert answer.status_code == 400 and "unknown query field 'jobb'" in answer.json()["error"]
 
 
 def test_unknown_routes_and_methods_answer_json(client):
@@ -245,11 +268,35 @@ def test_a_multipart_form_upload_is_refused_with_the_way_to_send_it(client):
 
 
 def test_a_form_encoded_upload_that_is_unreadable_says_to_use_data_binary(client):
-    """curl -d @x.jpg strips the file's newlines and sends it as a form."""
-    data = encode(photo(32, 32), "JPEG").replace(b"\n", b"")
-    answer = client.post("/api/cartoonize?style=tiny", content=data,
+    """curl -d @x.jpg strips the file's newlines (and sends it as a form): the hint is given."""
+    from tests.serve.test_uploads import noisy_jpeg
+
+    data = noisy_jpeg()
+    assert data.count(b"\n") + data.count(b"\r") > 0
+    answer = client.post("/api/cartoonize?style=tiny", content=data.replace(b"\n", b"").replace(b"\r", b""),
                          headers={"content-type": "application/x-www-form-urlencoded"})
     assert answer.status_code == 400 and "--data-binary @FILE" in answer.json()["error"]
+
+
+@pytest.mark.parametrize("content_type", ["application/x-www-form-urlencoded", "image/jpeg"])
+def test_a_corrupt_file_sent_right_gets_no_curl_hint(client, content_type):
+    """curl --data-binary also says application/x-www-form-urlencoded: a file that kept its
+    newlines was sent right, and the hint would mislead."""
+    from tests.serve.test_uploads import noisy_jpeg
+
+    data = noisy_jpeg()
+    corrupt = data[:len(data) // 2] + bytes(len(data) - len(data) // 2)
+    answer = client.post("/api/cartoonize?style=tiny", content=corrupt, headers={"content-type": content_type})
+    assert answer.status_code == 400 and "not a readable image" in answer.json()["error"], answer.text
+    assert "curl" not in answer.json()["error"]
+
+
+def test_a_multipart_body_sent_as_an_image_gets_the_multipart_hint(client):
+    """curl -F with -H 'Content-Type: image/png': the header hides the form, the body shows it."""
+    body = (b"--xyz\r\nContent-Disposition: form-data; name=\"photo\"; filename=\"x.png\"\r\n"
+            b"Content-Type: image/png\r\n\r\n" + encode(photo(8, 8)) + b"\r\n--xyz--\r\n")
+    answer = client.post("/api/cartoonize?style=tiny", content=body, headers={"content-type": "image/png"})
+    assert answer.status_code == 400 and "not a multipart form (curl -F)" in answer.json()["error"]
 
 
 def test_an_unexpected_error_outside_the_routes_is_json(tiny_cartoonizer):

@@ -135,6 +135,38 @@ def test_uvicorns_own_refusals_are_json(quick_timeout_url, sent, status, message
         assert message in _json_error(_answer(sock), status)
 
 
+@pytest.mark.parametrize("header_bytes", [17_000, 40_000, 100_000])
+def test_a_complete_head_over_16_kb_is_answered_431(quick_timeout_url, header_bytes):
+    """h11 measures only a head still incomplete: one that arrives whole was answered 200 at
+    any size. Sent in one write, then with a body, then a 17 KB one on a kept-alive connection."""
+    big = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + b"a" * header_bytes + b"\r\n\r\n"
+    with socket.create_connection((quick_timeout_url.hostname, quick_timeout_url.port)) as sock:
+        sock.sendall(big)
+        assert "request headers over 16 KB" in _json_error(_answer(sock), 431)
+    post = big.replace(b"GET /healthz", b"POST /api/cartoonize").replace(b"\r\n\r\n", b"\r\nContent-Length: 10\r\n\r\n")
+    with socket.create_connection((quick_timeout_url.hostname, quick_timeout_url.port)) as sock:
+        sock.sendall(post + b"0123456789")
+        assert "request headers over 16 KB" in _json_error(_answer(sock), 431)
+
+
+def test_a_kept_alive_connections_second_head_is_measured_too(quick_timeout_url):
+    small = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    big = small.replace(b"\r\n\r\n", b"\r\nX-Big: " + b"a" * 17_000 + b"\r\n\r\n")
+    with socket.create_connection((quick_timeout_url.hostname, quick_timeout_url.port)) as sock:
+        sock.sendall(small + big)  # pipelined: the second head waits in h11's buffer
+        answer = _answer(sock)
+    assert answer.startswith(b"HTTP/1.1 200") and b"HTTP/1.1 431" in answer
+
+
+def test_a_head_just_under_16_kb_is_served(quick_timeout_url):
+    head = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nX-Big: "
+    head += b"a" * (16 * 1024 - len(head) - 4) + b"\r\n\r\n"
+    assert len(head) == 16 * 1024
+    with socket.create_connection((quick_timeout_url.hostname, quick_timeout_url.port)) as sock:
+        sock.sendall(head)
+        assert _answer(sock).startswith(b"HTTP/1.1 200")
+
+
 def test_a_keep_alive_connection_serves_a_second_request_after_the_first(quick_timeout_url):
     """The header deadline is per request: a quick second request on the same connection
     is answered, not cut by the first request's timer."""
