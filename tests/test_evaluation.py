@@ -1,0 +1,47 @@
+"""The measurement functions of cartoongan.evaluation that the learning benchmark and the
+trainer's guard share: the [-1, 1] round trip, the smoothing yardsticks and the outline score."""
+
+import numpy as np
+import pytest
+
+from cartoongan import evaluation
+
+
+def test_the_unit_range_round_trip_is_exact_on_every_level():
+    levels = np.arange(256, dtype=np.uint8).reshape(16, 16)
+    x = evaluation.to_unit_range(levels)
+    assert x.dtype == np.float32 and x.min() == -1.0 and x.max() == 1.0
+    np.testing.assert_array_equal(evaluation.to_uint8(x), levels)
+    np.testing.assert_array_equal(evaluation.to_uint8(np.array([-3.0, 3.0])), [0, 255])  # clipped
+
+
+def _grey_with_line(line_value=20):
+    image = np.full((32, 32, 3), 150, np.uint8)
+    image[:, 16] = line_value
+    return image
+
+
+def test_outline_mask_finds_a_thin_dark_line_and_not_a_plain_edge():
+    mask = evaluation.outline_mask(_grey_with_line())
+    assert mask[:, 16].all() and mask.sum() == 32
+    edge = np.full((32, 32, 3), 200, np.uint8)
+    edge[:, :16] = 30  # the dark side of a step is not a line
+    assert not evaluation.outline_mask(edge).any()
+
+
+def test_outline_score_rewards_drawing_the_line_and_not_smoothing():
+    photo = np.full((32, 32, 3), 150, np.uint8)
+    target = _grey_with_line()
+    half = _grey_with_line(85)  # a line of half the target's depth: 6.0 dB closer there
+    assert evaluation.outline_score([half], [photo], [target]) == pytest.approx(6.02, abs=0.05)
+    assert evaluation.outline_score([evaluation.binomial_blur(photo)], [photo], [target]) == pytest.approx(0.0)
+    assert evaluation.outline_score([photo], [photo], [np.full_like(photo, 90)]) is None  # no outlines drawn
+
+
+def test_smoothing_floor_is_the_better_of_blur_and_median():
+    rng = np.random.default_rng(0)
+    photo = rng.integers(0, 256, (24, 24, 3), dtype=np.uint8)
+    target = evaluation.median_blur(photo)
+    gains = evaluation.smoothing_gains([photo], [target])
+    assert gains["floor"] == gains["median5"] == float("inf")  # the median is the target itself
+    assert 0 < gains["blur3"] < gains["median5"]
