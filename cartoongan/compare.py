@@ -3,16 +3,30 @@ per style of time per megapixel and colour shift from the photo. How a user choo
 and how a trained checkpoint is compared with the preset it started from.
 
     from cartoongan import compare
-    photos = compare.read_photos(["a.jpg", "b.jpg"], max_size=512)
     looks = [compare.parse_look("default"), compare.parse_look("strength=0.5")]
-    sheet, rows = compare.compare(photos, {"hayao": hayao, "mine": mine}, looks)
+    comparison = compare.Comparison({"hayao": hayao, "mine": mine}, looks)
+    with compare.SheetWriter(compare.page_paths("sheet.png", 2, 3), comparison.labels) as sheet:
+        for path in ["a.jpg", "b.jpg"]:
+            sheet.add(comparison.add(compare.read_photo(path)))
+    print(compare.format_table(comparison.rows()))
+
+Memory stays bounded whatever the number of photos: one photo and its results are held at a
+time, each photo's band of the sheet goes to a temporary file as it is made, and the sheet is
+encoded from there (a PNG row by row; a JPEG or WebP a page at a time, since their encoders
+need the whole picture and their formats end at 65,535 and 16,383 pixels: a long sheet
+continues in `NAME-2.jpg`, `NAME-3.jpg`, ...). `compare()` is the same in memory, for a few
+photos.
 
 The colour shift is the mean CIEDE2000 difference between the photo and the result after a
 strong Gaussian blur of both (sigma: 1/32 of the long side), which leaves the colour cast and
 the change of brightness a style makes and not its strokes or texture.
 """
 
+import os
+import struct
+import tempfile
 import time
+import zlib
 from typing import NamedTuple
 
 import numpy as np
@@ -21,8 +35,15 @@ from cartoongan.options import LookOptions
 
 # Long side of a cell in the sheet (pixels) and the label band above each column.
 DEFAULT_CELL = 256
+DEFAULT_MAX_SIZE = 2 * DEFAULT_CELL
 _LABEL_HEIGHT = 16
 _BLUR_FRACTION = 1 / 32
+SHEET_FORMATS = (".jpg", ".jpeg", ".png", ".webp")
+# The tallest picture each format can hold (PNG: 2**31 - 1, never reached here).
+MAX_HEIGHT = {".jpg": 65_535, ".jpeg": 65_535, ".webp": 16_383, ".png": None}
+# Pixels of a JPEG or WebP page encoded at once (Pillow holds 4 bytes a pixel, the page's
+# rows 3 more): about 230 MB, so a wide sheet pages sooner than its format would make it.
+PAGE_PIXELS = 32 << 20
 
 
 class Row(NamedTuple):
@@ -57,16 +78,13 @@ def look_label(look):
     return ",".join(changed) or "default"
 
 
-def read_photos(paths, max_size=DEFAULT_CELL * 2):
-    """{path: uint8 RGB} for image files, shrunk to `max_size` on the long side (0: as they
-    are). Raises ImageReadError naming the file that cannot be read."""
+def read_photo(path, max_size=DEFAULT_MAX_SIZE):
+    """uint8 RGB of an image file, shrunk to `max_size` on the long side (0: as it is).
+    Raises ImageReadError naming the file that cannot be read."""
     from cartoongan.images import read_image, resize_to_max
 
-    photos = {}
-    for path in paths:
-        rgb, _ = read_image(path, max_size=max_size)
-        photos[path] = resize_to_max(rgb, max_size)[0]
-    return photos
+    rgb, _ = read_image(path, max_size=max_size)
+    return resize_to_max(rgb, max_size)[0]
 
 
 def colour_shift(photo, result):
@@ -81,53 +99,92 @@ def colour_shift(photo, result):
     return float(np.mean(ciede2000(rgb_to_lab(blur(photo)), rgb_to_lab(blur(result)))))
 
 
-def compare(photos, cartoonizers, looks=(LookOptions(),), cell=DEFAULT_CELL):
-    """-> (sheet, rows): the contact sheet (uint8 RGB: a row per photo, the photo first, then a
-    column per style and look, labelled) and a Row per column.
+class Comparison:
+    """Photos one at a time through every style and look: `add(photo)` gives the photo's band
+    of the sheet, `rows()` the measurements so far.
 
-    `photos`: {name: uint8 RGB}; `cartoonizers`: {style label: Cartoonizer}; `looks`:
-    LookOptions, each applied to every style (`Cartoonizer.with_look`). The time is the
-    cartoonizer's alone, after a warm-up call on the first photo."""
-    if not photos or not cartoonizers or not looks:
+    `cartoonizers`: {style label: Cartoonizer}; `looks`: LookOptions, each applied to every
+    style (`Cartoonizer.with_look`). The time is the cartoonizer's alone, after a warm-up call
+    on the first photo."""
+
+    def __init__(self, cartoonizers, looks=(LookOptions(),), cell=DEFAULT_CELL):
+        if not cartoonizers or not looks:
+            raise ValueError("need at least one style and one look")
+        self.cell = cell
+        self._columns = [(style, look, cartoonizer.with_look(**look.to_dict()))
+                         for style, cartoonizer in cartoonizers.items() for look in looks]
+        self.labels = ["photo"] + [style if len(looks) == 1 else f"{style}: {look_label(look)}"
+                                   for style, look, _ in self._columns]
+        self._seconds = [0.0] * len(self._columns)
+        self._shifts = [0.0] * len(self._columns)
+        self._pixels, self._photos = 0, 0
+
+    def add(self, photo):
+        """-> the band of `photo` (uint8 RGB, a cell wide per label): the photo, then each result."""
+        results = []
+        for index, (_, _, run) in enumerate(self._columns):
+            if not self._photos:
+                run(photo)  # warm-up: tracing
+            start = time.perf_counter()
+            result = run(photo)
+            self._seconds[index] += time.perf_counter() - start
+            self._shifts[index] += colour_shift(photo, result)
+            results.append(result)
+        self._pixels += photo.shape[0] * photo.shape[1]
+        self._photos += 1
+        return band([photo] + results, self.cell)
+
+    def rows(self):
+        """A Row per column, over the photos added so far (at least one)."""
+        if not self._photos:
+            raise ValueError("no photo was compared")
+        return [Row(style, look_label(look), seconds / (self._pixels / 1e6), shift / self._photos)
+                for (style, look, _), seconds, shift in zip(self._columns, self._seconds, self._shifts)]
+
+
+def compare(photos, cartoonizers, looks=(LookOptions(),), cell=DEFAULT_CELL):
+    """-> (sheet, rows), in memory: the contact sheet (uint8 RGB: a row per photo, the photo
+    first, then a column per style and look, labelled) and a Row per column (see Comparison).
+
+    `photos`: {name: uint8 RGB}."""
+    if not photos:
         raise ValueError("need at least one photo, one style and one look")
-    columns, rows = [], []
-    for style, cartoonizer in cartoonizers.items():
-        for look in looks:
-            run = cartoonizer.with_look(**look.to_dict())
-            run(next(iter(photos.values())))  # warm-up: tracing
-            results, seconds, pixels, shifts = [], 0.0, 0, []
-            for photo in photos.values():
-                start = time.perf_counter()
-                result = run(photo)
-                seconds += time.perf_counter() - start
-                pixels += photo.shape[0] * photo.shape[1]
-                shifts.append(colour_shift(photo, result))
-                results.append(result)
-            label = look_label(look)
-            rows.append(Row(style, label, seconds / (pixels / 1e6), float(np.mean(shifts))))
-            columns.append((style if len(looks) == 1 else f"{style}: {label}", results))
-    return contact_sheet(list(photos.values()), columns, cell), rows
+    comparison = Comparison(cartoonizers, looks, cell)
+    bands = [comparison.add(photo) for photo in photos.values()]
+    return np.concatenate([header(comparison.labels, cell)] + bands), comparison.rows()
 
 
 def contact_sheet(photos, columns, cell=DEFAULT_CELL):
     """The photos in the first column and each (label, results) column beside them, every
-    image fitted into a cell x cell box, labels above the columns."""
+    image fitted into a cell x cell box, labels above the columns (uint8 RGB, in memory)."""
+    labels = ["photo"] + [label for label, _ in columns]
+    bands = [band([photo] + [results[index] for _, results in columns], cell) for index, photo in enumerate(photos)]
+    return np.concatenate([header(labels, cell)] + bands)
+
+
+def header(labels, cell=DEFAULT_CELL):
+    """The label band above the columns: white, each label shortened to its cell."""
     from PIL import Image, ImageDraw
 
+    strip = Image.new("RGB", (cell * len(labels), _LABEL_HEIGHT), "white")
+    draw = ImageDraw.Draw(strip)
+    for x, label in enumerate(labels):
+        draw.text((x * cell + 4, 2), _shorten(draw, label, cell - 8), fill="black")
+    return np.asarray(strip)
+
+
+def band(images, cell=DEFAULT_CELL):
+    """One photo's row of the sheet: each image fitted into its cell (centred, at the top) on
+    white; as tall as the first image fitted."""
     from cartoongan.images import resize
 
-    columns = [("photo", photos)] + list(columns)
-    heights = [_fit(photo.shape[:2], cell)[0] for photo in photos]
-    sheet = Image.new("RGB", (cell * len(columns), _LABEL_HEIGHT + sum(heights)), "white")
-    draw = ImageDraw.Draw(sheet)
-    for x, (label, images) in enumerate(columns):
-        draw.text((x * cell + 4, 2), _shorten(draw, label, cell - 8), fill="black")
-        y = _LABEL_HEIGHT
-        for image, height in zip(images, heights):
-            fitted = _fit(image.shape[:2], cell)
-            sheet.paste(Image.fromarray(resize(image, fitted[::-1])), (x * cell + (cell - fitted[1]) // 2, y))
-            y += height
-    return np.asarray(sheet)
+    height = _fit(images[0].shape[:2], cell)[0]
+    row = np.full((height, cell * len(images), 3), 255, np.uint8)
+    for x, image in enumerate(images):
+        fitted = _fit(image.shape[:2], cell)
+        left = x * cell + (cell - fitted[1]) // 2
+        row[:fitted[0], left:left + fitted[1]] = resize(image, fitted[::-1])[:height]
+    return row
 
 
 def _fit(shape, cell):
@@ -139,6 +196,124 @@ def _shorten(draw, text, width):
     while len(text) > 1 and draw.textlength(text) > width:
         text = text[:-2] + "…"
     return text
+
+
+def photos_per_page(path, labels, cell=DEFAULT_CELL):
+    """How many photos a page of the sheet `path` holds (None: any number): as many as the
+    format's height allows, and no more than PAGE_PIXELS for a JPEG or WebP."""
+    limit = MAX_HEIGHT[os.path.splitext(path)[1].lower()]
+    if limit is None:
+        return None
+    limit = min(limit, PAGE_PIXELS // (cell * labels))
+    return max(1, (limit - _LABEL_HEIGHT) // cell)
+
+
+def page_paths(path, photos, labels, cell=DEFAULT_CELL):
+    """The files a sheet of `photos` photos and `labels` columns is written to: `path`, and
+    when it takes more than one page `NAME-2.EXT`, `NAME-3.EXT`, ... for the rest."""
+    per_page = photos_per_page(path, labels, cell)
+    pages = 1 if per_page is None else max(1, -(-photos // per_page))
+    stem, extension = os.path.splitext(path)
+    return [path] + [f"{stem}-{page}{extension}" for page in range(2, pages + 1)]
+
+
+class SheetWriter:
+    """A contact sheet written band by band in bounded memory (see the module docstring).
+
+    `paths`: the pages (`page_paths`), each written atomically where it resolves (a link is
+    written through, not replaced); `labels`: the columns, as `Comparison.labels`. Use as a
+    context manager: the pages are written when the block ends without an error, and
+    nothing is written otherwise. `written`: the pages written."""
+
+    def __init__(self, paths, labels, cell=DEFAULT_CELL):
+        self.paths, self.written = list(paths), []
+        self._header = header(labels, cell)
+        self._per_page = photos_per_page(self.paths[0], len(labels), cell)
+        self._pages = [[]]  # the band heights of each page
+        self._file = None
+
+    def __enter__(self):
+        directory = os.path.dirname(os.path.realpath(self.paths[0]))
+        os.makedirs(directory, exist_ok=True)
+        self._file = tempfile.TemporaryFile(dir=directory)  # unnamed: a killed run leaves nothing
+        return self
+
+    def add(self, row):
+        """Appends a photo's band (as `Comparison.add` gives it)."""
+        if row.shape[1:] != self._header.shape[1:] or row.dtype != np.uint8:
+            raise ValueError(f"a band of shape {row.shape} does not fit a sheet {self._header.shape[1]} wide")
+        if self._per_page is not None and len(self._pages[-1]) == self._per_page:
+            self._pages.append([])
+        self._file.write(np.ascontiguousarray(row).tobytes())
+        self._pages[-1].append(row.shape[0])
+
+    def __exit__(self, kind, error, trace):
+        try:
+            if kind is None:
+                self._write_pages()
+        finally:
+            self._file.close()
+
+    def _write_pages(self):
+        from cartoongan.images import write_image
+
+        if not self._pages[0]:
+            return  # nothing was added: nothing is written
+        if len(self._pages) > len(self.paths):
+            raise ValueError(f"{len(self._pages)} pages, {len(self.paths)} paths for them")
+        self._file.seek(0)
+        width = self._header.shape[1]
+        for path, heights in zip(self.paths, self._pages):
+            real = os.path.realpath(path)
+            height = self._header.shape[0] + sum(heights)
+            if real.lower().endswith(".png"):
+                write_png(real, width, height, self._blocks(heights))
+            else:
+                page = np.concatenate(list(self._blocks(heights)))
+                write_image(real, page)
+                del page
+            self.written.append(path)
+
+    def _blocks(self, heights, rows=1024):
+        """The header, then the bands of `heights` read back from the file, in blocks of
+        about `rows` rows."""
+        yield self._header
+        width = self._header.shape[1]
+        total = sum(heights)
+        while total:
+            count = min(rows, total)
+            data = self._file.read(count * width * 3)
+            yield np.frombuffer(data, np.uint8).reshape(count, width, 3)
+            total -= count
+
+
+def write_png(path, width, height, blocks):
+    """Writes a PNG atomically from `blocks` (uint8 RGB, `width` wide, `height` rows in all),
+    a block at a time: memory does not grow with the picture. Rows are filtered by their
+    difference from the one above (PNG filter 2) and deflated."""
+    from cartoongan.atomic import atomic_file
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    try:
+        with atomic_file(path, suffix=".png") as partial, open(partial, "wb") as out:
+            out.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)))
+            deflate, above, rows = zlib.compressobj(6), np.zeros((1, width * 3), np.uint8), 0
+            for block in blocks:
+                flat = block.reshape(block.shape[0], width * 3)
+                filtered = np.empty((len(flat), 1 + width * 3), np.uint8)
+                filtered[:, 0] = 2
+                np.subtract(flat, np.concatenate([above, flat[:-1]]), out=filtered[:, 1:])  # wraps mod 256
+                above, rows = flat[-1:], rows + len(flat)
+                data = deflate.compress(filtered.tobytes())
+                if data:
+                    out.write(chunk(b"IDAT", data))
+            if rows != height:
+                raise ValueError(f"{path}: {rows} rows given for a picture {height} tall")
+            out.write(chunk(b"IDAT", deflate.flush()) + chunk(b"IEND", b""))
+    except OSError as error:  # a full disk says "No space left on device" without the path
+        raise OSError(error.errno, f"{path}: cannot write ({error.strerror or error})") from error
 
 
 def format_table(rows):
