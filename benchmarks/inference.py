@@ -43,8 +43,8 @@ from PIL import Image  # noqa: E402
 
 from cartoongan import Cartoonizer  # noqa: E402
 from cartoongan import precision as precision_lib  # noqa: E402
+from cartoongan.families.light.generator import LightGenerator  # noqa: E402
 from cartoongan.images import psnr  # noqa: E402
-from cartoongan.models import LightGenerator  # noqa: E402
 from cartoongan.presets import Preprocessing  # noqa: E402
 from plain_tf_generator import make_plain_generator  # noqa: E402
 

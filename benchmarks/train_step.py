@@ -1,7 +1,7 @@
 """Training speed: images/s of the Trainer's step with XLA on and off, in one process.
 
     python benchmarks/train_step.py [--size 256] [--batch 4] [--steps 3] [--warmup 1]
-                                    [--phase gan|init] [--generator full|light] [--precision float32]
+                                    [--phase gan|init] [--generator cartoongan|light] [--precision float32]
 
 Two `cartoongan.training.trainer.Trainer`s (random VGG, so nothing is downloaded) are built
 with the same config except `xla` ("off" and "on"); each runs `--warmup` steps (tracing and,
@@ -51,7 +51,7 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, default=3, help="timed steps per setting (median)")
     parser.add_argument("--warmup", type=int, default=1, help="untimed steps per setting first")
     parser.add_argument("--phase", choices=["gan", "init"], default="gan")
-    parser.add_argument("--generator", choices=["full", "light"], default="full")
+    parser.add_argument("--generator", choices=["cartoongan", "light"], default="cartoongan")
     parser.add_argument("--precision", choices=["float32", "bfloat16", "float16"], default="float32")
     parser.add_argument("--xla", nargs="+", choices=["off", "on"], default=["off", "on"])
     args = parser.parse_args(argv)

@@ -1,17 +1,18 @@
 """Presets: a directory with `config.json` (generator class and config, preprocessing facts)
 and `model.weights.h5`. A preset is named by a directory path or by a registered style name.
 
-The styles of the table in `cartoongan.weights.styles` are registered here (the four
-CartoonGAN styles, White-box, AnimeGANv2 Hayao). `hayao`, the default, is shipped in the
-repository's `pretrained/` folder (float16 weights), so it needs no network. The others are
-fetched on first use (from `CARTOONGAN_WEIGHTS_URL` or their upstream source), checked
-against the sha256 of the table, converted, and cached under `CARTOONGAN_HOME/presets/<style>/`. The
-cache entry appears atomically (rename of a complete directory), so its presence means it is
-whole; concurrent fetches of one style both succeed (the first to finish is kept).
+A style name goes one way: name -> family (`cartoongan.families.STYLE_TABLE`) -> its files,
+fetched and checked, -> the family's converter -> a preset written here -> loaded here into
+a generator for the Cartoonizer. The shipped styles (`pretrained/`, float16 weights) need no
+network; the others are fetched on first use (from `CARTOONGAN_WEIGHTS_URL` or their
+upstream source at a pinned commit), checked against their sha256, converted, and cached under
+`CARTOONGAN_HOME/presets/<style>/`. The cache entry appears atomically (rename of a complete
+directory), so its presence means it is whole; concurrent fetches of one style both succeed
+(the first to finish is kept).
 
 Every `config.json` is checked against a schema when it is read (`read_preset_config`):
 a broken or hostile preset is refused with one line naming the file and the field, before
-any model is built.
+any model is built; the generator's parameters against the families' one bounds table.
 """
 
 import dataclasses
@@ -22,7 +23,7 @@ import re
 import warnings
 from pathlib import Path
 
-from cartoongan.weights.styles import STYLE_TABLE
+from cartoongan.families import GENERATOR_BOUNDS, STYLE_TABLE
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.weights.h5"
@@ -33,17 +34,6 @@ PRETRAINED_DIR = next((folder for folder in (Path(__file__).resolve().parent / "
                        if folder.is_dir()), Path(__file__).resolve().parent.parent / "pretrained")
 # A preset's name becomes an output folder (DIR/<name>/...): one plain path component.
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$")
-# The generator classes a preset may name and the constructor parameters it may set, with
-# sane bounds: a config.json from anywhere must not make us build a model of many gigabytes
-# or with a million blocks. (Kept here, free of TensorFlow, so a bad preset is refused in
-# milliseconds; a test checks it against `cartoongan.models.GENERATORS`.)
-GENERATOR_PARAMETER_BOUNDS = {
-    "CartoonGanGenerator": {"filters": (1, 256), "num_residual_blocks": (0, 32), "photo_path": (0, 1)},
-    "LightGenerator": {"filters": (1, 256), "num_residual_blocks": (0, 32), "end_kernel_size": (1, 15),
-                       "photo_path": (0, 1)},
-    "WhiteboxGenerator": {"filters": (1, 256), "num_residual_blocks": (0, 32)},
-    "AnimeGanV2Generator": {"filters": (1, 256), "num_residual_blocks": (0, 32)},
-}
 # size_multiple is the generator's total stride: 4 for every network here.
 _MAX_SIZE_MULTIPLE = 64
 
@@ -93,7 +83,7 @@ def home_dir():
 
 def weights_url():
     """The mirror styles are fetched from (CARTOONGAN_WEIGHTS_URL), or None: each style's
-    upstream source (`cartoongan.weights.styles`)."""
+    upstream source (`cartoongan.families.STYLE_TABLE`)."""
     return os.environ.get("CARTOONGAN_WEIGHTS_URL") or None
 
 
@@ -191,9 +181,11 @@ def fetch_style(style):
                 except OSError:
                     break
             if isinstance(error, DownloadError):
-                where = weights_url() or STYLE_TABLE[style].source_url
+                mirror = weights_url()
+                where = (f"the mirror CARTOONGAN_WEIGHTS_URL={mirror}" if mirror else
+                         f"{STYLE_TABLE[style].source_url} (set CARTOONGAN_WEIGHTS_URL to a mirror)")
                 raise type(error)(f"style {style!r} is not cached in {directory} and could not be fetched "
-                                  f"from {where} (set CARTOONGAN_WEIGHTS_URL to a mirror): {error}") from error
+                                  f"from {where}: {error}") from error
             raise
     return directory
 
@@ -208,7 +200,7 @@ def convert_upstream_style(style, base_url, preset_dir, keep_existing=True, weig
     same style first, its copy is kept. Otherwise `preset_dir` is replaced (e.g. the float16
     `pretrained/hayao` shipped with the project, weights_dtype="float16")."""
     from cartoongan.atomic import atomic_directory
-    from cartoongan.weights.convert import upstream_generator
+    from cartoongan.families import upstream_generator
 
     with atomic_directory(preset_dir, keep_existing=keep_existing) as tmp:
         generator, metadata = upstream_generator(style, base_url, os.path.join(tmp, "download"))
@@ -222,8 +214,8 @@ def convert_light_checkpoint(checkpoint_prefix, preset_dir, name=None):
     """Writes the preset of a CartoonGan-tensorflow light generator checkpoint (a prefix or
     the folder holding it; RGB in [-1, 1]) to `preset_dir`, atomically; `name` defaults to
     the preset directory's name."""
-    from cartoongan.models import LightGenerator
-    from cartoongan.weights.light_checkpoint import SOURCE_LICENSE, load_light_checkpoint, resolve_checkpoint_prefix
+    from cartoongan.families.light.convert import SOURCE_LICENSE, load_light_checkpoint, resolve_checkpoint_prefix
+    from cartoongan.families.light.generator import LightGenerator
 
     prefix = resolve_checkpoint_prefix(checkpoint_prefix)
     generator = load_light_checkpoint(LightGenerator(), prefix)
@@ -292,12 +284,12 @@ def validate_preset_config(config, where=CONFIG_FILE):
     if set(generator) - {"class_name", "config"}:
         fail("generator", f"unknown fields {sorted(set(generator) - {'class_name', 'config'})}")
     class_name = generator.get("class_name")
-    if not isinstance(class_name, str) or class_name not in GENERATOR_PARAMETER_BOUNDS:
-        fail("generator.class_name", f"{class_name!r} is not one of {sorted(GENERATOR_PARAMETER_BOUNDS)}")
+    if not isinstance(class_name, str) or class_name not in GENERATOR_BOUNDS:
+        fail("generator.class_name", f"{class_name!r} is not one of {sorted(GENERATOR_BOUNDS)}")
     parameters = generator.get("config", {})
     if not isinstance(parameters, dict):
         fail("generator.config", "expected an object")
-    bounds = GENERATOR_PARAMETER_BOUNDS[class_name]
+    bounds = GENERATOR_BOUNDS[class_name]
     for key, value in parameters.items():
         field = f"generator.config.{key}"
         if key == "name":
@@ -380,7 +372,7 @@ def load_preset(name_or_path=None, dtype=None):
 
 
 def _build_and_load(directory, config, dtype):
-    from cartoongan.models import build_generator
+    from cartoongan.families import build_generator
 
     generator = build_generator(config["generator"]["class_name"], config["generator"]["config"], dtype=dtype)
     path = os.path.join(directory, WEIGHTS_FILE)

@@ -79,7 +79,7 @@ def tiny_preset(tmp_path_factory):
     """A small random CartoonGAN preset (4 base filters): fast CLI and contract tests."""
     import keras
 
-    from cartoongan.models import CartoonGanGenerator
+    from cartoongan.families.cartoongan.generator import CartoonGanGenerator
     from cartoongan.presets import Preprocessing, save_preset
 
     keras.utils.set_random_seed(0)

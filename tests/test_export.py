@@ -14,8 +14,8 @@ from PIL import Image
 
 from cartoongan import export
 from cartoongan.cli.export import main
+from cartoongan.families import GENERATOR_BOUNDS, generator_class
 from cartoongan.inference import Cartoonizer
-from cartoongan.models import GENERATORS
 from cartoongan.presets import Preprocessing, load_preset, save_preset
 from tests.conftest import PROJECT_ROOT, psnr, shared_path
 
@@ -239,13 +239,13 @@ def _small_generator(cls):
     return cls(**config)
 
 
-@pytest.mark.parametrize("class_name", sorted(GENERATORS))
+@pytest.mark.parametrize("class_name", sorted(GENERATOR_BOUNDS))
 def test_every_generator_class_exports(class_name, tmp_path):
     pytest.importorskip("tf2onnx")
     import keras
 
     keras.utils.set_random_seed(0)
-    generator = _small_generator(GENERATORS[class_name])
+    generator = _small_generator(generator_class(class_name))
     preset = save_preset(generator, tmp_path / "preset", Preprocessing("RGB"), name=class_name)
     written = export.export_preset(str(preset), tmp_path / "out", formats=["tflite", "onnx"])
     generator, preprocessing, _ = load_preset(str(preset))

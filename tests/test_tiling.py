@@ -8,7 +8,10 @@ import pytest
 import tensorflow as tf
 
 from cartoongan import Cartoonizer, tiling
-from cartoongan.models import AnimeGanV2Generator, CartoonGanGenerator, LightGenerator, WhiteboxGenerator
+from cartoongan.families.animegan_v2.generator import AnimeGanV2Generator
+from cartoongan.families.cartoongan.generator import CartoonGanGenerator
+from cartoongan.families.light.generator import LightGenerator
+from cartoongan.families.whitebox.generator import WhiteboxGenerator
 from cartoongan.presets import Preprocessing, load_preset
 from cartoongan.tiling import NotTileableError, TiledGenerator
 from tests.conftest import psnr

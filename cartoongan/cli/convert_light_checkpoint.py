@@ -43,8 +43,8 @@ def main(argv=None):
     from cartoongan.tf_runtime import import_tensorflow
 
     import_tensorflow(args.verbose)
+    from cartoongan.families.light.convert import resolve_checkpoint_prefix
     from cartoongan.presets import convert_light_checkpoint
-    from cartoongan.weights.light_checkpoint import resolve_checkpoint_prefix
 
     try:
         prefix = resolve_checkpoint_prefix(args.checkpoint)

@@ -6,6 +6,7 @@ import math
 import os
 
 from cartoongan.errors import ParameterError
+from cartoongan.families import FAMILIES, GENERATOR_BOUNDS, TRAINABLE_FAMILIES, family_name
 from cartoongan.options import option as _option
 
 # Adam's first steps move every weight by about the learning rate whatever the gradient:
@@ -32,16 +33,22 @@ PAPER_RECIPE = {"colour_weight": 0.0, "colour_distribution_weight": 0.0, "checke
                 "discriminator_norm": "instance", "warmup_steps": 0, "vgg_weights": "imagenet", "content_features": "vgg",
                 "photo_path": "off"}
 
-# Integer constructor parameters of the generators: sane bounds, so that a typo cannot build a
-# model that fills the memory (filters 4000 took 8 GB) or takes minutes to build.
-_GENERATOR_PARAMETER_BOUNDS = {
-    "filters": (1, 512),
-    "num_residual_blocks": (0, 64),
-    "end_kernel_size": (1, 15),
-}
-# The TFLite-born families train too (fine-tuned from `--init-from whitebox` / `animeganv2_hayao`).
-GENERATOR_CLASSES = {"full": "CartoonGanGenerator", "light": "LightGenerator", "whitebox": "WhiteboxGenerator",
-                     "animegan_v2": "AnimeGanV2Generator"}
+# The generator families training builds (`cartoongan.families`, TensorFlow-free), by their
+# one name; their bounds are the families' one table, which presets check too.
+GENERATOR_CLASSES = {name: FAMILIES[name].generator_class for name in TRAINABLE_FAMILIES}
+# Generator parameters that options of their own set (--photo-path), not --generator-config.
+_SET_BY_OPTIONS = ("photo_path",)
+
+
+def canonical_generator(name):
+    """The family's one name for an older one ("full" -> "cartoongan"); anything else as it is,
+    for the choices check to refuse by name."""
+    try:
+        return family_name(name)
+    except ValueError:
+        return name
+
+
 # Keys whose absence in an older run's config.json means this value (not today's default).
 _RESUME_LEGACY = {"discriminator_norm": "instance", "warmup_steps": 0, "photo_path": "off"}
 
@@ -74,8 +81,10 @@ class TrainConfig:
 
     data: str = dataclasses.field(metadata={"help": "folder written by build_tfrecords (photo and anime shards)"})
     workdir: str = dataclasses.field(metadata={"help": "checkpoints, metrics.jsonl, TensorBoard logs and preset/"})
-    generator: str = _option("full", "architecture: full (CartoonGAN) or light (CartoonGan-tensorflow); when "
-                             "fine-tuning, the preset's", choices=tuple(GENERATOR_CLASSES))
+    generator: str = _option("cartoongan", "model family (cartoongan: the original CartoonGAN, light: "
+                             "CartoonGan-tensorflow's; `full` is an old name of cartoongan); when fine-tuning, the "
+                             "preset's", choices=tuple(GENERATOR_CLASSES),
+                             type=canonical_generator, metavar="{" + ",".join(GENERATOR_CLASSES) + "}")
     generator_config: dict = _option({}, 'constructor overrides, e.g. \'{"filters": 32, "num_residual_blocks": 4}\'',
                                      metavar="JSON", shown_default="none")
     init_from: str | None = _option(None, "start the generator from a style or preset (fine-tuning)",
@@ -141,6 +150,8 @@ class TrainConfig:
         floats = ("content_weight", "edge_weight", "palette_weight", "colour_weight", "colour_distribution_weight",
                   "checkerboard_weight", "generator_lr", "discriminator_lr",
                   "beta_1", "beta_2")
+        if isinstance(self.generator, str) and self.generator not in GENERATOR_CLASSES:
+            self.generator = canonical_generator(self.generator)  # an older name ("full"); else refused below
         for name in floats:  # NaN would also make config.json invalid JSON
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
@@ -182,6 +193,8 @@ class TrainConfig:
         trained something else."""
         for key in _RESUME_KEYS:
             before = previous.get(key, _RESUME_LEGACY.get(key, getattr(self, key)))
+            if key == "generator" and isinstance(before, str):
+                before = canonical_generator(before)  # older runs stored an older name of the family
             if before != getattr(self, key):
                 raise ParameterError(
                     key, "{workdir} holds a run with {key}={before!r}, not {now!r}: use another {names[workdir]} "
@@ -191,20 +204,17 @@ class TrainConfig:
 
 def check_generator_config(generator, overrides):
     """Raises ConfigError with the reason unless `overrides` are constructor parameters of the
-    `generator` ("full" or "light") with integer values within sane bounds."""
-    # The parameter names a preset may set (TensorFlow-free; tests/test_presets.py checks
-    # them against the generators' constructors).
-    from cartoongan.presets import GENERATOR_PARAMETER_BOUNDS
-
+    `generator` family with integer values within the bounds presets are checked against, so
+    that a run never trains to find its preset refused."""
     if not isinstance(overrides, dict):
         raise ConfigError("generator_config", f"generator_config must be a JSON object, not {type(overrides).__name__}")
-    class_name = GENERATOR_CLASSES.get(generator, "CartoonGanGenerator")
-    known = [p for p in GENERATOR_PARAMETER_BOUNDS[class_name] if p in _GENERATOR_PARAMETER_BOUNDS]
+    bounds = GENERATOR_BOUNDS[GENERATOR_CLASSES[generator]]
+    known = [p for p in bounds if p not in _SET_BY_OPTIONS]
     for key, value in overrides.items():
         if key not in known:
             raise ConfigError("generator_config", f"generator_config: unknown parameter {key!r} of the {generator} generator "
                              f"(known: {', '.join(known)})")
-        low, high = _GENERATOR_PARAMETER_BOUNDS[key]
+        low, high = bounds[key]
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError("generator_config", f"generator_config: {key} must be an integer, not {value!r}")
         if not low <= value <= high:

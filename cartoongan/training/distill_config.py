@@ -37,7 +37,7 @@ class DistillConfig:
     teacher_precision: str = option("auto", "precision of the teacher while making targets",
                                     choices=("auto", "float32", "bfloat16", "float16"))
     # Student
-    generator: str = option("CartoonGanGenerator", "student class (cartoongan.models.GENERATORS)")
+    generator: str = option("CartoonGanGenerator", "student class (a generator class of cartoongan.families)")
     generator_config: dict = option({"filters": 24, "num_residual_blocks": 4}, "the student's constructor overrides",
                                     metavar="JSON", shown_default='{"filters": 24, "num_residual_blocks": 4}')
     init_from: str | None = option(None, "initialise the student from this generator, e.g. an earlier student",
@@ -59,7 +59,8 @@ class DistillConfig:
     output: str | None = option(None, "copy the final preset here", metavar="DIR", shown_default="only in train/")
 
     def __post_init__(self):
-        from cartoongan.presets import GENERATOR_PARAMETER_BOUNDS, check_preset_name_value
+        from cartoongan.families import GENERATOR_BOUNDS
+        from cartoongan.presets import check_preset_name_value
 
         if self.final_learning_rate is None:
             self.final_learning_rate = self.learning_rate / 10
@@ -87,7 +88,7 @@ class DistillConfig:
                                      value=getattr(self, name), epoch=self.epoch_steps)
         choices = {"train_precision": ("float32", "bfloat16"), "xla": ("auto", "on", "off"),
                    "teacher_precision": ("auto", "float32", "bfloat16", "float16"),
-                   "generator": tuple(GENERATOR_PARAMETER_BOUNDS)}
+                   "generator": tuple(GENERATOR_BOUNDS)}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ParameterError(name, "{name} must be one of {allowed}, not {value!r}",
@@ -95,11 +96,11 @@ class DistillConfig:
         if not isinstance(self.generator_config, dict):
             raise ParameterError("generator_config", "{name} must be an object, not {value!r}", value=self.generator_config)
         for key, value in self.generator_config.items():
-            low, high = GENERATOR_PARAMETER_BOUNDS[self.generator].get(key, (None, None))
+            low, high = GENERATOR_BOUNDS[self.generator].get(key, (None, None))
             if low is None or isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
                 raise ParameterError("generator_config", "{name}: {key}={value!r} is not an integer parameter of "
                                      "{generator} within its bounds ({bounds})", key=key, value=value,
-                                     generator=self.generator, bounds=GENERATOR_PARAMETER_BOUNDS[self.generator])
+                                     generator=self.generator, bounds=GENERATOR_BOUNDS[self.generator])
         try:
             check_preset_name_value(self.name)
         except ValueError:

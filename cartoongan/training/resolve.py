@@ -8,12 +8,12 @@ import os
 import shutil
 
 from cartoongan.errors import ParameterError
-from cartoongan.training.config import GENERATOR_CLASSES, TrainConfig
+from cartoongan.training.config import GENERATOR_CLASSES, TrainConfig, canonical_generator
 
 
 def resolve_config(data, workdir, generator=None, **options):
     """-> TrainConfig. `generator` None: the architecture of the `init_from` preset, or
-    "full" from scratch; given with `init_from`, it must be the preset's. Loads TensorFlow.
+    "cartoongan" from scratch; given with `init_from`, it must be the preset's. Loads TensorFlow.
 
     Raises ParameterError naming the field at fault (ConfigError, VggWeightsError among
     them), PresetError, DownloadError (fetching `init_from`), or ValueError when the workdir
@@ -36,14 +36,14 @@ def resolve_config(data, workdir, generator=None, **options):
         if kind is None:
             raise ParameterError("init_from", "{name} {init_from}: training cannot build its {class_name}",
                                  init_from=init_from, class_name=class_name)
-        if generator and generator != kind:
+        if generator and canonical_generator(generator) != kind:
             raise ParameterError("generator", "{name} {generator} contradicts {names[init_from]} {init_from} "
                                  "({class_name})", generator=generator, init_from=init_from, class_name=class_name)
         if options.get("generator_config"):
             raise ParameterError("generator_config", "{name} cannot change a pretrained generator given by "
                                  "{names[init_from]}")
         generator = kind
-    config = TrainConfig(data, workdir, generator=generator or "full", **options)  # from scratch: full
+    config = TrainConfig(data, workdir, generator=generator or "cartoongan", **options)
     previous = os.path.join(workdir, "config.json")
     if os.path.exists(previous):
         with open(previous) as f:

@@ -3,7 +3,7 @@
 import keras
 import numpy as np
 
-from cartoongan.models import build_generator
+from cartoongan.families import build_generator
 
 
 def build_student(generator_class="CartoonGanGenerator", generator_config=None, seed=0, dtype=None):

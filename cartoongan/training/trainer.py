@@ -98,7 +98,7 @@ class Trainer:
     def __init__(self, config, dataset_fn=None):
         """`dataset_fn(input_context, seed)` -> tf.data.Dataset of dicts (photo, anime,
         anime_smooth: RGB in [-1, 1]); default: the TFRecords in `config.data`."""
-        from cartoongan.models import build_generator
+        from cartoongan.families import build_generator
         from cartoongan.models.discriminator import CartoonGanDiscriminator
         from cartoongan.models.photo_path import supports_photo_path, with_photo_path
 

@@ -1,4 +1,6 @@
-"""Fetching and converting pretrained weights.
+"""Readers every family shares: downloads with sha256 checks, TFLite files, and the one loop
+that copies converted arrays into Keras variables. The families' converters use them
+(`cartoongan.families`); nothing here knows a family.
 
 Every converter is a pure name mapping (source tensor -> Keras layer and variable) and an
 optional layout change, handed to `assign_weights`, the one loop that copies them."""

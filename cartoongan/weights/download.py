@@ -5,6 +5,7 @@ written, and only renamed into place when the hash matches: an interrupted or co
 download never leaves a file that a later run would trust.
 """
 
+import contextlib
 import hashlib
 import os
 import urllib.error
@@ -24,6 +25,20 @@ class DownloadError(RuntimeError):
 class ChecksumError(DownloadError):
     """A fetched file is not the published one: possibly tampered with. Never fall back
     silently on this one, unlike a plain network failure."""
+
+
+@contextlib.contextmanager
+def progress_bar(total, description):
+    """A bar of `total` steps on stderr; yields the function that advances it. It stays on
+    its own line: at 100% once every step is done, and its line ends before an error that
+    follows is printed."""
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=total, desc=description, unit="file", leave=True)
+    try:
+        yield lambda *_: bar.update()
+    finally:
+        bar.close()
 
 
 def join_url(base, relative_path):

@@ -111,7 +111,11 @@ class TFLiteModel:
                                else np.zeros(len(scales), np.int64))
                 quantization = Quantization(scales, zero_points, q.QuantizedDimension())
             shape = tuple(int(d) for d in t.ShapeAsNumpy()) if t.ShapeLength() else ()
-            self.tensors.append(Tensor(i, (t.Name() or b"").decode(), shape, t.Type(), t.Buffer(), quantization))
+            name = (t.Name() or b"").decode()
+            if t.Buffer() >= len(self._buffers):  # else it would pass for an activation, silently
+                raise TFLiteError(f"{self.path}: tensor {i} {name!r} names buffer {t.Buffer()} of "
+                                  f"{len(self._buffers)}: corrupt")
+            self.tensors.append(Tensor(i, name, shape, t.Type(), t.Buffer(), quantization))
         self.operators = []
         for i in range(graph.OperatorsLength()):
             op = graph.Operators(i)
@@ -128,7 +132,7 @@ class TFLiteModel:
 
     def is_constant(self, index):
         buffer = self.tensors[index].buffer
-        return 0 <= buffer < len(self._buffers) and self._buffers[buffer] is not None
+        return self._buffers[buffer] is not None
 
     def raw(self, index):
         """The stored values of constant tensor `index` (its own dtype and shape)."""

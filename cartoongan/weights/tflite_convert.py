@@ -1,4 +1,5 @@
-"""TFLite files of TFLite-born styles -> Keras generators: a pure mapping per family.
+"""TFLite files of TFLite-born styles -> Keras generators: the walk every family's converter
+shares; each family gives its scope table and its expected constants (`cartoongan.families`).
 
 A converter walks the file's operators: every convolution's kernel (and bias) and every
 layer norm's gamma and beta is addressed by its TensorFlow scope name, which a table maps
@@ -21,60 +22,8 @@ from cartoongan.weights.tflite import TFLiteError, TFLiteModel
 _CONV_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D")
 
 
-def whitebox_scopes(num_residual_blocks=4):
-    """TF scope of each convolution of the authors' unet_generator -> WhiteboxGenerator layer
-    (slim numbers its unnamed convolutions Conv, Conv_1, ... in creation order)."""
-    scopes = {"generator/Conv": "stem_conv", "generator/Conv_1": "down1_1_conv", "generator/Conv_2": "down1_2_conv",
-              "generator/Conv_3": "down2_1_conv", "generator/Conv_4": "down2_2_conv"}
-    for i in range(num_residual_blocks):
-        scopes[f"generator/block_{i}/conv1"] = f"res{i + 1}_1_conv"
-        scopes[f"generator/block_{i}/conv2"] = f"res{i + 1}_2_conv"
-    scopes.update({"generator/Conv_5": "bottleneck_conv", "generator/Conv_6": "up1_1_conv",
-                   "generator/Conv_7": "up1_2_conv", "generator/Conv_8": "up2_1_conv", "generator/Conv_9": "head_conv"})
-    return scopes
-
-
-def animegan_v2_scopes(num_residual_blocks=4):
-    """TF scope of each convolution and layer norm of the authors' G_net ->
-    AnimeGanV2Generator layer (contrib numbers Conv, Conv_1, ... and LayerNorm, LayerNorm_1,
-    ... per variable scope; the inverted residual blocks name their depthwise conv and its
-    norms r<k>/r<k>, r<k>/1 and r<k>/2)."""
-    root = "generator/G_MODEL"
-    blocks = {"A": ["a1", "a2", "a3"], "B": ["b1", "b2"], "C": ["c1", "c2"], "D": ["d1", "d2"], "E": ["e1", "e2", "e3"]}
-    scopes = {}
-    for scope, names in blocks.items():
-        for i, name in enumerate(names):
-            suffix = "" if i == 0 else f"_{i}"
-            scopes[f"{root}/{scope}/Conv{suffix}"] = f"{name}_conv"
-            scopes[f"{root}/{scope}/LayerNorm{suffix}"] = f"{name}_norm"
-    for k in range(1, num_residual_blocks + 1):
-        block, name = f"{root}/C/r{k}", f"c_r{k}"
-        scopes.update({f"{block}/Conv": f"{name}_expand_conv", f"{block}/LayerNorm": f"{name}_expand_norm",
-                       f"{block}/r{k}": f"{name}_dw_conv", f"{block}/1": f"{name}_dw_norm",
-                       f"{block}/Conv_1": f"{name}_project_conv", f"{block}/2": f"{name}_project_norm"})
-    scopes[f"{root}/out_layer/Conv"] = "out_conv"
-    return scopes
-
-
-def _close(value, expected, relative):
+def close(value, expected, relative):
     return np.allclose(value, expected, rtol=relative, atol=0)
-
-
-# Constants that are part of the definition, not weights: name pattern -> (check, what).
-_WHITEBOX_STRUCTURE = [
-    (r"add/y", lambda v: _close(v, 5e-3, 2 ** -10), "the guided filter's epsilon 5e-3"),
-    (r"ones", lambda v: np.all(v == 1), "the guided filter's ones (for N)"),
-    (r"depthwise(_\d+)?\d*", lambda v: v.ndim == 4 and _close(v, 1 / 9, 2 ** -10), "the guided filter's 3x3 box kernel"),
-    (r"depthwise(_\d+)?", lambda v: v.ndim == 1 and np.all(v == 0), "the guided filter's zero bias"),
-    (r"generator/ResizeBilinear(_\d+)?/size", lambda v: v.shape == (2,), "a resize size"),
-]
-_ANIMEGAN_STRUCTURE = [
-    (r".*/paddings", lambda v: v.shape == (4, 2) and set(np.unique(v)) <= {0, 1, 3}, "reflection paddings"),
-    (r".*/resize/size", lambda v: v.shape == (2,), "a resize size"),
-    (r".*/moments/variance/reduction_indices", lambda v: list(v) == [1, 2, 3],
-     "the layer norm's axes (height, width and channels)"),
-    (r".*/batchnorm/add/y", lambda v: _close(v, 1e-12, 0.01), "the layer norm's epsilon 1e-12"),
-]
 
 
 def _kernel(op, values):
@@ -207,14 +156,3 @@ def load_tflite_weights(generator, path, scopes, structure):
     docstring); returns {Keras layer name: index of the file's tensor of that activation}."""
     model = path if isinstance(path, TFLiteModel) else TFLiteModel(path)
     return _Conversion(generator, model, scopes, structure).run()
-
-
-def load_whitebox_tflite(generator, path):
-    """White-box Cartoonization's TFLite file (float16 or float32 weights) -> WhiteboxGenerator."""
-    return load_tflite_weights(generator, path, whitebox_scopes(generator.num_residual_blocks), _WHITEBOX_STRUCTURE)
-
-
-def load_animegan_v2_tflite(generator, path):
-    """An AnimeGANv2 TFLite file (e.g. int8-quantized) -> AnimeGanV2Generator."""
-    return load_tflite_weights(generator, path, animegan_v2_scopes(generator.num_residual_blocks),
-                               _ANIMEGAN_STRUCTURE)

@@ -189,7 +189,7 @@ def test_output_inside_the_input_folder_is_not_read_back(photo_tree, tiny_preset
 def test_trained_presets_write_to_their_own_names(photo_tree, tmp_path):
     import keras
 
-    from cartoongan.models import CartoonGanGenerator
+    from cartoongan.families.cartoongan.generator import CartoonGanGenerator
     from cartoongan.presets import Preprocessing, save_preset
 
     keras.utils.set_random_seed(0)

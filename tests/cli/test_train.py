@@ -40,7 +40,7 @@ def test_train_then_extend_runs_every_step_once(tfrecords, tmp_path):
     steps = _steps(workdir)  # a line for step 0 holds the start's scores, once, where the trainer writes them
     assert steps in ([1, 2, 3, 4, 5, 6], [0, 1, 2, 3, 4, 5, 6]), steps
     config = json.loads((workdir / "config.json").read_text())
-    assert config["steps"] == 6 and config["generator"] == "full"
+    assert config["steps"] == 6 and config["generator"] == "cartoongan"
     image = np.random.default_rng(1).integers(0, 256, (37, 29, 3), dtype=np.uint8)
     output = Cartoonizer.from_pretrained(str(workdir / "preset"))(image)
     assert output.dtype == np.uint8 and output.shape == image.shape

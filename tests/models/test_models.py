@@ -11,14 +11,11 @@ import keras
 import numpy as np
 import pytest
 
-from cartoongan.models import (
-    GENERATORS,
-    AnimeGanV2Generator,
-    CartoonGanGenerator,
-    LightGenerator,
-    WhiteboxGenerator,
-    build_generator,
-)
+from cartoongan.families import build_generator, generator_class
+from cartoongan.families.animegan_v2.generator import AnimeGanV2Generator
+from cartoongan.families.cartoongan.generator import CartoonGanGenerator
+from cartoongan.families.light.generator import LightGenerator
+from cartoongan.families.whitebox.generator import WhiteboxGenerator
 from cartoongan.models.discriminator import CartoonGanDiscriminator
 
 
@@ -142,7 +139,7 @@ def test_discriminator_patch_logits_are_a_quarter_of_the_input_size(size):
 @pytest.mark.parametrize("cls", [CartoonGanGenerator, LightGenerator, WhiteboxGenerator, AnimeGanV2Generator],
                          ids=lambda cls: cls.__name__)
 def test_generator_classes_are_registered_for_presets(cls):
-    assert GENERATORS[cls.__name__] is cls
+    assert generator_class(cls.__name__) is cls
 
 
 # The default (full) size of each class.

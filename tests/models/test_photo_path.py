@@ -6,7 +6,8 @@ import os
 import keras
 import numpy as np
 
-from cartoongan.models import CartoonGanGenerator, LightGenerator
+from cartoongan.families.cartoongan.generator import CartoonGanGenerator
+from cartoongan.families.light.generator import LightGenerator
 from cartoongan.models.photo_path import supports_photo_path, with_photo_path
 from cartoongan.presets import load_generator
 
@@ -23,11 +24,13 @@ def _shifted(photos):
 
 
 def test_the_shipped_student_cannot_see_brightness_and_the_path_changes_nothing():
+    """Why the path exists: per-channel gain and offset of the photo do not reach the output
+    (largest difference measured 1.4e-6 to 1.9e-6 over four seeds; the module says under
+    4e-6, which is asserted). Adding the zero-initialised path changes no output bit."""
     generator = load_generator(HAYAO_LITE)
     photos = _photos()
     before = generator(photos).numpy()
-    # Why the path exists: per-channel gain and offset of the photo do not reach the output.
-    assert np.abs(generator(_shifted(photos)).numpy() - before).max() < 1e-4
+    assert np.abs(generator(_shifted(photos)).numpy() - before).max() < 4e-6
     extended = with_photo_path(generator)
     assert extended.get_config()["photo_path"] == 1
     np.testing.assert_array_equal(extended(photos).numpy(), before)
@@ -38,17 +41,22 @@ def test_with_the_path_trained_the_output_follows_the_photos_colours():
     keras.utils.set_random_seed(0)
     generator = with_photo_path(CartoonGanGenerator(filters=4, num_residual_blocks=1))
     photos = _photos(1)
-    np.testing.assert_allclose(generator(_shifted(photos)).numpy(), generator(photos).numpy(), atol=1e-4)  # blind at 0
+    # blind while the path is at 0: measured 3.3e-6 to 4.2e-6 over three seeds
+    np.testing.assert_allclose(generator(_shifted(photos)).numpy(), generator(photos).numpy(), atol=1e-5)
     _randomize_path(generator)
     assert np.abs(generator(_shifted(photos)).numpy() - generator(photos).numpy()).max() > 0.05
 
 
 def test_the_light_generator_takes_the_path_too():
+    """Added to a light generator, the zero-initialised path changes no output bit (a fine-tune
+    starts exactly at its preset); trained, it moves the output."""
     keras.utils.set_random_seed(0)
-    generator = with_photo_path(LightGenerator(filters=8, num_residual_blocks=1))
-    assert supports_photo_path(generator)
+    plain = LightGenerator(filters=8, num_residual_blocks=1)
     photos = _photos(1)
-    start = generator(photos).numpy()
+    start = plain(photos).numpy()
+    generator = with_photo_path(plain)
+    assert supports_photo_path(generator) and generator.get_config()["photo_path"] == 1
+    np.testing.assert_array_equal(generator(photos).numpy(), start)
     _randomize_path(generator)
     assert np.abs(generator(photos).numpy() - start).max() > 0.05
 
@@ -74,6 +82,6 @@ def test_the_head_path_carries_colour_but_no_pixel_period_texture():
 
 
 def test_other_families_have_no_photo_path():
-    from cartoongan.models import WhiteboxGenerator
+    from cartoongan.families.whitebox.generator import WhiteboxGenerator
 
     assert not supports_photo_path(WhiteboxGenerator(filters=4, num_residual_blocks=1))

@@ -25,7 +25,7 @@ def tiny_config(workdir, **overrides):
     options = dict(
         data=str(workdir),
         workdir=str(workdir),
-        generator="full",
+        generator="cartoongan",
         generator_config={"filters": 4, "num_residual_blocks": 1},
         discriminator_filters=4,
         init_steps=2,

@@ -21,9 +21,9 @@ def data(tmp_path):
 
 def test_a_fine_tune_takes_its_presets_architecture_and_the_gentle_rate(data, tmp_path, tiny_preset):
     config = resolve_config(data, str(tmp_path / "w"), init_from=str(tiny_preset))
-    assert config.generator == "full" and config.generator_lr == FINE_TUNE_GENERATOR_LR
+    assert config.generator == "cartoongan" and config.generator_lr == FINE_TUNE_GENERATOR_LR
     scratch = resolve_config(data, str(tmp_path / "w"))
-    assert scratch.generator == "full" and scratch.generator_lr == SCRATCH_GENERATOR_LR
+    assert scratch.generator == "cartoongan" and scratch.generator_lr == SCRATCH_GENERATOR_LR
 
 
 @pytest.mark.parametrize("options, field, flags_message", [

@@ -1,8 +1,11 @@
 import os
+import re
 import shutil
 
 import pytest
+from PIL import Image
 
+from cartoongan.families import STYLE_TABLE
 from cartoongan.presets import cached_preset_dir, fetch_style, is_preset_dir
 from cartoongan.weights.download import DownloadError, fetch_verified
 from tests.conftest import shared_path
@@ -56,3 +59,51 @@ def test_damaged_upstream_copy_fails_and_leaves_cache_clean(tmp_path, http_serve
     leftovers = [os.path.join(root, f) for root, _, files in os.walk(home) for f in files] if home.exists() else []
     assert leftovers == []
     assert not is_preset_dir(cached_preset_dir("hayao"))
+
+
+def test_every_style_downloads_from_a_pinned_commit():
+    """A branch (`master`) can change under the sha256 we ship; a commit cannot."""
+    for row in STYLE_TABLE.values():
+        assert re.search(r"/[0-9a-f]{40}/", row.source_url) and "/master/" not in row.source_url, row.name
+    assert "CartoonGan-tensorflow/114f5604058860c4748739b1fa7701db1076d1f3/" in STYLE_TABLE["hayao"].source_url
+
+
+def test_a_failed_fetch_from_a_mirror_names_the_mirror_and_does_not_ask_to_set_it(tmp_path, monkeypatch):
+    mirror = tmp_path / "empty-mirror"
+    mirror.mkdir()
+    monkeypatch.setenv("CARTOONGAN_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("CARTOONGAN_WEIGHTS_URL", str(mirror))
+    with pytest.raises(DownloadError) as error:
+        fetch_style("whitebox")
+    assert f"the mirror CARTOONGAN_WEIGHTS_URL={mirror}" in str(error.value)
+    assert "set CARTOONGAN_WEIGHTS_URL" not in str(error.value)
+
+
+def _cartoonize_style(tmp_path, monkeypatch, mirror, style):
+    from cartoongan.cli.cartoonize import main
+
+    photo = tmp_path / "photo.png"
+    Image.new("RGB", (16, 12), (90, 140, 200)).save(photo)
+    monkeypatch.setenv("CARTOONGAN_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("CARTOONGAN_WEIGHTS_URL", str(mirror))
+    return main(["--input", str(photo), "--output", str(tmp_path / "out"), "--style", style])
+
+
+def test_the_download_bar_ends_at_100_percent_on_its_own_line(tmp_path, monkeypatch, capsys):
+    mirror = tmp_path / "mirror"
+    shutil.copytree(shared_path("weights", "cartoongan", "whitebox"), mirror / "whitebox")
+    assert _cartoonize_style(tmp_path, monkeypatch, mirror, "whitebox") == 0
+    bar = [line for line in capsys.readouterr().err.split("\n") if "fetching whitebox" in line]
+    shown = bar[0].split("\r")[-1]  # what a terminal shows last on that line
+    assert len(bar) == 1 and shown.startswith("fetching whitebox") and "100%" in shown, bar
+
+
+def test_a_download_error_is_not_printed_on_the_bar_line(tmp_path, monkeypatch, capsys):
+    mirror = tmp_path / "mirror"
+    (mirror / "whitebox").mkdir(parents=True)
+    (mirror / "whitebox" / "whitebox_cartoon_gan_fp16.tflite").write_bytes(b"not the published file")
+    assert _cartoonize_style(tmp_path, monkeypatch, mirror, "whitebox") == 2
+    lines = capsys.readouterr().err.split("\n")
+    error = [line for line in lines if "checksum mismatch" in line]
+    assert len(error) == 1 and error[0].startswith("cartoonize: error: "), lines
+    assert any("fetching whitebox" in line for line in lines)

@@ -3,9 +3,9 @@ import json
 import numpy as np
 import pytest
 
-from cartoongan.models import LightGenerator
+from cartoongan.families.light.convert import checkpoint_to_keras_name, load_light_weights, read_checkpoint_variables
+from cartoongan.families.light.generator import LightGenerator
 from cartoongan.presets import convert_light_checkpoint
-from cartoongan.weights.light_checkpoint import checkpoint_to_keras_name, load_light_weights, read_checkpoint_variables
 from tests.conftest import shared_path
 
 STYLES = ("shinkai", "paprika")
@@ -80,7 +80,7 @@ def test_incomplete_or_foreign_checkpoint_fails_loudly(shinkai_variables):
 
 @pytest.mark.parametrize("style", STYLES)
 def test_checkpoint_reproduces_golden_outputs(style):
-    from cartoongan.weights.light_checkpoint import load_light_checkpoint
+    from cartoongan.families.light.convert import load_light_checkpoint
 
     golden = np.load(shared_path("golden", "cartoongan_tf_light.npz"))
     generator = load_light_checkpoint(LightGenerator(), _checkpoint_dir(style))  # a directory works too

@@ -11,20 +11,22 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cartoongan.models import AnimeGanV2Generator, WhiteboxGenerator
+from cartoongan.families.animegan_v2.convert import animegan_v2_scopes, load_animegan_v2_tflite
+from cartoongan.families.animegan_v2.generator import AnimeGanV2Generator
+from cartoongan.families.whitebox.convert import load_whitebox_tflite
+from cartoongan.families.whitebox.generator import WhiteboxGenerator
 from cartoongan.models.layers import ImageLayerNormalization, ReflectionPadding2D
 from cartoongan.weights.tflite import TFLiteError, TFLiteModel
-from cartoongan.weights.tflite_convert import animegan_v2_scopes, load_animegan_v2_tflite, load_whitebox_tflite
-from tests.conftest import psnr, shared_path
+from tests.conftest import psnr, required_module, shared_path
 
 
 def _interpreter(path, **options):
-    litert = pytest.importorskip("ai_edge_litert.interpreter", reason="LiteRT (the export extra) computes the references")
+    litert = required_module("ai_edge_litert.interpreter")  # computes the references
     return litert.Interpreter(model_path=path, **options)
 
 
 def _resolver():
-    return pytest.importorskip("ai_edge_litert.interpreter").OpResolverType
+    return required_module("ai_edge_litert.interpreter").OpResolverType
 
 
 WHITEBOX = ("whitebox", "whitebox_cartoon_gan_fp16.tflite")
@@ -96,6 +98,23 @@ def test_truncated_or_foreign_file_is_refused_naming_it(tmp_path):
             load_whitebox_tflite(WhiteboxGenerator(), TFLiteModel(tmp_path / name))
 
 
+def test_a_tensor_naming_a_buffer_past_the_buffers_is_refused_by_name(tmp_path):
+    """A constant whose buffer index is rewritten past the last buffer would otherwise read as
+    an activation (no values), and the file would load."""
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    data = bytearray(open(_file(WHITEBOX), "rb").read())
+    model = schema.Model.GetRootAs(data, 0)
+    graph = model.Subgraphs(0)
+    tensor = next(graph.Tensors(i) for i in range(graph.TensorsLength()) if graph.Tensors(i).Buffer() > 0)
+    field = tensor._tab.Offset(8)  # Tensor.buffer is the table's third field
+    data[tensor._tab.Pos + field: tensor._tab.Pos + field + 4] = (model.BuffersLength() + 7).to_bytes(4, "little")
+    (tmp_path / "bad.tflite").write_bytes(bytes(data))
+    name = tensor.Name().decode()
+    with pytest.raises(TFLiteError, match=rf"bad.tflite: tensor \d+ '{name}' names buffer {model.BuffersLength() + 7} of "):
+        TFLiteModel(tmp_path / "bad.tflite")
+
+
 @pytest.mark.parametrize("config, message", [
     (dict(num_residual_blocks=5), r"without a source tensor: .*res5_1_conv/kernel"),  # a variable left over
     (dict(num_residual_blocks=3), r"generator/block_3/conv1/Conv2D.*no layer"),  # a tensor left over
@@ -114,14 +133,23 @@ def test_animegan_converter_failures_name_the_tensor():
 # ---- parity against LiteRT running the shared files
 
 
+def _float_psnr(a, b):
+    """PSNR of two float images in [-1, 1] (peak-to-peak 2), in dB."""
+    mse = np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2)
+    return float("inf") if mse == 0 else float(10 * np.log10(4 / mse))
+
+
 def test_whitebox_float32_reproduces_the_fp16_file():
-    """The same float16 weights, BGR input: >= 45 dB (measured: > 100 dB)."""
+    """The same float16 weights, BGR input, compared before rounding to uint8: measured
+    112.7-117.0 dB on all 22 held-out photos (the test scores the first 3; rounded to uint8
+    the outputs are 83.0-85.6 dB apart, a few values one level off). >= 105 dB leaves
+    room for another CPU's float rounding, not for a wrong constant or layer."""
     generator = WhiteboxGenerator()
     load_whitebox_tflite(generator, _file(WHITEBOX))
     for x in _photos(224):
         bgr = np.ascontiguousarray(x[..., ::-1])
         reference = _litert(_file(WHITEBOX), bgr)
-        assert psnr(_uint8(generator(bgr)), _uint8(reference)) >= 45
+        assert _float_psnr(generator(bgr), reference) >= 105
 
 
 def _fake_quantize(y, tensor):
@@ -327,7 +355,9 @@ def test_style_is_fetched_checked_converted_and_cached(downloaded):
 
 @pytest.mark.slow
 def test_cartoonizer_any_size_and_exact_tiles(downloaded):
-    """Odd sizes come back at their size; 64-pixel tiles equal the whole image."""
+    """Odd sizes come back at their size; 64-pixel tiles equal the whole image up to
+    float rounding: measured on this photo 97.9 dB (White-box) and 91.9 dB (AnimeGANv2),
+    at most 4 of 94,671 values one level apart (two other photos: 93.1-97.9 dB or identical)."""
     from cartoongan import Cartoonizer
 
     style, directory = downloaded
@@ -336,7 +366,8 @@ def test_cartoonizer_any_size_and_exact_tiles(downloaded):
     whole = Cartoonizer.from_pretrained(str(directory), precision="float32", tile_size=0)(image)
     tiled = Cartoonizer.from_pretrained(str(directory), precision="float32", tile_size=64)(image)
     assert whole.shape == image.shape
-    assert psnr(whole, tiled) >= 45, psnr(whole, tiled)
+    assert np.abs(whole.astype(int) - tiled).max() <= 1
+    assert psnr(whole, tiled) >= 85, psnr(whole, tiled)
 
 
 @pytest.mark.parametrize("which", [WHITEBOX, ANIMEGAN], ids=["whitebox", "animegan"])

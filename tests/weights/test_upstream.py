@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from cartoongan.models import CartoonGanGenerator
-from cartoongan.weights.convert import upstream_manifest
-from cartoongan.weights.upstream import UPSTREAM_TENSOR_NAMES, load_upstream_weights, upstream_to_keras_name
+from cartoongan.families import style_files
+from cartoongan.families.cartoongan.convert import UPSTREAM_TENSOR_NAMES, load_upstream_weights, upstream_to_keras_name
+from cartoongan.families.cartoongan.generator import CartoonGanGenerator
 from tests.conftest import shared_path
 
 
@@ -22,8 +22,7 @@ def _random_upstream_tensors(generator):
 
 
 def test_manifest_covers_four_styles_with_every_tensor():
-    manifest = upstream_manifest()
-    assert sorted(manifest) == ["hayao", "hosoda", "paprika", "shinkai"]
+    manifest = {style: style_files(style) for style in ("hayao", "hosoda", "paprika", "shinkai")}
     for files in manifest.values():
         assert sorted(f[: -len(".npy")] for f in files) == sorted(UPSTREAM_TENSOR_NAMES)
 

@@ -69,3 +69,20 @@ def to_keras_layout(tensor_name, array):
 def load_upstream_weights(generator, tensors):
     """Assigns `tensors` (upstream name -> numpy array) to `generator`, checking coverage."""
     assign_weights(generator, tensors, upstream_to_keras_name, to_keras_layout)
+
+
+def convert_npy_files(paths):
+    """{tensor file name (`conv01_1.weight.npy`): verified local path} -> CartoonGanGenerator
+    with every variable set; DownloadError names a file that is not a valid .npy file."""
+    from cartoongan.families.cartoongan.generator import CartoonGanGenerator
+    from cartoongan.weights.download import DownloadError
+
+    tensors = {}
+    for filename, path in paths.items():
+        try:
+            tensors[filename[: -len(".npy")]] = np.load(path, allow_pickle=False)
+        except ValueError as error:
+            raise DownloadError(f"{filename} is not a valid .npy file: {error}") from error
+    generator = CartoonGanGenerator()
+    load_upstream_weights(generator, tensors)
+    return generator
