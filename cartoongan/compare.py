@@ -87,16 +87,22 @@ def read_photo(path, max_size=DEFAULT_MAX_SIZE):
     return resize_to_max(rgb, max_size)[0]
 
 
-def colour_shift(photo, result):
-    """Mean CIEDE2000 between `photo` and `result` (uint8 RGB of one size) after a Gaussian
-    blur of 1/32 of the long side."""
+def colour_shift(photo, result, difference="ciede2000"):
+    """Mean colour difference between `photo` and `result` (uint8 RGB of one size) after a
+    Gaussian blur of 1/32 of the long side: CIEDE2000, or with "cie76" the CIELAB distance
+    (ΔE76, which weighs saturated colours more)."""
     import cv2
 
     from cartoongan.look import ciede2000, rgb_to_lab
 
+    if difference not in ("ciede2000", "cie76"):
+        raise ValueError(f"difference must be ciede2000 or cie76, not {difference!r}")
     sigma = max(photo.shape[:2]) * _BLUR_FRACTION
     blur = lambda image: cv2.GaussianBlur(image.astype(np.float32), (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
-    return float(np.mean(ciede2000(rgb_to_lab(blur(photo)), rgb_to_lab(blur(result)))))
+    lab_photo, lab_result = rgb_to_lab(blur(photo)), rgb_to_lab(blur(result))
+    if difference == "cie76":
+        return float(np.mean(np.linalg.norm(lab_photo - lab_result, axis=-1)))
+    return float(np.mean(ciede2000(lab_photo, lab_result)))
 
 
 class Comparison:

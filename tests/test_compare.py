@@ -55,6 +55,18 @@ def test_colour_shift_sees_casts_not_strokes():
     assert colour_shift(photo, photo) == 0
 
 
+def test_colour_shift_as_cie76_is_the_lab_distance_of_a_cast():
+    from cartoongan.compare import colour_shift
+
+    photo = np.full((64, 96, 3), 128, np.uint8)
+    cast = np.full_like(photo, 0) + np.array([150, 128, 110], np.uint8)
+    expected = np.linalg.norm(reference_lab(photo[:1, :1])[0, 0] - reference_lab(cast[:1, :1])[0, 0])
+    assert colour_shift(photo, cast, "cie76") == pytest.approx(expected, abs=0.3)
+    assert colour_shift(photo, cast, "cie76") > colour_shift(photo, cast) + 1  # CIEDE2000 weighs chroma less
+    with pytest.raises(ValueError, match="cie76"):
+        colour_shift(photo, cast, "cie94")
+
+
 def test_compare_lays_out_photos_by_styles_and_looks(tiny):
     from cartoongan.compare import compare, parse_look
 
