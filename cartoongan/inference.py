@@ -120,6 +120,9 @@ class Cartoonizer:
     result to full size (0: off);
     `strength` 0..1 blends from the photo to the style; `keep_colors` keeps the photo's
     chroma. `with_look(...)` gives a copy with other values that shares the model.
+
+    Portraits (`cartoongan.portrait`): `with_portrait(face)` gives a copy whose faces are
+    drawn by the Cartoonizer `face` (a face style) and the rest by this one.
     """
 
     def __init__(self, generator, preprocessing, precision="float32", tile_size="auto",
@@ -133,6 +136,7 @@ class Cartoonizer:
             raise ValueError(f'tile_size must be "auto", 0 or a side of at least 16 pixels, not {tile_size!r}')
         self.tile_size = tile_size
         self.memory_budget = int(memory_budget)
+        self.portrait = None  # a cartoongan.portrait.Portrait: faces by a face style
         self._tilers = {}
         self._not_tileable = None
         self._fn = tf.function(
@@ -143,17 +147,35 @@ class Cartoonizer:
 
     @classmethod
     def from_pretrained(cls, name_or_path=None, precision="auto", tile_size="auto",
-                        memory_budget=DEFAULT_MEMORY_BUDGET, style_size=0, strength=1.0, keep_colors=False):
+                        memory_budget=DEFAULT_MEMORY_BUDGET, style_size=0, strength=1.0, keep_colors=False,
+                        portrait=False, face_style=None):
         """`name_or_path`: a style name, a preset directory, or None for the default style.
 
         `precision`: "float32", "bfloat16", "float16" or "auto" (the fastest faithful one
         this machine supports). `tile_size`, `memory_budget`, `style_size`, `strength`,
-        `keep_colors`: see the class."""
+        `keep_colors`: see the class. `portrait`: faces by `face_style` (a style name or
+        preset directory; None: `cartoongan.options.DEFAULT_FACE_STYLE`), see `with_portrait`."""
         look = LookOptions(style_size, strength, keep_colors)  # refused before the model loads
         precision = precision_lib.resolve(precision)
         generator, preprocessing, _ = load_preset(name_or_path, dtype=precision_lib.dtype_policy(precision))
-        return cls(generator, preprocessing, precision, tile_size=tile_size, memory_budget=memory_budget,
-                   **look.to_dict())
+        cartoonizer = cls(generator, preprocessing, precision, tile_size=tile_size, memory_budget=memory_budget,
+                          **look.to_dict())
+        if not portrait:
+            return cartoonizer
+        from cartoongan.options import DEFAULT_FACE_STYLE
+
+        face = cls.from_pretrained(face_style or DEFAULT_FACE_STYLE, precision, tile_size, memory_budget,
+                                   strength=strength, keep_colors=keep_colors)
+        return cartoonizer.with_portrait(face)
+
+    def with_portrait(self, face, detector=None):
+        """A copy sharing this one's model whose faces are drawn by the Cartoonizer `face`
+        (see `cartoongan.portrait.Portrait`; `detector`: its FaceDetector by default)."""
+        from cartoongan.portrait import Portrait
+
+        other = copy.copy(self)
+        other.portrait = Portrait(face, detector)
+        return other
 
     def with_look(self, **changes):
         """A Cartoonizer with other look values (`style_size`, `strength`, `keep_colors`)
@@ -167,15 +189,25 @@ class Cartoonizer:
         passes)` is called after every tile when the image runs in tiles (see
         `cartoongan.tiling.TiledGenerator`), never for a whole image."""
         image = _check_image(image)
+        if self.portrait is not None:
+            return self.portrait(image, self._scene, progress)
+        return self._scene(image, progress)
+
+    def _scene(self, image, progress=None):
+        """This style on the whole of `image` (no faces apart)."""
         small = self._style_input(image)
         tile_size = self.choose_tile_size(*small.shape[:2])
         styled = self._cartoonize_tiled(small, tile_size, progress) if tile_size else self._fn(small[None]).numpy()[0]
         return self._finish(image, small, styled)
 
-    def cartoonize_batch(self, images):
+    def cartoonize_batch(self, images, tracker=None):
         """A list of uint8 RGB images -> a list of results; same-sized images run as one batch
-        (images too large for the memory budget run one by one, in tiles)."""
+        (images too large for the memory budget run one by one, in tiles). With a portrait,
+        one by one; `tracker` (a `cartoongan.portrait.FaceTracker`) follows the faces of
+        consecutive video frames."""
         images = [_check_image(image) for image in images]
+        if self.portrait is not None:
+            return [self.portrait(image, self._scene, tracker=tracker) for image in images]
         smalls = [self._style_input(image) for image in images]
         results = [None] * len(images)
         by_shape = {}

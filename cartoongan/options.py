@@ -104,3 +104,31 @@ class LookOptions:
             return height, width
         scale = self.style_size / max(height, width)
         return max(1, round(height * scale)), max(1, round(width * scale))
+
+
+# The style faces get with --portrait (cartoongan.portrait): AnimeGANv3's JP_face, trained on portraits.
+DEFAULT_FACE_STYLE = "animeganv3_face"
+
+
+@dataclasses.dataclass(frozen=True)
+class PortraitOptions:
+    """Faces by a face style, the rest by the scene style (`cartoongan.portrait`), checked:
+    ParameterError names the option at fault. The command lines make a flag of each."""
+
+    portrait: bool = option(False, "draw each face with the face style (eyes level, at the face style's own size, "
+                            "blended in with a feathered edge) and the rest with the style; a photo that one face "
+                            "fills goes wholly to the face style; no face: the style alone")
+    face_style: str = option(None, "the style of the faces with --portrait: a style name or preset directory",
+                             metavar="NAME", shown_default=DEFAULT_FACE_STYLE)
+
+    def __post_init__(self):
+        if isinstance(self.portrait, str) or self.portrait not in (True, False):
+            raise ParameterError("portrait", "{name} must be true or false, not {value!r}", value=self.portrait)
+        if self.face_style is not None and (not isinstance(self.face_style, str) or not self.face_style.strip()):
+            raise ParameterError("face_style", "{name} must be a style name, not {value!r}", value=self.face_style)
+        if self.face_style is not None and not self.portrait:
+            raise ParameterError("face_style", "{name} is for portraits: add {names[portrait]}")
+        object.__setattr__(self, "portrait", bool(self.portrait))
+
+    def to_dict(self):
+        return dataclasses.asdict(self)

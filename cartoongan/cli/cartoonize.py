@@ -4,12 +4,14 @@
 """
 
 import argparse
+import contextlib
+import logging
 import os
 import sys
 
 from cartoongan.cli.flags import add_config_flags, flag_names, usage_error
 from cartoongan.jobs import ImageOptions, RunOptions
-from cartoongan.options import LookOptions
+from cartoongan.options import LookOptions, PortraitOptions
 from cartoongan.presets import ENVIRONMENT
 
 FLAGS = {**flag_names(RunOptions), **flag_names(ImageOptions)}  # not --field
@@ -29,6 +31,7 @@ def build_parser():
     parser.add_argument("--list-styles", action="store_true", help="list the available styles and exit")
     add_config_flags(parser, ImageOptions, defaults=True)
     add_config_flags(parser, LookOptions, defaults=True)
+    add_config_flags(parser, PortraitOptions, defaults=True)
     parser.add_argument("--verbose", action="store_true", help="show TensorFlow's start-up messages")
     return parser
 
@@ -53,15 +56,39 @@ class TerminalReport:
         from tqdm import tqdm
 
         self.tqdm, self.video_bar, self.tile_bar = tqdm, None, None
+        self.portrait_messages = []
         self.bar = tqdm(total=total, unit="img", desc="cartoonize")
 
     def skipped(self, count):
         self.bar.update(count)
 
+    @contextlib.contextmanager
+    def portraits_said(self):
+        """While open, how each photo's faces were drawn (cartoongan.portrait's log) is said
+        above the bar when the photo is done."""
+        said = self.portrait_messages
+
+        class Handler(logging.Handler):
+            def emit(self, record):
+                said.append(record.getMessage())
+
+        logger, handler = logging.getLogger("cartoongan.portrait"), Handler(logging.INFO)
+        level = logger.level
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        try:
+            yield
+        finally:
+            logger.removeHandler(handler)
+            logger.setLevel(level)
+
     def style_started(self, style):
         self.bar.set_postfix_str(style.folder)
 
     def file_done(self, job):
+        for message in self.portrait_messages:
+            self.tqdm.write(f"{job.source}: {message}", file=sys.stderr)
+        self.portrait_messages.clear()
         if self.tile_bar is not None:
             self.tile_bar.close()
             self.tile_bar = None
@@ -109,19 +136,21 @@ def main(argv=None):
 
     try:  # every check, and every style fetched and loaded, before any photo is touched
         look = LookOptions(args.style_size, args.strength, args.keep_colors)
+        portrait = PortraitOptions(args.portrait, args.face_style)
         plan = jobs.plan_run(args.inputs, args.output_dir, args.styles or [DEFAULT_STYLE], args.image_format,
                              args.max_size, args.pixel_limit, args.video_quality, args.overwrite, look)
         if any(style.todo for style in plan.styles):  # a re-run with every output present loads nothing
             import_tensorflow(args.verbose)
         cartoonizers = jobs.load_cartoonizers(plan, args.precision, tile_size=args.tile_size,
-                                              memory_budget=args.memory_budget, **look.to_dict())
+                                              memory_budget=args.memory_budget, **look.to_dict(),
+                                              **portrait.to_dict())
     except (DownloadError, PresetError, FileNotFoundError) as error:  # a style that cannot be had
         print(f"cartoonize: error: {error}", file=sys.stderr)
         return 2
     except ValueError as error:
         usage_error(parser, error, FLAGS)
     report = TerminalReport(total=len(plan.jobs) * len(plan.styles))
-    with report.bar:
+    with report.bar, report.portraits_said() if portrait.portrait else contextlib.nullcontext():
         result = jobs.run_plan(plan, cartoonizers, report)
     replaced = f" ({plan.replaced} replacing outputs made with other settings)" if plan.replaced else ""
     print(f"wrote {result.written}{replaced}, skipped {result.skipped} existing (use --overwrite to redo), "
