@@ -2,6 +2,7 @@
 
 import functools
 import http.server
+import importlib
 import os
 import threading
 from pathlib import Path
@@ -24,6 +25,23 @@ def shared_path(*parts):
             pytest.fail(message + " but CARTOONGAN_SHARED is set")
         pytest.skip(message)
     return path
+
+
+def _required_in_ci():
+    return bool(os.environ.get("CARTOONGAN_SHARED") or os.environ.get("CI"))
+
+
+def required_module(name):
+    """`importlib.import_module(name)` for a package the test extra installs (LiteRT,
+    onnxruntime, tf2onnx, Beam, JAX, ...): skips with the install command when it is missing,
+    fails when CARTOONGAN_SHARED or CI is set, as `shared_path` does, since CI installs it."""
+    try:
+        return importlib.import_module(name)
+    except ImportError as error:
+        message = f"{name} is not importable ({error}); pip install -e '.[test]' installs it"
+        if _required_in_ci():
+            pytest.fail(message + ", and CARTOONGAN_SHARED or CI is set")
+        pytest.skip(message, allow_module_level=True)
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):

@@ -7,14 +7,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-pytest.importorskip("apache_beam")
+from tests.conftest import psnr, required_module
+
+required_module("apache_beam")
 
 from cartoongan.cli.cartoonize import main as cartoonize_main  # noqa: E402
 from cartoongan.cli.cartoonize_beam import main  # noqa: E402
 from cartoongan.jobs import STYLE_FOLDER_MARKER  # noqa: E402
-from tests.conftest import psnr  # noqa: E402
 
-# Two worker processes, as the check runs it; the in-process runner (default) for
+# Two worker processes, as a real local run uses; the in-process runner (default) for
 # the rest, where TensorFlow is already loaded and a run takes a second or two.
 MULTI_PROCESS = ["--direct_num_workers", "2", "--direct_running_mode", "multi_processing"]
 

@@ -17,7 +17,7 @@ from cartoongan.cli.export import main
 from cartoongan.families import GENERATOR_BOUNDS, generator_class
 from cartoongan.inference import Cartoonizer
 from cartoongan.presets import Preprocessing, load_preset, save_preset
-from tests.conftest import PROJECT_ROOT, psnr, shared_path
+from tests.conftest import PROJECT_ROOT, psnr, required_module, shared_path
 
 SIZES = [(1, 1), (5, 7), (135, 134)]
 MIN_PSNR = {"savedmodel": 50.0, "tflite": 40.0, "onnx": 45.0}
@@ -53,7 +53,7 @@ def run_tflite(path, batch):
 
 
 def run_onnx(path, batch):
-    onnxruntime = pytest.importorskip("onnxruntime")
+    onnxruntime = required_module("onnxruntime")
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     return session.run(None, {export.INPUT_NAME: batch})[0]
 
@@ -79,7 +79,7 @@ def assert_matches(fmt, path, cartoonizer, images, min_psnr):
 
 @pytest.fixture(scope="module")
 def tiny_exported(tiny_preset, tmp_path_factory):
-    pytest.importorskip("tf2onnx")
+    required_module("tf2onnx")
     out = tmp_path_factory.mktemp("export") / "tiny"
     return export.export_preset(str(tiny_preset), out, formats=export.FORMATS, quantize=["float16"])
 
@@ -148,7 +148,7 @@ def test_serving_function_answers_empty_inputs_and_keeps_the_rest(tiny_cartooniz
 def test_litert_signature_runner_maps_images_to_cartoons_at_any_size(tiny_exported, tiny_cartoonizer):
     """The README's LiteRT example (`ai-edge-litert`, tf.lite.Interpreter's successor): one
     signature, `images` in and `cartoons` out; the runner resizes for each size itself."""
-    litert = pytest.importorskip("ai_edge_litert.interpreter")
+    litert = required_module("ai_edge_litert.interpreter")
     interpreter = litert.Interpreter(model_path=str(tiny_exported["tflite"]))
     assert interpreter.get_signature_list() == {"serving_default": {"inputs": ["images"], "outputs": ["cartoons"]}}
     runner = interpreter.get_signature_runner()
@@ -168,7 +168,7 @@ def test_signatures_are_uint8_with_dynamic_size(tiny_exported):
     details = tflite_interpreter(tiny_exported["tflite"]).get_input_details()[0]
     assert details["dtype"] == np.uint8 and list(details["shape_signature"]) == [-1, -1, -1, 3]
 
-    onnx = pytest.importorskip("onnx")
+    onnx = required_module("onnx")
     model = onnx.load(str(tiny_exported["onnx"]))
     (graph_input,) = model.graph.input
     assert graph_input.type.tensor_type.elem_type == onnx.TensorProto.UINT8
@@ -215,7 +215,7 @@ def test_int8_weights_variant_has_builtin_ops_and_runs(tiny_preset, tmp_path):
 
 
 def test_failed_conversion_leaves_nothing(tiny_preset, tmp_path, monkeypatch):
-    pytest.importorskip("tf2onnx")
+    required_module("tf2onnx")
     from tf2onnx import convert
 
     def broken(*args, output_path=None, **kwargs):
@@ -241,7 +241,7 @@ def _small_generator(cls):
 
 @pytest.mark.parametrize("class_name", sorted(GENERATOR_BOUNDS))
 def test_every_generator_class_exports(class_name, tmp_path):
-    pytest.importorskip("tf2onnx")
+    required_module("tf2onnx")
     import keras
 
     keras.utils.set_random_seed(0)
@@ -262,7 +262,7 @@ def test_every_generator_class_exports(class_name, tmp_path):
 
 @pytest.mark.slow
 def test_hayao_every_format_matches_in_memory(hayao_preset, tmp_path):
-    pytest.importorskip("tf2onnx")
+    required_module("tf2onnx")
     photo = Image.open(shared_path("data", "eval", "animegan_comparison", "photos", "105.jpg")).convert("RGB")
     images = [np.asarray(photo)[100:167, 50:95], random_image((5, 7))]  # 67x45 and 5x7
     written = export.export_preset("hayao", tmp_path / "hayao")
@@ -277,7 +277,7 @@ def test_hayao_every_format_matches_in_memory(hayao_preset, tmp_path):
 def test_tflite_born_styles_export_at_odd_sizes(style, session_home, tmp_path):
     """Unlike the peers' fixed 224/256 files: 67x45 and 5x7 through every format, against the
     in-memory Cartoonizer (the guided filter and layer norms are builtin ops too)."""
-    pytest.importorskip("tf2onnx")
+    required_module("tf2onnx")
     photo = Image.open(shared_path("data", "eval", "animegan_comparison", "photos", "105.jpg")).convert("RGB")
     images = [np.asarray(photo)[100:167, 50:95], random_image((5, 7))]
     written = export.export_preset(style, tmp_path / style)

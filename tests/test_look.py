@@ -14,7 +14,7 @@ from cartoongan.images import resize
 from cartoongan.inference import uint8_cartoonize_fn
 from cartoongan.options import LookOptions
 from cartoongan.presets import load_preset
-from tests.conftest import psnr
+from tests.conftest import psnr, required_module
 
 # --- an independent CIELAB (IEC 61966-2-1 sRGB, D65 white, CIE 1976 L*a*b*) -----------------
 
@@ -342,7 +342,7 @@ def test_exported_formats_bake_in_strength_and_colours(tiny_preset, tmp_path):
 
     from cartoongan.export import export_saved_model, tflite_bytes
 
-    litert = pytest.importorskip("ai_edge_litert.interpreter")
+    litert = required_module("ai_edge_litert.interpreter")
     generator, preprocessing, _ = load_preset(str(tiny_preset))
     cartoonizer = Cartoonizer(generator, preprocessing)
     photos = np.stack([smooth_photo(30, 44, seed=16), smooth_photo(30, 44, seed=17)])

@@ -11,9 +11,9 @@ from PIL import Image
 
 from cartoongan.cli.build_tfrecords import main
 from cartoongan.data.tfrecords import family_files, parse_photo
-from tests.conftest import PROJECT_ROOT
+from tests.conftest import PROJECT_ROOT, required_module
 
-tfds = pytest.importorskip("tensorflow_datasets")
+tfds = required_module("tensorflow_datasets")
 
 
 def load_builder_class():

@@ -15,10 +15,10 @@ from cartoongan.data import teacher_targets
 from cartoongan.images import psnr
 from cartoongan.presets import read_preset_config
 from cartoongan.training import distill
-from tests.conftest import PROJECT_ROOT
+from tests.conftest import PROJECT_ROOT, required_module
 from tests.training.test_distill import tiny_config
 
-pytest.importorskip("jax", reason="the [jax] extra is not installed (pip install -e '.[jax]')")
+required_module("jax")
 
 # As on a host without TensorFlow: importing it fails (Keras then leaves it alone too).
 _STUDENT_STAGE = """

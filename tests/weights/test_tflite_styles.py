@@ -317,7 +317,8 @@ def test_animegan_float32_and_simulated_int8_against_the_int8_file():
     """Float32 weights vs the int8 file (activations quantized too): >= 22 dB (measured
     25.5-30.0; a wrong norm falls far below). With the file's int8 graph simulated op for op
     on the converted weights: >= 40 dB to LiteRT's builtin kernels (measured: identical
-    uint8 outputs on all 22 held-out photos; one weight of c1's kernel one LSB off already
+    uint8 outputs on all 22 held-out photos, the 3 this test scores included, for suite
+    time; one weight of c1's kernel one LSB off already
     gives 37.4 dB, the depthwise convs left in float 25.5). Under the default
     XNNPACK delegate, whose int8 kernels round differently, the same simulation is
     30.6-33.1 dB, as far as XNNPACK is from LiteRT's own kernels."""
