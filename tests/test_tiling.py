@@ -99,7 +99,7 @@ def test_uint8_tiled_bfloat16_is_as_faithful_as_whole_bfloat16(name):
     """bfloat16 convolutions round differently on tiles than on the whole image, and a
     network with random weights amplifies every rounding flip (tiled and whole bfloat16 are
     both only ~37-41 dB from float32 here). Tiling must cost nothing beyond that noise: the
-    tiled result is as close to float32 as the whole-image one. (Trained weights: >= 45 dB
+    tiled result is as close to float32 as the whole-image one. (Trained weights: >= 55 dB
     between tiled and whole, test_shipped_hayao_lite_tiles_without_seams.)"""
     preprocessing = Preprocessing("BGR" if name == "cartoongan" else "RGB")
     image = np.random.default_rng(2).integers(0, 256, (96, 130, 3), dtype=np.uint8)
@@ -135,10 +135,13 @@ def _photo_like(height, width):
     return np.clip((image + noise) * 255, 0, 255).astype(np.uint8)
 
 
-@pytest.mark.parametrize("precision,floor", [("float32", 55), ("bfloat16", 45)])
+@pytest.mark.parametrize("precision,floor", [("float32", 80), ("bfloat16", 55)])
 def test_shipped_hayao_lite_tiles_without_seams(precision, floor):
     """The distilled preset (a small CartoonGanGenerator) on a photo-like image in 64-pixel
-    tiles, maps stored at 1/2 and 1/4 resolution, the rest recomputed."""
+    tiles, maps stored at 1/2 and 1/4 resolution, the rest recomputed. Measured at three sizes
+    (150x230, 173x251, 211x149): float32 89.8-90.3 dB or identical (at most 8 values one
+    level apart), bfloat16 58.8-59.0 dB (tiles round differently: about 9% of the values
+    one level apart); never more than one level anywhere."""
     from cartoongan import precision as precision_lib
 
     generator, preprocessing, _ = load_preset(os.path.join(PRETRAINED, "hayao_lite"),
@@ -146,6 +149,7 @@ def test_shipped_hayao_lite_tiles_without_seams(precision, floor):
     image = _photo_like(150, 230)
     whole = Cartoonizer(generator, preprocessing, precision, tile_size=0)(image)
     tiled = Cartoonizer(generator, preprocessing, precision, tile_size=64)(image)
+    assert np.abs(whole.astype(int) - tiled).max() <= 1
     assert psnr(whole, tiled) >= floor, psnr(whole, tiled)
 
 
