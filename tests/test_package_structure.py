@@ -8,6 +8,7 @@ cannot be understood (or moved) one without the other.
 
 import ast
 import configparser
+import json
 import subprocess
 import sys
 
@@ -170,10 +171,40 @@ def test_every_tool_has_a_console_script_named_by_one_scheme():
     expected = {f"cartoongan-{tool.replace('_', '-')}": f"{PACKAGE}.cli.{tool}:main" for tool in tools}
     expected["cartoonize"] = f"{PACKAGE}.cli.cartoonize:main"
     assert console_scripts() == expected
-    for tool in tools:  # and a tools/ wrapper for a clone that is not installed, and `python -m` works
+    for tool in tools:  # and a tools/ wrapper for a clone that is not installed
         assert (PROJECT_ROOT / "tools" / f"{tool}.py").is_file(), tool
-        source = (PROJECT_ROOT / PACKAGE / "cli" / f"{tool}.py").read_text()
-        assert 'if __name__ == "__main__":\n    sys.exit(main())' in source, f"python -m {PACKAGE}.cli.{tool} does nothing"
+
+
+# Every tool run as `python -m cartoongan.cli.<tool> --help`, in one interpreter (runpy runs
+# a module as `python -m` does): its exit status and the first line it printed.
+_RUN_AS_MAIN = """
+import contextlib, io, json, runpy, sys
+answers = {}
+for module in sys.argv[1:]:
+    sys.argv = [module, "--help"]
+    out = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(out):
+            runpy.run_module(module, run_name="__main__", alter_sys=True)
+    except SystemExit as exit:
+        code = exit.code
+    else:
+        code = "returned"
+    answers[module] = [code, out.getvalue().partition("\\n")[0]]
+print(json.dumps(answers))
+"""
+
+
+def test_every_tool_runs_with_python_m():
+    tools = sorted(f"{PACKAGE}.cli.{path.stem}" for path in (PROJECT_ROOT / PACKAGE / "cli").glob("*.py")
+                   if path.stem not in ("__init__", "flags"))
+    result = subprocess.run([sys.executable, "-c", _RUN_AS_MAIN, *tools], cwd=PROJECT_ROOT,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    answers = json.loads(result.stdout.splitlines()[-1])
+    for module in tools:  # a module without its `__main__` guard returns without a word
+        code, first_line = answers[module]
+        assert code == 0 and first_line.startswith("usage: "), f"python -m {module} --help: {code!r} {first_line!r}"
 
 
 # What the entry point does, in a fresh interpreter: --help, then whether TensorFlow (or
