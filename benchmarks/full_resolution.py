@@ -10,7 +10,7 @@ timed call follows a warm-up on a small image (tracing, oneDNN primitive creatio
 time covers the uint8-in, uint8-out `Cartoonizer` call only; `cpu s` is the process's user
 + system CPU time over the same call (steadier than wall time on a shared machine).
 `ratio` is the row's wall time per megapixel over that of whole-image inference at
-`--reference` megapixels (the issue's bar: tiled 12 MP at most 1.3x whole 3 MP), which
+`--reference` megapixels (the bar: tiled 12 MP at most 1.3x whole 3 MP), which
 each round measures first, so the two come from the same run; `--rounds N` repeats the
 whole table, interleaving the runs being compared. Modes:
 

@@ -66,7 +66,7 @@ LEVELS = np.array([32, 96, 160, 224], np.float32)
 _CONFIGURED = os.environ.get("CARTOONGAN_SHARED", "")
 SHARED = _CONFIGURED if os.path.isdir(_CONFIGURED) else os.path.join(ROOT, "..", "shared")
 PHOTO_DIR = os.path.join(SHARED, "data", "photos", "train", "ade20k")
-DATA_SIZE = 96  # build_tfrecords --image-size of the issue's toy domain
+DATA_SIZE = 96  # build_tfrecords --image-size of the toy domain
 EVAL_SIZE = 96  # held-out photos: short side 96, centre square
 
 
@@ -164,7 +164,7 @@ def shipped_look(style):
 
 
 STYLES = {"toy": toy_anime, "sepia": sepia}
-# The suite: unpaired styles trained with the same defaults. The toy ones are of the issue's
+# The suite: unpaired styles trained with the same defaults. The toy ones are of four
 # kinds (posterized cel looks with dark outlines, flat low-saturation looks, with and without
 # ink lines, a toning, lines alone); the last two are real cartoon looks: the anime set is a
 # shipped style's output on other photos, the targets its output on each held-out photo.
@@ -351,7 +351,7 @@ def save_strip(path, photos, start, end, targets, columns=4):
 
 # === The suite: every style, the same defaults, several seeds ===
 
-# The issue's bars on held-out photos.
+# The bars on held-out photos.
 GAIN_BAR = 0.5  # dB above the floor: the better of a 3x3 binomial blur's and a 5x5 median's gain
 OUTLINE_BAR = 1.0  # dB of outline score above the better of the two smoothings' (styles that draw lines)
 CHECKER_BAR = 1.2  # checkerboard response at most this times the start's

@@ -90,7 +90,7 @@ def test_huge_declared_png_is_refused_before_decoding(tmp_path):
 
 
 def test_pixel_limit_message_has_the_digits_to_tell_the_counts_apart(tmp_path):
-    """The issue's "80x60 is 0.0 megapixels, over the pixel limit of 0.001"."""
+    """Not "80x60 is 0.0 megapixels, over the pixel limit of 0.001"."""
     path = tmp_path / "small.png"
     Image.fromarray(_photo(80, 60)).save(path)
     with pytest.raises(ImageReadError, match=r"small\.png: 80x60 is 0\.0048 megapixels, over the pixel limit of "
@@ -135,7 +135,7 @@ def _random_bytes_in_the_middle(data, count=400, seed=1):
        lambda seed=seed: _random_bytes_in_the_middle(_jpeg_bytes(320, 240), seed=seed)) for seed in (1, 2, 4)],
 ])
 def test_a_corrupt_jpeg_that_pillow_decodes_silently_is_refused_by_name(tmp_path, case, damage):
-    """The issue's repro: Pillow decodes these without an error, dropping libjpeg's warning
+    """Pillow decodes these without an error, dropping libjpeg's warning
     ("Corrupt JPEG data: premature end of data segment") and filling the rest with grey."""
     data = damage()
     with Image.open(io.BytesIO(data)) as image:

@@ -207,7 +207,7 @@ def test_sliced_wasserstein_is_the_shift_along_the_direction_and_ignores_order()
 
 def test_colour_distribution_loss_does_not_reward_collapsing_onto_the_commonest_colour():
     # The anime batch: 3/4 grey, 1/4 red. The one-sided nearest-colour term scores an all-grey
-    # output 0 (every pixel has a near anime colour): the collapse the issue saw. The
+    # output 0 (every pixel has a near anime colour): the collapse seen in training. The
     # distribution term scores it worse than an output with the anime's proportions.
     grey, red = [0.0, 0.0, 0.0], [0.8, -0.6, -0.6]
     anime = tf.constant([[[grey] * 12 + [red] * 4]], tf.float32)

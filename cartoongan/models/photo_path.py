@@ -9,10 +9,9 @@ unchanged when the path is added (fine-tuning starts exactly at the preset):
 - after the stem norm, a conv of the (padded) photo: the whole network sees absolute values;
 - before the final tanh, a 1x1 conv of the photo blurred by a fixed 3x3 binomial kernel:
   colours pass straight through, but not the photo's pixel-period texture (the kernel's
-  response at the 2-pixel period is exactly 0). With the raw photo there, fine-tunes copied
-  its fine texture: on the learning suite's toy and sepia styles the checkerboard response
-  climbed from 0.5x to 1.05x hayao_lite's in 300 steps, toward the photos' own 1.9x; with
-  the blur it is 0.57x after 1000 steps.
+  response at the 2-pixel period is exactly 0). With the raw photo there, fine-tunes copy
+  its fine texture (the photos have more checkerboard than hayao_lite's outputs; measured
+  in docs/learning.md).
 Each is scaled by PHOTO_PATH_GAIN: Adam moves a weight by about the learning rate a step
 whatever its scale, so a fixed gain is a larger rate for these few weights only (a 1x1 pass
 through needs weights near 1, which 1e-4 a step would take 10 000 steps to reach).

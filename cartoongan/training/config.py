@@ -21,8 +21,8 @@ FINE_TUNE_GENERATOR_LR = 1e-4
 # What a step of the defaults below costs (cartoongan-train --help says it).
 STEP_COST = """\
 what a step costs: a GAN step at the defaults (full generator, 256 px crops, batch 8,
-VGG19 content loss) takes about 70 s on a 2-core CPU (reported in issue 16) and, by its
-FLOPs, well under a second on one current GPU (an estimate: no GPU was at hand).
+VGG19 content loss) takes about 70 s on a 2-core CPU (measured) and, estimated from its
+FLOPs (not measured), well under a second on one current GPU.
 Fine-tuning hayao_lite at 64 px, batch 4 takes about 0.6 s a step on that CPU (measured).
 The first step of each phase traces the step function first (tens of seconds; minutes
 with XLA): the progress bar says so while it happens."""

@@ -42,8 +42,8 @@ def test_mixed_folder_reports_corrupt_file_and_writes_the_rest(photo_tree, tmp_p
 
 
 def test_a_jpeg_that_decodes_with_a_libjpeg_warning_is_skipped_by_name(tmp_path, tiny_preset, capsys):
-    """The issue's repro: a valid 80x64 JPEG whose header claims 400x400 was cartoonized (96%
-    grey rows); it is a corrupt file now: named, skipped, exit status 1, the rest written."""
+    """A valid 80x64 JPEG whose header claims 400x400 decodes as 96% grey rows: it is a
+    corrupt file, named, skipped, exit status 1, the rest written."""
     from tests.test_image_decoding import _claiming, _jpeg_bytes
 
     photos, out = tmp_path / "photos", tmp_path / "out"

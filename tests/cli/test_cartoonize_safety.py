@@ -42,7 +42,7 @@ def _files_under(root):
 
 @pytest.mark.parametrize("name", ["../../escaped", "..", "/ABSOLUTE/victim", "a/b", "", ".hidden", "x" * 65])
 def test_a_preset_name_cannot_lead_outside_the_output(photo, tmp_path, tiny_preset, capsys, name):
-    """The repro of the issue: the output folder was the preset's name, unchecked."""
+    """The output folder is the preset's name: it must not lead outside --output."""
     name = name.replace("/ABSOLUTE", str(tmp_path / "abs"))
     victim = tmp_path / "abs" / "victim"
     victim.parent.mkdir()
@@ -98,8 +98,8 @@ def test_output_equal_to_input_works_run_after_run(photo, tiny_preset, capsys):
 
 
 def test_output_equal_to_input_skips_the_style_folders_of_every_earlier_run(photo, tmp_path, tiny_preset, capsys):
-    """The issue's repro: a second style cartoonized `in/tiny/...` again into `in/other/tiny/...`
-    (only the current run's style folders were skipped). Every folder the tool wrote holds a
+    """A second style must not cartoonize `in/tiny/...` again into `in/other/tiny/...` (skipping
+    only the current run's style folders would). Every folder the tool wrote holds a
     marker; a folder of the user's that happens to share a style's name is still an input."""
     folder = photo.parent
     (folder / "hayao").mkdir()

@@ -185,7 +185,7 @@ def noisy_jpeg(width=80, height=64):
 
 
 def test_a_jpeg_too_short_for_its_claimed_size_is_refused_from_the_header():
-    """The issue's probe: an 11 kB upload claiming 3000x3000 held the only worker for 36 s.
+    """An 11 kB upload claiming 3000x3000 would hold the only worker for 36 s.
     No Huffman-coded JPEG of 9 megapixels fits in under 17.6 kB (a bit per 8x8 block)."""
     data = forged_jpeg_size(noisy_jpeg(), 3000, 3000)
     data += b"\0" * (11_000 - len(data))

@@ -26,7 +26,7 @@ def _learning_module():
 def test_a_reduced_suite_run_moves_a_cel_style_up_from_below_the_photo_without_artefacts(tmp_path):
     shared_path("data", "photos", "train", "ade20k")
     learning = _learning_module()
-    # The flags; everything else is the trainer's default. 100 steps of the suite's
+    # The suite's flags; everything else is the trainer's default. 100 steps of the suite's
     # cel6-blue style on 96 photos (the suite: 1000 steps on 200 photos reach +0.82 dB).
     options = dict(init_from="hayao_lite", init_steps=0, image_size=64, batch_size=4, vgg_weights="random")
     lines = []

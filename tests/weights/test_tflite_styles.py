@@ -387,7 +387,7 @@ def test_corrupt_copy_is_refused_and_nothing_is_left(tmp_path, http_server, monk
     monkeypatch.setenv("CARTOONGAN_WEIGHTS_URL", http_server(tmp_path / "mirror"))
     with pytest.raises(ChecksumError, match=name):
         fetch_style(style)
-    assert not home.exists()  # not even an empty presets/ folder (issue 21)
+    assert not home.exists()  # not even an empty presets/ folder
 
 
 def test_failed_fetch_keeps_a_cache_that_existed(tmp_path, monkeypatch):
