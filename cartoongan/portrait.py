@@ -110,7 +110,7 @@ class FaceDetector:
 
 class FaceTracker:
     """Faces followed through the frames of a video: each detection joins the track whose
-    last face is nearest (within half its size), and a track's face is a running average of
+    last face is nearest (within its size), and a track's face is a running average of
     its detections (`smoothing`: the weight of the past), so crops do not jump; a track that
     misses a detection keeps its face for up to `hold` frames, so the style does not blink."""
 
@@ -127,7 +127,7 @@ class FaceTracker:
                        default=None)
             if best is not None:
                 old = self._tracks[best][0]
-                if math.dist((old.x, old.y), (face.x, face.y)) <= old.size / 2:
+                if math.dist((old.x, old.y), (face.x, face.y)) <= old.size:
                     matched.add(best)
                     face = self._blend(old, face)
             tracks.append([face, 0])

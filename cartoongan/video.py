@@ -187,6 +187,9 @@ def cartoonizer_fingerprint(cartoonizer):
     """What identifies a Cartoonizer's results: its weights, preprocessing and precision
     (a resumed video must not mix the segments of two styles)."""
     digest = hashlib.sha256(repr((cartoonizer.preprocessing, cartoonizer.precision)).encode())
+    portrait = getattr(cartoonizer, "portrait", None)
+    if portrait is not None:  # a portrait's segments differ from the scene style's alone
+        digest.update(cartoonizer_fingerprint(portrait.face).encode())
     for weight in cartoonizer.generator.weights:
         value = np.asarray(weight.numpy())
         digest.update(str((value.shape, value.dtype)).encode())
@@ -363,6 +366,12 @@ class _Pipeline:
         self.errors = []
         self.in_change = self.out_change = 0.0
         self.pairs = 0
+        # Portraits: faces followed from frame to frame, so the face style does not jump.
+        self.batch_options = {}
+        if getattr(cartoonizer, "portrait", None) is not None:
+            from cartoongan.portrait import FaceTracker
+
+            self.batch_options = {"tracker": FaceTracker()}
 
     def run(self):
         threads = [threading.Thread(target=self._guard, args=(self._read,), daemon=True, name="video-decode"),
@@ -456,7 +465,7 @@ class _Pipeline:
             if self.stop.is_set():
                 return
             if batch:
-                outputs = self.cartoonizer.cartoonize_batch([rgb for _, _, rgb in batch])
+                outputs = self.cartoonizer.cartoonize_batch([rgb for _, _, rgb in batch], **self.batch_options)
                 for (index, pts, rgb), output in zip(batch, outputs):
                     if previous is not None and previous[0] == index - 1:
                         self._measure(previous[1], rgb, previous[2], output)

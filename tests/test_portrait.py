@@ -199,3 +199,36 @@ def test_cli_portrait_of_a_selfie_says_what_the_face_got(tmp_path, tiny_preset, 
     assert "me.png: one face fills the 256x256 photo" in err
     assert "field.png: no face in the 64x48 photo" in err
     assert Image.open(out / "tiny" / "me.png").size == (256, 256)
+
+
+# --- video -----------------------------------------------------------------------------------
+
+
+class Jitter:
+    """A stand-in detector whose face jumps 16 px left and right every frame and misses every
+    fifth frame."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def detect(self, image):
+        self.calls += 1
+        return [] if self.calls % 5 == 0 else [Face(48 + 8 * (-1) ** self.calls, 32, 30, 30)]
+
+
+def test_video_follows_faces_from_frame_to_frame(tmp_path, tiny_preset, monkeypatch):
+    """Detections jumping 16 px a frame, with misses: the faces drawn move at most 8 px a frame
+    (after the first few) and one is drawn on every frame."""
+    from cartoongan.inference import Cartoonizer
+    from cartoongan.video import cartoonize_video
+    from tests.test_video import make_clip
+
+    drawn = []
+    paste = Portrait._paste
+    monkeypatch.setattr(Portrait, "_paste", lambda self, image, result, face: (drawn.append(face.x),
+                                                                               paste(self, image, result, face)))
+    cartoonizer = Cartoonizer.from_pretrained(str(tiny_preset), precision="float32")
+    source = make_clip(tmp_path / "clip.mkv", frames=15, width=96, height=64, audio=False)
+    cartoonize_video(cartoonizer.with_portrait(cartoonizer, Jitter()), source, tmp_path / "out.mkv", quality=10)
+    assert len(drawn) == 15
+    assert np.abs(np.diff(drawn[3:])).max() <= 8
