@@ -97,8 +97,8 @@ def test_a_run_leaves_nothing_in_the_temporary_folder(photos, tmp_path, tiny_pre
 
 @pytest.mark.parametrize("link", ["tiny", "tiny/trip", "_failed"])
 def test_a_link_below_the_output_cannot_redirect_writes(photos, tmp_path, tiny_preset, capsys, link):
-    """The issue's repro: `ln -s /elsewhere out/hayao_lite` and Beam wrote into /elsewhere (the CLI
-    refused). Refused before any work, as the CLI does, naming the link."""
+    """`ln -s /elsewhere out/hayao_lite` must not make Beam write into /elsewhere: refused
+    before any work, as the CLI does, naming the link."""
     out, elsewhere = tmp_path / "out", tmp_path / "elsewhere"
     elsewhere.mkdir()
     (out / link).parent.mkdir(parents=True, exist_ok=True)
