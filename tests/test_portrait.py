@@ -232,3 +232,28 @@ def test_video_follows_faces_from_frame_to_frame(tmp_path, tiny_preset, monkeypa
     cartoonize_video(cartoonizer.with_portrait(cartoonizer, Jitter()), source, tmp_path / "out.mkv", quality=10)
     assert len(drawn) == 15
     assert np.abs(np.diff(drawn[3:])).max() <= 8
+
+
+# --- the web app -----------------------------------------------------------------------------
+
+
+def test_server_portrait_field_uses_a_served_face_style(tiny_preset):
+    """portrait=true with face_style: the face style's Cartoonizer composed in; unknown face
+    styles and bad values are refused by name, before any work."""
+    from starlette.testclient import TestClient
+
+    from cartoongan.inference import Cartoonizer
+    from cartoongan.serve.app import Limits, _with_portrait, create_app
+    from tests.serve.conftest import encode, photo
+
+    tiny = Cartoonizer.from_pretrained(str(tiny_preset), precision="float32")
+    composed = _with_portrait(tiny, {"portrait": "true", "face_style": "tiny"}, {"tiny": tiny})
+    assert composed.portrait is not None and composed.portrait.face is tiny
+    assert _with_portrait(tiny, {"portrait": "false"}, {"tiny": tiny}) is tiny
+    with TestClient(create_app({"tiny": tiny}, limits=Limits())) as client:
+        body = encode(photo(40, 30))
+        for query, message in (("portrait=yes", "portrait must be true or false"),
+                               ("portrait=true", "face_style 'animeganv3_face' is not served; served styles: tiny"),
+                               ("face_style=tiny", "face_style is for portraits: add portrait")):
+            answer = client.post(f"/api/cartoonize?style=tiny&{query}", content=body)
+            assert answer.status_code == 400 and message in answer.json()["error"], answer.text

@@ -52,7 +52,8 @@ MULTIPART_HINT = ("send the image file's bytes as the request body (curl --data-
 FORM_HINT = "curl -d strips newlines: send the file with --data-binary @FILE"
 # The query fields each route reads; any other is refused by name (a typo such as
 # `strenght` must not give a full-strength answer).
-CARTOONIZE_FIELDS = ("style", "format", "max_size", "job", "style_size", "strength", "keep_colors")
+CARTOONIZE_FIELDS = ("style", "format", "max_size", "job", "style_size", "strength", "keep_colors", "portrait",
+                     "face_style")
 PROGRESS_FIELDS = ("job",)
 log = logging.getLogger("cartoongan.serve")
 # What the server answers (cartoongan-serve --help shows it).
@@ -63,6 +64,7 @@ API = """API (errors are JSON {"error": "..."}):
                                                 licence and whether it is served
   POST /api/cartoonize?style=NAME[&max_size=N][&format=png|jpg][&job=ID]   body: the image file's bytes
        [&style_size=N][&strength=0..1][&keep_colors=true|false]: the look, as cartoonize's flags
+       [&portrait=true[&face_style=NAME]]: faces by a served face style (default animeganv3_face)
        (curl --data-binary @photo.jpg; a multipart form, curl -F, is refused with that hint)
        -> the image (PNG by default, the input's size unless max_size); 400 not an image, a
           corrupt one, a multipart form, a bad parameter or an unknown one (named), 404 unknown style, 408 the request
@@ -207,7 +209,8 @@ def create_app(cartoonizers, catalogue=None, default_style=None, limits=Limits()
         try:
             _check_fields(request.query_params, CARTOONIZE_FIELDS)
             style, image_format, max_size = _options(request.query_params, cartoonizers, catalogue, default_style)
-            runner = _with_look(cartoonizers[style], request.query_params)
+            runner = _with_portrait(_with_look(cartoonizers[style], request.query_params), request.query_params,
+                                    cartoonizers)
             job = request.query_params.get("job")
             if job is not None and not JOB_ID.fullmatch(job):
                 raise ApiError(400, "job must be 8 to 64 letters, digits, - or _")
@@ -373,6 +376,30 @@ def _with_look(cartoonizer, query):
     if not hasattr(cartoonizer, "with_look"):
         raise ApiError(400, f"{', '.join(texts)}: this server's styles take no look options")
     return cartoonizer.with_look(**look.to_dict())
+
+
+def _with_portrait(cartoonizer, query, cartoonizers):
+    """With portrait=true, the cartoonizer whose faces are drawn by the served style
+    face_style (cartoongan.portrait); ApiError 400 naming the parameter otherwise."""
+    from cartoongan.options import DEFAULT_FACE_STYLE, PortraitOptions
+
+    if "portrait" not in query and "face_style" not in query:
+        return cartoonizer
+    flag = {"true": True, "false": False}.get(query.get("portrait", "false").strip().lower())
+    if flag is None:
+        raise ApiError(400, f"portrait must be true or false, not {query['portrait']!r}")
+    try:
+        options = PortraitOptions(flag, query.get("face_style"))
+    except ParameterError as error:
+        raise ApiError(400, str(error)) from None
+    if not options.portrait:
+        return cartoonizer
+    face_style = options.face_style or DEFAULT_FACE_STYLE
+    if face_style not in cartoonizers:
+        raise ApiError(400, f"face_style {face_style!r} is not served; served styles: {', '.join(cartoonizers)}")
+    if not hasattr(cartoonizer, "with_portrait"):
+        raise ApiError(400, "portrait: this server's styles take no portrait option")
+    return cartoonizer.with_portrait(cartoonizers[face_style])
 
 
 def _run_job(cartoonizer, body, max_pixels, max_size, image_format, progress=None):

@@ -89,7 +89,7 @@ def test_alpha_is_kept_in_png(client):
     (b"x" * 200_001, "style=tiny", 413, "upload is 200,001 bytes; the server's upload limit is 200,000 bytes"),
     (None, "style=tiny&strenght=0.5", 400,
      "unknown query field 'strenght'; the known ones are style, format, max_size, job, style_size, strength, "
-     "keep_colors"),
+     "keep_colors, portrait, face_style"),
     (None, "style=tiny&strength=0.5&strength=1", 400, "query field 'strength' is given 2 times"),
     (None, "style=tiny&strength=1_0", 400, "strength cannot be '1_0'"),
     (None, "style=tiny&strength=%EF%BC%90.%EF%BC%95", 400, "strength cannot be '０.５'"),  # full-width 0.5

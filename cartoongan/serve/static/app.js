@@ -57,7 +57,7 @@ function describeStyle() {
 }
 
 function key() {
-  return `${current}|${$("style").value}|${$("size").value}|${$("style-size").value}`;
+  return `${current}|${$("style").value}|${$("size").value}|${$("style-size").value}|${$("portrait").checked}`;
 }
 
 // Strength and colour keeping on the shown result, in the page: the sums of cartoongan.look
@@ -192,6 +192,7 @@ function cartoonize(attempt) {
   const params = new URLSearchParams({ style, format: "png", job });
   if (size !== "0") params.set("max_size", size);
   if (styleSize !== "0") params.set("style_size", styleSize); // strength and colours: in the page
+  if ($("portrait").checked) params.set("portrait", "true"); // faces by the server's face style
   const xhr = new XMLHttpRequest();
   request = xhr;
   xhr.open("POST", `/api/cartoonize?${params}`);
@@ -306,6 +307,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("style").addEventListener("change", describeStyle);
   $("size").addEventListener("change", showCached);
   $("style-size").addEventListener("change", showCached);
+  $("portrait").addEventListener("change", showCached);
   $("strength").addEventListener("input", applyLook);
   $("keep-colors").addEventListener("change", applyLook);
   $("go").addEventListener("click", () => cartoonize(0));
