@@ -75,6 +75,7 @@ _POINTWISE = (
     keras.layers.Multiply,
     keras.layers.Concatenate,
     keras.layers.Rescaling,
+    keras.layers.BatchNormalization,  # inference: its moving statistics
     ChannelShuffle,
     ChannelSplit,
 )
@@ -309,9 +310,17 @@ class _Upsample(_Op):
         return tf.slice(self.layer(inputs[0]), *geometry)
 
 
+def _has_statistics(layer):
+    """A layer that normalises with statistics of the whole map, as InstanceNormalization
+    does: `moments(x)` (float32 tensors: (mean, variance) pairs, or whatever the layer's
+    `merge_moments(first, second)` combines) and `normalize(x, *statistics)`."""
+    return callable(getattr(layer, "moments", None)) and callable(getattr(layer, "normalize", None))
+
+
 class _Norm(_Op):
-    """InstanceNormalization and its subclasses (AnimeGANv2's layer norm over H, W and C):
-    the whole map's moments, streamed by the pass before, through the layer's `normalize`."""
+    """InstanceNormalization and its subclasses (AnimeGANv2's layer norm over H, W and C), and
+    any layer with whole-map statistics (`_has_statistics`): the whole map's statistics,
+    streamed by the pass before, through the layer's `normalize`."""
 
     def apply(self, inputs, geometry, statistics):
         return self.layer.normalize(inputs[0], *statistics[self.layer.name])
@@ -335,7 +344,7 @@ class _GuidedFilter(_Op):
 
 
 def _make_op(layer):
-    if isinstance(layer, InstanceNormalization):
+    if isinstance(layer, InstanceNormalization) or _has_statistics(layer):
         return _Norm(layer)
     if isinstance(layer, ReflectionPadding2D):
         return _Padding(layer, layer.pads, reflect=True)
@@ -613,7 +622,7 @@ class TiledGenerator:
             for index, (target, norm, extras) in enumerate(passes):
                 h, w = sizes[target]
                 program = self._program(target, norm, extras, available)
-                count, mean, m2 = 0, 0.0, 0.0
+                accumulated = _Statistics(norm.op.layer) if norm is not None else None
                 row_ranges, col_ranges = grids[index]
                 for rows in row_ranges:
                     for cols in col_ranges:
@@ -621,8 +630,8 @@ class TiledGenerator:
                         need = self._plan(target, region, available, sizes)
                         y, *rest = program(need, region, sizes, read_input, stores, statistics)
                         if norm is not None:
-                            count, mean, m2 = _combine(count, mean, m2, norm.op.layer, y, *rest[:2])
-                            rest = rest[2:]
+                            accumulated.add(y, rest[0])
+                            rest = rest[1:]
                         for tensor, value in zip((target, *extras), (y, *rest)):
                             if tensor in stored:
                                 if tensor not in stores:
@@ -637,9 +646,7 @@ class TiledGenerator:
                         if progress is not None:
                             progress(done, total, index + 1, len(passes))
                 if norm is not None:
-                    shape = (1, 1, 1, -1)
-                    statistics[norm.op.layer.name] = (tf.constant(np.reshape(mean, shape), tf.float32),
-                                                      tf.constant(np.reshape(m2 / count, shape), tf.float32))
+                    statistics[norm.op.layer.name] = accumulated.result()
                 available.update({target, *extras} & stored)
                 for source, last in list(last_use.items()):
                     if last == index and source in stores:
@@ -707,7 +714,7 @@ class _Pass:
             for t, y in zip(node.outputs, result if isinstance(result, (list, tuple)) else [result]):
                 values[t] = self._shaped(y, t)
         y = values[self.target]
-        outputs = [y] if self.norm is None else [y, *self.norm.op.layer.moments(y)]
+        outputs = [y] if self.norm is None else [y, list(self.norm.op.layer.moments(y))]
         return outputs + [tf.slice(values[t], begin, size) for t, (begin, size) in zip(self.extras, extras)]
 
     def __call__(self, need, region, sizes, read_input, stores, statistics):
@@ -730,15 +737,35 @@ class _Pass:
         return self.function(sources, stats, geometry)
 
 
-def _combine(count, mean, m2, layer, y, tile_mean, tile_var):
-    """Adds a tile's float32 moments to the running float64 (count, mean, M2) per channel."""
-    axes_count = int(np.prod(y.shape[1:3])) * (1 if layer.per_channel else int(y.shape[-1]))
-    tile_mean = tile_mean.numpy().astype(np.float64).reshape(-1)
-    tile_m2 = tile_var.numpy().astype(np.float64).reshape(-1) * axes_count
-    if count == 0:
-        return axes_count, tile_mean, tile_m2
-    total = count + axes_count
-    delta = tile_mean - mean
-    mean = mean + delta * (axes_count / total)
-    m2 = m2 + tile_m2 + delta * delta * (count * axes_count / total)
-    return total, mean, m2
+class _Statistics:
+    """A norm's whole-map statistics, accumulated tile by tile from the tiles' float32
+    `moments`: by the layer's `merge_moments(first, second)` when it has one (statistics that
+    are not means and variances, such as a softmax's maximum and sum), else as (mean,
+    variance) pairs combined per channel in float64 (Chan's parallel formula)."""
+
+    def __init__(self, layer):
+        self.layer = layer
+        self.merge = getattr(layer, "merge_moments", None)
+        self.count, self.values = 0, None
+
+    def add(self, y, moments):
+        moments = [m.numpy().astype(np.float64) for m in moments]
+        if self.merge is not None:
+            self.values = moments if self.values is None else list(self.merge(self.values, moments))
+            return
+        count = int(np.prod(y.shape[1:3])) * (1 if getattr(self.layer, "per_channel", True) else int(y.shape[-1]))
+        pairs = [(moments[i], moments[i + 1] * count) for i in range(0, len(moments), 2)]  # (mean, M2)
+        if self.values is None:
+            self.count, self.values = count, pairs
+            return
+        total = self.count + count
+        combined = []
+        for (mean, m2), (tile_mean, tile_m2) in zip(self.values, pairs):
+            delta = tile_mean - mean
+            combined.append((mean + delta * (count / total), m2 + tile_m2 + delta * delta * (self.count * count / total)))
+        self.count, self.values = total, combined
+
+    def result(self):
+        """The statistics as the layer's `normalize` takes them (float32 tensors)."""
+        flat = self.values if self.merge is not None else [v for mean, m2 in self.values for v in (mean, m2 / self.count)]
+        return tuple(tf.constant(v, tf.float32) for v in flat)

@@ -1,0 +1,53 @@
+"""AnimeGANv3 (Chen 2022-2023): LADE norms, external attention, skip connections; converted
+from the authors' frozen TF1 graphs (`.pb`) and tf2onnx exports (`.onnx`)."""
+
+from cartoongan.families.family import Family, StyleSource
+
+LICENSE = ("AnimeGANv3 weights by the AnimeGANv3 author (Xin Chen, TachibanaYoshino/AnimeGANv3): "
+           "non-commercial use only")
+_ARCHITECTURE = ("an encoder of conv -> LADE (linearly adaptive denormalization) -> LeakyReLU blocks, external "
+                 "attention at 1/8 resolution, a decoder with skip connections (1.0 M parameters)")
+
+
+def _style(name, description, details, source_url, filename, sha256, upstream_note=""):
+    return StyleSource(
+        name=name, family="animegan_v3", description=description,
+        details=f"AnimeGANv3 (Chen 2022-2023), {details}: {_ARCHITECTURE}. Converted from {filename} "
+                f"({source_url.split('/')[3]}/{source_url.split('/')[4]}{upstream_note}).",
+        license=LICENSE, channel_order="RGB", source_url=source_url, files={filename: sha256}, size_multiple=8)
+
+
+FAMILY = Family(
+    name="animegan_v3",
+    generator="cartoongan.families.animegan_v3.generator:AnimeGanV3Generator",
+    converters={".pb": "cartoongan.families.animegan_v3.convert:convert_graphdef_file",
+                ".onnx": "cartoongan.families.animegan_v3.convert:convert_onnx_file"},
+    bounds={"filters": (1, 256), "norm_epsilon_exponent": (1, 30), "softmax_epsilon_exponent": (1, 30),
+            "attention_layer_norm": (0, 1)},
+    styles=(
+        _style("animeganv3_hayao",
+               "Miyazaki-style anime painting that keeps the photo's colours: flattened shading, drawn "
+               "outlines, softened skin and skies. Non-commercial use only.",
+               "Hayao weights, release 36 (float32 frozen graph, reproduced to > 140 dB PSNR)",
+               "https://raw.githubusercontent.com/trumpzhang/AnimeGANv3/"
+               "fbf3c24ccd9bbf0c38f9ff41369acd4dd4b0c0f3/models/my", "AnimeGANv3_Hayao_36.pb",
+               "58bc25bfeec1375047fb8f1d672a1ba6a7a93c266a3769a86c248374f986cf13",
+               ", a fork of the authors' repository"),
+        _style("animeganv3_shinkai",
+               "Shinkai-style anime painting: the photo's colours with more contrast and saturation, "
+               "flattened shading and drawn outlines. Non-commercial use only.",
+               "Shinkai weights, release 37 (float32 frozen graph, reproduced to > 140 dB PSNR)",
+               "https://raw.githubusercontent.com/tuanmjnh/AnimeGANv3_Video/"
+               "68b721c853d00a417eda9f18c2e950dfb7cdc60e/resources", "AnimeGANv3_Shinkai_37.pb",
+               "ecae7b7dc212e2dcb5f484ac50946740cd6b5e630233989799a35526f611a0a9"),
+        _style("animeganv3_sketch",
+               "Black-and-white ink sketch made for portraits (face crops): bold black strokes on white; "
+               "scenes become abstract blotches. Non-commercial use only.",
+               "PortraitSketch weights (float16 ONNX, opset 13; reproduced to about 72 dB PSNR against the "
+               "file under onnxruntime, whose float16 arithmetic is most of the difference)",
+               "https://raw.githubusercontent.com/zeeblaze/meetig-AI-T/"
+               "a2ef1c2e78bd71a0d17b0b89f8b4d758feefe693/models/quantized-models",
+               "AnimeGANv3_PortraitSketch_fp16.onnx",
+               "b78d071098843614408f55760acfff670afb597d035d198a9a122e37f8b10b88"),
+    ),
+)

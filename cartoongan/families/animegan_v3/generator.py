@@ -1,0 +1,98 @@
+"""The AnimeGANv3 generator (Chen 2022-2023) as a Keras functional model, reconstructed from
+the authors' frozen graphs (`AnimeGANv3_Hayao_36.pb`, `AnimeGANv3_Shinkai_37.pb`) and their
+public `net/generator.py`: the inference branch ("main") of their two-branch generator."""
+
+import keras
+
+from cartoongan.families.animegan_v3.layers import ExternalAttention, LinearAdaptiveDenormalization
+from cartoongan.models.layers import ImageLayerNormalization, LegacyBilinearUpsampling2D, ReflectionPadding2D
+
+# `dtype` is the dtype policy of the convolutions ("float32", "mixed_bfloat16", ...). The
+# LADE norms and the attention (pinned), residual sums and the tanh stay float32.
+_LEAKY_SLOPE = 0.2
+
+
+def apply_conv(x, filters, kernel_size, name, strides=1, dtype=None):
+    """Reflection pad -> conv (VALID, no bias). A stride-2 conv is padded by 1 at the top and
+    left only (the authors' padding for even sizes); others by (k - 1) / 2 all round."""
+    pad = ((1, 0), (1, 0)) if strides == 2 else (kernel_size - 1) // 2
+    x = ReflectionPadding2D(pad, name=f"{name}_pad", dtype=dtype)(x)
+    return keras.layers.Conv2D(filters, kernel_size, strides=strides, use_bias=False, name=f"{name}_conv",
+                               dtype=dtype)(x)
+
+
+def apply_conv_lade_lrelu(x, filters, kernel_size, name, strides=1, epsilon=1e-12, dtype=None):
+    x = apply_conv(x, filters, kernel_size, name, strides=strides, dtype=dtype)
+    x = LinearAdaptiveDenormalization(epsilon=epsilon, name=f"{name}_norm")(x)
+    return keras.layers.LeakyReLU(negative_slope=_LEAKY_SLOPE, name=f"{name}_lrelu", dtype="float32")(x)
+
+
+@keras.saving.register_keras_serializable(package="cartoongan")
+class AnimeGanV3Generator(keras.Model):
+    """An encoder of seven conv -> LADE -> LeakyReLU 0.2 blocks (7x7, then pairs of a stride-2
+    3x3 and a 3x3 conv: `filters`, 2x, 4x), external attention on the 1/8-resolution map (with
+    a residual sum), and a decoder of three TF1 bilinear x2 upsamplings, each followed by two
+    3x3 blocks (to the channels of the encoder map of that resolution, which is added after the
+    first), a 7x7 conv to RGB and
+    tanh.
+
+    The constants the published files differ in are integer parameters (presets bound every
+    parameter): the LADE epsilon (inside the square roots) is 10^-`norm_epsilon_exponent`
+    (12 in the Hayao file, 5 in the Shinkai one, 7 in the PortraitSketch one); each position's
+    sum of attention weights gets 10^-`softmax_epsilon_exponent`; after the attention comes a
+    batch norm with moving statistics (epsilon 1e-3; `attention_layer_norm=0`, the .pb files)
+    or a layer norm over H, W and C with the LADE epsilon (`attention_layer_norm=1`).
+
+    Takes float NHWC of any size that is a multiple of 8 (three stride-2 convs); the value
+    convention (RGB in [-1, 1] for the authors' weights) travels in the preset.
+
+    Example:
+        generator = AnimeGanV3Generator()
+        y = generator(np.zeros((1, 256, 256, 3), "float32"))  # (1, 256, 256, 3), in [-1, 1]
+    """
+
+    def __init__(self, filters=32, norm_epsilon_exponent=12, softmax_epsilon_exponent=9, attention_layer_norm=0,
+                 dtype=None, **kwargs):
+        norm_epsilon, softmax_epsilon = 10.0 ** -norm_epsilon_exponent, 10.0 ** -softmax_epsilon_exponent
+        # === Functional Model ===
+        f = filters
+        block = lambda x, n, k, name, strides=1: apply_conv_lade_lrelu(x, n, k, name, strides=strides,
+                                                                       epsilon=norm_epsilon, dtype=dtype)
+        inputs = keras.Input(shape=(None, None, 3), name="image")
+        skip1 = block(inputs, f, 7, "enc1")
+        x = block(skip1, f, 3, "enc2", strides=2)
+        skip2 = block(x, 2 * f, 3, "enc3")
+        x = block(skip2, 2 * f, 3, "enc4", strides=2)
+        skip3 = block(x, 4 * f, 3, "enc5")
+        x = block(skip3, 4 * f, 3, "enc6", strides=2)
+        x = block(x, 4 * f, 3, "enc7")
+        attention = ExternalAttention(epsilon=softmax_epsilon, name="attention")(x)
+        if attention_layer_norm:
+            attention = ImageLayerNormalization(epsilon=norm_epsilon, name="attention_norm")(attention)
+        else:
+            attention = keras.layers.BatchNormalization(epsilon=1e-3, name="attention_norm", dtype="float32")(attention)
+        x = keras.layers.Add(name="attention_add", dtype="float32")([attention, x])
+        x = keras.layers.LeakyReLU(negative_slope=_LEAKY_SLOPE, name="attention_lrelu", dtype="float32")(x)
+        for i, skip in enumerate([skip3, skip2, skip1]):
+            filters_out = skip.shape[-1]
+            x = LegacyBilinearUpsampling2D(name=f"dec{i + 1}_resize", dtype="float32")(x)
+            x = block(x, filters_out, 3, f"dec{i + 1}a")
+            x = keras.layers.Add(name=f"dec{i + 1}_skip", dtype="float32")([x, skip])
+            x = block(x, filters_out, 3, f"dec{i + 1}b")
+        x = apply_conv(x, 3, 7, "out", dtype=dtype)
+        outputs = keras.layers.Activation("tanh", name="out_tanh", dtype="float32")(x)
+        super().__init__(inputs=inputs, outputs=outputs, **kwargs)
+
+        # === Config ===
+        self.filters = filters
+        self.norm_epsilon_exponent = norm_epsilon_exponent
+        self.softmax_epsilon_exponent = softmax_epsilon_exponent
+        self.attention_layer_norm = attention_layer_norm
+        self.norm_epsilon, self.softmax_epsilon = norm_epsilon, softmax_epsilon
+        self.conv_dtype = dtype
+
+    def get_config(self):
+        return {"name": self.name, "trainable": self.trainable, "filters": self.filters,
+                "norm_epsilon_exponent": self.norm_epsilon_exponent,
+                "softmax_epsilon_exponent": self.softmax_epsilon_exponent,
+                "attention_layer_norm": self.attention_layer_norm}
