@@ -257,3 +257,30 @@ def test_server_portrait_field_uses_a_served_face_style(tiny_preset):
                                ("face_style=tiny", "face_style is for portraits: add portrait")):
             answer = client.post(f"/api/cartoonize?style=tiny&{query}", content=body)
             assert answer.status_code == 400 and message in answer.json()["error"], answer.text
+
+
+# --- Beam ------------------------------------------------------------------------------------
+
+
+def test_beam_job_portrait_fields_are_checked_and_reach_the_cartoonizer(tmp_path, tiny_preset):
+    """face_style without portrait is refused by name before any work; with portrait, the
+    model's Cartoonizer composes the face style (no face in a flat photo: the scene's own result)."""
+    pytest.importorskip("apache_beam")
+    from cartoongan import beam
+    from cartoongan.errors import ParameterError
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.new("RGB", (40, 30)).save(photos / "a.png")
+    job = beam.BeamJob(input=str(photos), output=str(tmp_path / "out"), style=str(tiny_preset),
+                       face_style=str(tiny_preset))
+    with pytest.raises(ParameterError, match="face_style is for portraits: add portrait"):
+        beam.check_job(job)
+    import dataclasses
+
+    job = beam.check_job(dataclasses.replace(job, portrait=True))
+    model = beam.CartoonModel(job.style, "float32", portrait=True, face_style=job.face_style)
+    flat = np.full((30, 40, 3), 90, np.uint8)
+    plain = beam.CartoonModel(job.style, "float32")
+    np.testing.assert_array_equal(model.cartoonize_batch([flat])[0], plain.cartoonize_batch([flat])[0])
+    assert model._run.__self__.portrait is not None

@@ -15,7 +15,7 @@ from cartoongan.presets import ENVIRONMENT
 def build_parser():
     from cartoongan.beam import PIPELINE_HELP, BeamJob
     from cartoongan.jobs import ImageOptions
-    from cartoongan.options import LookOptions
+    from cartoongan.options import LookOptions, PortraitOptions
 
     parser = argparse.ArgumentParser(
         prog="cartoongan-cartoonize-beam", epilog=PIPELINE_HELP + "\n\n" + ENVIRONMENT, formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -26,6 +26,7 @@ def build_parser():
                        help="a preset folder or an exported SavedModel (.../saved_model), on any Beam filesystem")
     add_config_flags(parser, ImageOptions, defaults=True)
     add_config_flags(parser, LookOptions, defaults=True)
+    add_config_flags(parser, PortraitOptions, defaults=True)
     parser.add_argument("--verbose", action="store_true", help="show TensorFlow's start-up messages")
     return parser
 
