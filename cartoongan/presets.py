@@ -67,7 +67,9 @@ STYLES = {
     name: Style(name, row.description, row.license, Preprocessing(row.channel_order, row.size_multiple), row.details)
     for name, row in STYLE_TABLE.items()
 }
-DEFAULT_STYLE = "hayao"
+# The style that looks best on the contact sheets and keeps the photo's colours
+# (docs/styles.md); its licence (CC BY-NC-SA 4.0) allows shipping it in pretrained/.
+DEFAULT_STYLE = "whitebox"
 # The variables read below, as every tool that may fetch a style documents them in --help.
 ENVIRONMENT = """environment:
   CARTOONGAN_HOME         cache of downloaded styles (default: ~/.cache/cartoongan)
@@ -198,7 +200,7 @@ def convert_upstream_style(style, base_url, preset_dir, keep_existing=True, weig
 
     keep_existing: a cache entry, published at most once: when another process publishes the
     same style first, its copy is kept. Otherwise `preset_dir` is replaced (e.g. the float16
-    `pretrained/hayao` shipped with the project, weights_dtype="float16")."""
+    presets shipped in `pretrained/`, weights_dtype="float16")."""
     from cartoongan.atomic import atomic_directory
     from cartoongan.families import upstream_generator
 

@@ -92,11 +92,14 @@ def test_a_built_wheel_carries_the_shipped_styles_and_cartoonizes_offline(tmp_pa
     env = {**_clean_environment(), "CARTOONGAN_HOME": str(tmp_path / "empty-cache"),
            "CARTOONGAN_WEIGHTS_URL": "http://127.0.0.1:9/"}
     listed = _run([str(venv / "bin" / "cartoonize"), "--list-styles"], tmp_path, env)
-    assert [line.split()[:2] for line in listed.splitlines() if line.split()[:1] in (["hayao"], ["hayao_lite"])] == [
-        ["hayao", "shipped"], ["hayao_lite", "shipped"]]
+    shipped = (["hayao"], ["hayao_lite"], ["whitebox"])
+    assert [line.split()[:2] for line in listed.splitlines() if line.split()[:1] in shipped] == [
+        ["hayao", "shipped"], ["hayao_lite", "shipped"], ["whitebox", "shipped"]]
     _run([str(venv / "bin" / "cartoonize"), "--input", "x.png", "--output", "out", "--style", "hayao_lite"], tmp_path,
          env)
     assert Image.open(tmp_path / "out" / "hayao_lite" / "x.png").size == (32, 24)
+    _run([str(venv / "bin" / "cartoonize"), "--input", "x.png", "--output", "out"], tmp_path, env)  # the default
+    assert Image.open(tmp_path / "out" / "whitebox" / "x.png").size == (32, 24)
     assert not (tmp_path / "empty-cache").exists()  # nothing was downloaded
 
 

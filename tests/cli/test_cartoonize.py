@@ -156,12 +156,12 @@ def test_script_with_hayao_matches_published_outputs(hayao_preset, tmp_path):
 
 
 def test_default_style_is_shipped_and_needs_no_network(photo_tree, tmp_path, monkeypatch, capsys):
-    """No cache and no reachable source: the default hayao comes from pretrained/."""
+    """No cache and no reachable source: the default whitebox comes from pretrained/."""
     monkeypatch.setenv("CARTOONGAN_HOME", str(tmp_path / "empty-cache"))
     monkeypatch.setenv("CARTOONGAN_WEIGHTS_URL", "http://127.0.0.1:9/unreachable")
     (photo_tree / "trip" / "corrupt.jpg").unlink()
     assert main(["--input", str(photo_tree / "a.jpg"), "--output", str(tmp_path / "out")]) == 0
-    assert (tmp_path / "out" / "hayao" / "a.jpg").is_file()
+    assert (tmp_path / "out" / "whitebox" / "a.jpg").is_file()
     assert "warning" not in capsys.readouterr().err
     assert not (tmp_path / "empty-cache").exists()
 

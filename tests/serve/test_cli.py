@@ -27,7 +27,7 @@ def test_defaults_bind_loopback_and_serve_every_local_style():
     args = cli.build_parser().parse_args([])
     assert args.host == "127.0.0.1" and args.port == 8000 and args.workers == 1
     styles, default = server.choose_styles(args.styles, args.default_style)
-    assert {"hayao", "hayao_lite"} <= set(styles) and default == "hayao"
+    assert {"hayao", "hayao_lite", "whitebox"} <= set(styles) and default == "whitebox"
     styles, default = server.choose_styles(["hayao_lite"])
     assert styles == ["hayao_lite"] and default == "hayao_lite"
 
