@@ -8,7 +8,8 @@ and the largest one's centre within the middle half of the crop); selfies 200..2
 into Urban100 scenes at 200, 320 and 440 px in 1024x768 photos (found = a face whose centre
 lies inside the inset); ADE20K (people at many sizes, unlabelled: faces reported); Urban100
 and Sun-Hays 80 (buildings and scenes: every face reported counts as a candidate false face).
-Time per photo is the detector's own call, after one warm-up.
+Faces under cartoongan.portrait.MIN_FACE px are dropped by both. Time per photo is the
+detector's own call (MTCNN's includes shrinking the photo), after one warm-up.
 """
 
 import argparse
@@ -32,17 +33,20 @@ def mtcnn_detector():
     from cartoongan.portrait import FaceDetector
 
     detector = FaceDetector()
-    return lambda image: [face.box for face in detector.detect(image)]
+    return lambda image: [(f.x - f.width / 2, f.y - f.height / 2, f.x + f.width / 2, f.y + f.height / 2)
+                          for f in detector.detect(image)]
 
 
 def haar_detector():
     import cv2
 
+    from cartoongan.portrait import MIN_FACE
+
     cascade = cv2.CascadeClassifier(os.path.join(cv2.data.haarcascades, "haarcascade_frontalface_default.xml"))
 
     def detect(image):
         gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
-        found = cascade.detectMultiScale(gray, scaleFactor=1.1, minNeighbors=5, minSize=(24, 24))
+        found = cascade.detectMultiScale(gray, scaleFactor=1.1, minNeighbors=5, minSize=(MIN_FACE, MIN_FACE))
         return [(x, y, x + w, y + h) for x, y, w, h in found]
 
     return detect

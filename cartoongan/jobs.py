@@ -29,6 +29,7 @@ from typing import NamedTuple, Optional
 from cartoongan.errors import ParameterError
 from cartoongan.options import LookOptions, option
 from cartoongan.precision import precision_option
+from cartoongan.presets import DEFAULT_STYLE
 
 # Long side cap: a phone photo (12 MP) at full size costs the full generator about a
 # minute and several GB on a CPU; 1024 px keeps the look of the style (the networks were
@@ -101,8 +102,8 @@ class RunOptions:
     output_dir: str = option(DEFAULT_OUTPUT, "results go to DIR/<style>/<relative path>", flag="--output",
                              metavar="DIR")
     styles: Optional[list] = option(None, "style names or preset directories (see --list-styles)", flag="--style",
-                                    nargs="+", metavar="NAME", shown_default="hayao, shipped in pretrained/: no network "
-                                    "needed; hayao_lite is a smaller, faster model distilled from it")
+                                    nargs="+", metavar="NAME",
+                                    shown_default=f"{DEFAULT_STYLE}, shipped in pretrained/: no network needed")
     video_quality: Optional[int] = option(None, "videos: the encoder's constant rate factor, lower is better and "
                                           "bigger", metavar="CRF", shown_default="20 for H.264, 32 for VP9 in .webm")
     overwrite: bool = option(False, "make every output again; without it an existing output is skipped if it was made "
