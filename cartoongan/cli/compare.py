@@ -10,10 +10,11 @@ import os
 import sys
 import tempfile
 
-from cartoongan.cli.flags import flag_type
+from cartoongan.cli.flags import add_config_flags, flag_type, usage_error
 from cartoongan.compare import DEFAULT_CELL, DEFAULT_MAX_SIZE, SHEET_FORMATS, parse_look
+from cartoongan.options import PortraitOptions
 from cartoongan.precision import PRECISIONS
-from cartoongan.presets import ENVIRONMENT
+from cartoongan.presets import DEFAULT_STYLE, ENVIRONMENT
 
 PAGES = """A sheet too tall for its format (JPEG: 65,535 pixels, WebP: 16,383) or for encoding at once
 continues in NAME-2.EXT, NAME-3.EXT, ...; a PNG is one file of any length. Memory stays
@@ -28,9 +29,9 @@ def build_parser():
         description="Compare styles (and looks) on your photos: one labelled contact sheet, and per style the time "
                     "per megapixel and the colour shift from the photo (mean CIEDE2000 after a strong blur).")
     parser.add_argument("--photos", nargs="+", required=True, metavar="PATH", help="image files or folders")
-    parser.add_argument("--styles", nargs="+", default=["hayao"], metavar="NAME",
+    parser.add_argument("--styles", nargs="+", default=[DEFAULT_STYLE], metavar="NAME",
                         help="style names or preset folders, e.g. a trained run's and the one it started from "
-                             "(default: hayao)")
+                             f"(default: {DEFAULT_STYLE})")
     parser.add_argument("--looks", nargs="+", type=flag_type(parse_look), default=[parse_look("default")],
                         metavar="LOOK", help="looks to apply to every style: default, or field=value[,field=value] "
                         "with style_size, strength, keep_colors, e.g. strength=0.5 (default: default)")
@@ -43,13 +44,15 @@ def build_parser():
                         help="long side of each image in the sheet (default: %(default)s)")
     parser.add_argument("--precision", choices=PRECISIONS, default="auto",
                         help="arithmetic of the convolutions (default: auto, the fastest faithful one)")
+    add_config_flags(parser, PortraitOptions, defaults=True)
     parser.add_argument("--verbose", action="store_true", help="show TensorFlow's start-up messages")
     return parser
 
 
 def cartoonizer_options(args):
-    """What every style's Cartoonizer is built with (`Cartoonizer.from_pretrained`)."""
-    return {"precision": args.precision}
+    """What every style's Cartoonizer is built with (`Cartoonizer.from_pretrained`); a
+    ParameterError for --face-style without --portrait."""
+    return {"precision": args.precision, **PortraitOptions(args.portrait, args.face_style).to_dict()}
 
 
 def check_pages(pages, photos, overwrite):
@@ -82,6 +85,10 @@ def main(argv=None):
         parser.error(f"--output {args.output}: expected one of {', '.join(SHEET_FORMATS)}")
     if args.cell < 32 or args.max_size < 0:
         parser.error("--cell must be >= 32" if args.cell < 32 else "--max-size must be >= 0")
+    try:
+        cartoonizer_options(args)
+    except ValueError as error:
+        usage_error(parser, error)
 
     from cartoongan import compare
     from cartoongan.images import ImageReadError, list_images

@@ -19,6 +19,7 @@ from cartoongan.errors import ParameterError
 from cartoongan.jobs import style_name
 from cartoongan.options import option
 from cartoongan.precision import precision_option
+from cartoongan.presets import DEFAULT_STYLE
 from cartoongan.serve.app import Limits, create_app, style_catalogue
 
 
@@ -32,9 +33,9 @@ class ServerOptions:
     port: int = option(8000, "port (0 picks a free one)")
     styles: list | None = option(None, "styles or preset directories to serve, loaded at start", nargs="+",
                                  metavar="NAME", shown_default="every style available without a download: the "
-                                 "shipped hayao and hayao_lite, and any cached one")
+                                 "shipped styles and any cached one")
     default_style: str | None = option(None, "the page's preselected style", metavar="NAME",
-                                       shown_default="hayao when served, else the first")
+                                       shown_default=f"{DEFAULT_STYLE} when served, else the first")
     precision: str = precision_option()
 
     def __post_init__(self):
@@ -46,11 +47,11 @@ def choose_styles(styles=None, default_style=None):
     """-> (styles to serve, the page's preselected one), checked before anything loads.
 
     `styles`: style names or preset directories (default: every style available without a
-    download); `default_style`: one of them (default: hayao when served, else the first).
+    download); `default_style`: one of them (default: DEFAULT_STYLE when served, else the first).
     Raises ValueError for an unknown style, PresetError for a malformed preset directory,
     ParameterError (`styles`, `default_style`) for a style named twice, two presets with
     one name, or a default that is not served."""
-    from cartoongan.presets import DEFAULT_STYLE, available_presets, check_preset_name
+    from cartoongan.presets import available_presets, check_preset_name
 
     styles = list(styles or [name for name, _, local in available_presets() if local])
     for style in styles:
