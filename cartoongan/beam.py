@@ -9,8 +9,11 @@ The pipeline, step by step (every step is a piece below, usable on its own):
 1. `ListPhotos`: the input pattern is matched on a worker (`fileio.MatchAll`, any Beam
    filesystem), each file gets the CLI's destination `DIR/<style>/<relative path>`
    (`cartoongan.jobs.output_path`), files are grouped by destination (two inputs
-   that would write one output both fail, by name) and existing outputs are skipped there:
-   a re-run only does what is missing. The grouping also spreads the files over workers.
+   that would write one output both fail, by name) and existing outputs are skipped there
+   if made with the job's look and size (the records of the CLI's style folder marker,
+   `cartoongan.jobs.made_with`; an output without a record is skipped too): a re-run only
+   does what is missing or was made otherwise. Files in folders of earlier results (marked
+   style folders) are never inputs. The grouping also spreads the files over workers.
 2. `ReadPhotos`: `cartoongan.images.read_image` (a remote file is copied to a local temporary
    one first, so both decode alike), then `resize_to_max`, as the CLI does.
 3. `RunInference` with `KeyedModelHandler(CartoonModelHandler(...))`: keyed by file, one
@@ -47,8 +50,12 @@ from cartoongan.jobs import (
     STYLE_FOLDER_MARKER,
     STYLE_FOLDER_MARKER_TEXT,
     Job,
+    add_record,
+    in_marked_folder,
+    made_with,
     mark_style_folder,
     output_path,
+    read_records,
 )
 from cartoongan.options import option, required
 
@@ -74,7 +81,10 @@ PIPELINE_HELP = """Any other flag is a Beam pipeline option, e.g.
             --environment_config IMAGE
 
 Outputs go to DIR/<style>/<path below the input folder>, as with `cartoonize`; existing
-outputs are skipped, so re-running a stopped job does only what is missing. Files that
+outputs made with the same look and --max-size are skipped, so re-running a stopped job does
+only what is missing, and a run with another look replaces the outputs made otherwise (on a
+local DIR: object stores keep no record, and there every existing output is skipped).
+Results of earlier runs (folders holding .cartoongan-style) are never read as input. Files that
 cannot be read, cartoonized or written are listed in DIR/_failed/failed.jsonl (file and
 reason) and counted; they never fail the job (exit status 0)."""
 
@@ -204,12 +214,14 @@ class PlanTasks(beam.DoFn):
     """FileMetadata -> (destination, (source, size)), with the CLI's `output_path`.
 
     Files of the style folder being written, of `DIR/_failed`, of the `written` folders (the
-    style folders earlier runs marked in `DIR`, see `written_style_folders`) and (for a
-    folder input) of `DIR` when it lies inside that folder are never inputs, as in the CLI."""
+    style folders earlier runs marked, see `written_style_folders`), of any other marked
+    style folder (a local file's folders are looked at) and (for a folder input) of `DIR`
+    when it lies inside that folder are never inputs, as in the CLI."""
 
     def __init__(self, job, base, from_folder, folder, written=()):
         self._job, self._base, self._from_folder, self._folder = job, base, from_folder, folder
         self._written = tuple(written)
+        self._marked = {}
 
     def process(self, metadata):
         from cartoongan.images import IMAGE_EXTENSIONS
@@ -226,17 +238,22 @@ class PlanTasks(beam.DoFn):
         for written in (_join(self._job.output, self._folder), _join(self._job.output, FAILED_FOLDER), *self._written):
             if _is_below(source, written):
                 return
+        if is_local(source) and in_marked_folder(os.path.dirname(source), self._marked):
+            return
         destination = output_path(self._job.output, self._folder, Job(source, relative), self._job.image_format)
         yield destination, (source, metadata.size_in_bytes)
 
 
 class ChoosePending(beam.DoFn):
-    """(destination, [(source, size), ...]) -> (Task, size) for outputs still missing; a
-    destination claimed by two inputs, or equal to its input, fails for each of them."""
+    """(destination, [(source, size), ...]) -> (Task, size) for outputs missing, or recorded
+    as made with settings other than `settings` (`records`: {destination: settings}, see
+    `recorded_outputs`); a destination claimed by two inputs, or equal to its input, fails
+    for each of them."""
 
-    def __init__(self):
+    def __init__(self, settings=None, records=None):
         self._skipped = Metrics.counter(METRICS_NAMESPACE, "skipped")
         self._failed = Metrics.counter(METRICS_NAMESPACE, "failed")
+        self._settings, self._records = settings, records or {}
 
     def process(self, element):
         destination, claims = element
@@ -251,10 +268,26 @@ class ChoosePending(beam.DoFn):
         if _same_file(source, destination):
             self._failed.inc()
             yield beam.pvalue.TaggedOutput("failed", _record(source, f"{destination} would overwrite the input"))
-        elif _exists(destination):
+        elif _exists(destination) and self._records.get(destination, self._settings) == self._settings:
             self._skipped.inc()
         else:
             yield Task(source, destination), size
+
+
+def job_settings(job):
+    """What the job's outputs are made with (`cartoongan.jobs.made_with`: the look, max_size)."""
+    from cartoongan.options import LookOptions
+
+    return made_with(LookOptions(job.style_size, job.strength, job.keep_colors), job.max_size)  # images only
+
+
+def recorded_outputs(style_dir):
+    """{destination: settings} recorded in a local style folder's marker ({} elsewhere: an
+    object store has no append, and its outputs are judged by their existence alone)."""
+    if not is_local(style_dir):
+        return {}
+    return {os.path.join(style_dir, *relative.split("/")): settings
+            for relative, settings in read_records(style_dir).items()}
 
 
 def _same_file(a, b):
@@ -274,6 +307,7 @@ class ListPhotos(beam.PTransform):
     def __init__(self, job, folder, written=()):
         super().__init__()
         self._job, self._folder, self._written = job, folder, written
+        self._records = recorded_outputs(_join(job.output, folder))
 
     def expand(self, pipeline):
         pattern, base, from_folder = input_plan(self._job.input)
@@ -286,7 +320,8 @@ class ListPhotos(beam.PTransform):
         return (
             planned
             | "ByDestination" >> beam.GroupByKey()
-            | "Pending" >> beam.ParDo(ChoosePending()).with_outputs("failed", main="pending")
+            | "Pending" >> beam.ParDo(ChoosePending(job_settings(self._job), self._records)).with_outputs(
+                "failed", main="pending")
         )
 
 
@@ -456,10 +491,10 @@ class WriteCartoons(beam.DoFn):
     `style_dir` (DIR/<style folder>) gets the CLI's style folder marker after the first
     file a worker writes (`mark_written_style_folder`)."""
 
-    def __init__(self, style_dir=None):
+    def __init__(self, style_dir=None, settings=None):
         self._cartoonized = Metrics.counter(METRICS_NAMESPACE, "cartoonized")
         self._failed = Metrics.counter(METRICS_NAMESPACE, "failed")
-        self._style_dir = style_dir
+        self._style_dir, self._settings = style_dir, settings
         self._cleaned, self._marked = set(), False
 
     def setup(self):
@@ -476,6 +511,8 @@ class WriteCartoons(beam.DoFn):
             if self._style_dir and not self._marked:
                 mark_written_style_folder(self._style_dir)
                 self._marked = True
+            if self._style_dir and self._settings is not None and is_local(self._style_dir):
+                add_record(self._style_dir, task.destination, self._settings)
         except (OSError, ValueError) as error:
             self._failed.inc()
             yield beam.pvalue.TaggedOutput("failed", _record(task.source, str(error)))
@@ -518,6 +555,14 @@ def mark_written_style_folder(style_dir):
     if not FileSystems.exists(marker):
         with FileSystems.create(marker) as out:
             out.write(STYLE_FOLDER_MARKER_TEXT.encode())
+
+
+def is_marked_folder(folder):
+    """Whether `folder` (on any Beam filesystem) holds the style folder marker, or (local)
+    lies in a folder that does: results of an earlier run."""
+    if is_local(folder):
+        return in_marked_folder(folder, {})
+    return FileSystems.exists(FileSystems.join(folder.rstrip("/"), STYLE_FOLDER_MARKER))
 
 
 def written_style_folders(output_dir):
@@ -565,7 +610,8 @@ def build_pipeline(pipeline, job, folder, written=()):
     written = (
         read.photos
         | "Cartoonize" >> RunInference(handler)
-        | "Write" >> beam.ParDo(WriteCartoons(_join(job.output, folder))).with_outputs("failed", main="done")
+        | "Write" >> beam.ParDo(WriteCartoons(_join(job.output, folder), job_settings(job))).with_outputs(
+            "failed", main="done")
     )
     failures = (listed.failed, read.failed, written.failed) | "Failures" >> beam.Flatten()
     failures | "DeadLetter" >> WriteFailures(job.output)
@@ -627,6 +673,11 @@ def check_job(job):
         raise ParameterError("output", "{name} {output} exists and is not a folder", output=job.output)
     if not matches_anything(job.input):
         raise ParameterError("input", "{name} {input}: no such file or folder, and no glob match", input=job.input)
+    _, base, from_folder = input_plan(job.input)
+    if from_folder and is_marked_folder(base):
+        raise ParameterError("input", "{name} {input}: a folder of results this tool wrote (it holds {marker}); what "
+                             "is in it is never read as input again (name its files to cartoonize them)",
+                             input=job.input, marker=STYLE_FOLDER_MARKER)
     if is_local(job.style) and not is_saved_model(job.style):
         check_preset_name(job.style)
         resolve_preset(job.style)

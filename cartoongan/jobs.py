@@ -211,13 +211,14 @@ def mark_style_folder(folder):
 # line that a killed writer left torn.
 
 
-def made_with(look, max_size, destination, video_quality=None):
-    """The settings that decide the pixels of `destination`: the look's fields (`LookOptions.to_dict`,
-    also in the video resume key), the size cap and, for a video, the encoder's CRF."""
+def made_with(look, max_size, destination=None, video_quality=None):
+    """The settings that decide the pixels of `destination` (None: an image): the look's
+    fields (`LookOptions.to_dict`, also in the video resume key), the size cap and, for a
+    video, the encoder's CRF."""
     from cartoongan.video import check_quality, is_video
 
     settings = {**look.to_dict(), "max_size": max_size}
-    if is_video(destination):
+    if destination is not None and is_video(destination):
         settings["video_quality"] = check_quality(destination, video_quality)
     return settings
 
@@ -292,29 +293,29 @@ def collect_jobs(inputs, output_dir=None, style_folders=()):
                 raise ParameterError("inputs", "{name} {pattern}: no such file or folder, and no glob match",
                                      pattern=pattern)
             matches = [match for match in matches if not any(_is_inside(match, folder) for folder in skip)
-                       and not _in_marked_folder(match if os.path.isdir(match) else os.path.dirname(match), marked)]
+                       and not in_marked_folder(match if os.path.isdir(match) else os.path.dirname(match), marked)]
         for match in matches:
             if os.path.isdir(match):
-                if _in_marked_folder(match, marked):  # named on its own
+                if in_marked_folder(match, marked):  # named on its own
                     raise ParameterError("inputs", "{name} {pattern}: a folder of results this tool wrote (it holds "
                                          "{marker}); what is in it is never read as input again (name its files to "
                                          "cartoonize them)", pattern=pattern, marker=STYLE_FOLDER_MARKER)
                 inside = output_dir and _is_inside(output_dir, match) and not _same_path(output_dir, match)
                 jobs += [Job(path, os.path.relpath(path, match))
                          for path in list_media(match, skip=skip + ([output_dir] if inside else []))
-                         if not _in_marked_folder(os.path.dirname(path), marked)]
+                         if not in_marked_folder(os.path.dirname(path), marked)]
             else:  # files, and special files that the reader refuses by name
                 jobs.append(Job(match, os.path.basename(match)))
     return jobs
 
 
-def _in_marked_folder(folder, cache):
+def in_marked_folder(folder, cache):
     """Whether `folder` or a folder above it is a marked style folder (`cache`: {folder: answer})."""
     folder = os.path.abspath(folder)
     if folder not in cache:
         parent = os.path.dirname(folder)
         cache[folder] = (os.path.isfile(os.path.join(folder, STYLE_FOLDER_MARKER))
-                         or (parent != folder and _in_marked_folder(parent, cache)))
+                         or (parent != folder and in_marked_folder(parent, cache)))
     return cache[folder]
 
 

@@ -46,9 +46,15 @@ def _failed(out):
     return sorted((json.loads(line) for line in lines), key=lambda record: record["file"])
 
 
-def _assert_same_as_cli(cli_folder, beam_folder):
+def _assert_same_as_cli(cli_folder, beam_folder, records=True):
+    """`records`: the markers record the same settings (an object store's output keeps none)."""
+    from cartoongan.jobs import read_records
+
     assert _files(beam_folder) == _files(cli_folder)
+    assert read_records(beam_folder) == (read_records(cli_folder) if records else {})
     for name in _files(cli_folder):
+        if name == STYLE_FOLDER_MARKER:  # its records come in the order the workers finish
+            continue
         if (cli_folder / name).read_bytes() != (beam_folder / name).read_bytes():  # batching may round apart
             ours, theirs = Image.open(beam_folder / name), Image.open(cli_folder / name)
             assert ours.mode == theirs.mode and ours.size == theirs.size
@@ -181,7 +187,8 @@ def test_rerun_writes_only_what_is_missing(photos, tmp_path, tiny_preset, capsys
     assert main(args) == 0
 
     assert "cartoonized 1, skipped 4 existing, failed 1" in capsys.readouterr().err
-    assert [p.name for p in (out / "tiny").rglob("*.*") if os.path.getmtime(p) > 0] == ["c.jpg"]
+    assert [p.name for p in (out / "tiny").rglob("*.*") if os.path.getmtime(p) > 0 and p.name != STYLE_FOLDER_MARKER
+            ] == ["c.jpg"]
     assert [r["file"] for r in _failed(out)] == [str(photos / "trip" / "corrupt.jpg")]  # still listed
     assert [p.name for p in out.rglob(".*")] == [STYLE_FOLDER_MARKER]  # no temporaries left
 
@@ -389,6 +396,37 @@ def test_remote_filesystem_paths_read_write_and_preset(photos, tmp_path, tiny_pr
                  "--preset", f"fake://{preset}", "--max-batch-size", "4"]) == 0
 
     assert "cartoonized 5, skipped 0 existing, failed 1" in capsys.readouterr().err
-    _assert_same_as_cli(cli / "tiny", out / "tiny")
+    _assert_same_as_cli(cli / "tiny", out / "tiny", records=False)
     assert [r["file"] for r in _failed(out)] == [f"fake://{photos}/trip/corrupt.jpg"]
     assert [p.name for p in out.rglob(".*")] == [STYLE_FOLDER_MARKER]  # temporaries renamed into place
+
+
+def test_a_rerun_with_another_look_redoes_the_outputs_and_the_same_look_skips(photos, tmp_path, tiny_preset, capsys):
+    """As the CLI: the style folder's marker records what each output was made with."""
+    out = tmp_path / "out"
+    args = ["--input", str(photos), "--output", str(out), "--preset", str(tiny_preset)]
+    assert main(args) == 0
+    assert "cartoonized 5, skipped 0 existing, failed 1" in capsys.readouterr().err
+    assert main(args + ["--strength", "0.5"]) == 0
+    assert "cartoonized 5, skipped 0 existing, failed 1" in capsys.readouterr().err
+    assert main(args + ["--strength", "0.5"]) == 0
+    assert "cartoonized 0, skipped 5 existing, failed 1" in capsys.readouterr().err
+    assert cartoonize_main(["--input", str(photos), "--output", str(out), "--style", str(tiny_preset),
+                            "--strength", "0.5"]) == 1  # the CLI reads Beam's records (the corrupt file fails)
+    assert "wrote 0, skipped 5 existing" in capsys.readouterr().err
+
+
+def test_results_below_the_input_are_never_read_and_a_results_folder_is_refused(tmp_path, tiny_preset, capsys):
+    """Was: given a marked style folder, Beam said "cartoonized 0, skipped 0, failed 0" and
+    nothing of why; and results below the input were read when the output moved."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    Image.fromarray(np.full((8, 8, 3), 100, np.uint8)).save(folder / "x.png")
+    assert cartoonize_main(["--input", str(folder), "--output", str(folder), "--style", str(tiny_preset)]) == 0
+    assert main(["--input", str(folder), "--output", str(folder / "sub" / "out"), "--preset", str(tiny_preset)]) == 0
+    assert "cartoonized 1, skipped 0 existing" in capsys.readouterr().err
+    assert _files(folder / "sub" / "out" / "tiny") == [STYLE_FOLDER_MARKER, "x.png"]  # not tiny/x.png
+    with pytest.raises(SystemExit):
+        main(["--input", str(folder / "tiny"), "--output", str(tmp_path / "out"), "--preset", str(tiny_preset)])
+    assert (f"--input {folder / 'tiny'}: a folder of results this tool wrote (it holds {STYLE_FOLDER_MARKER})"
+            in capsys.readouterr().err)
