@@ -232,3 +232,40 @@ def test_the_cli_is_quiet_unless_verbose(photo, tmp_path, tiny_preset):
     quiet = subprocess.run(command, capture_output=True, text=True, timeout=120, env=env)
     assert quiet.returncode == 0, quiet.stderr
     assert "absl" not in quiet.stderr and "cuda" not in quiet.stderr.lower() and "oneDNN" not in quiet.stderr
+
+
+def test_a_rerun_with_another_look_redoes_the_outputs_and_the_same_look_skips(photo, tmp_path, tiny_preset, capsys):
+    """Was: "wrote 0, skipped 1 existing" for a re-run with --strength 0.5 into the same folder.
+    Now each output's look is recorded in the style folder's marker: the same command does
+    nothing, another look replaces the output (and says so), --help tells how."""
+    from cartoongan import Cartoonizer
+
+    out = tmp_path / "out"
+    args = ["--input", str(photo), "--output", str(out), "--style", str(tiny_preset)]
+    assert main(args) == 0
+    for extra in (["--strength", "0.5"], ["--strength", "0.5", "--keep-colors"], ["--style-size", "16"]):
+        assert main(args + extra) == 0
+        assert "wrote 1 (1 replacing outputs made with other settings), skipped 0" in capsys.readouterr().err
+        assert main(args + extra) == 0
+        assert "wrote 0, skipped 1 existing" in capsys.readouterr().err
+    expected = Cartoonizer.from_pretrained(str(tiny_preset), style_size=16)(np.asarray(Image.open(photo)))
+    np.testing.assert_array_equal(np.asarray(Image.open(out / "tiny" / "x.png")), expected)
+    assert _files_under(out) == ["tiny/x.png"]  # replaced in place, no temporaries
+
+
+def test_earlier_results_below_the_input_are_not_read_when_the_output_moves(photo, tiny_preset, capsys):
+    """Was: `--input in --output in`, then `--output in/sub/out` cartoonized `in/tiny/x.png`."""
+    folder = photo.parent
+    assert main(["--input", str(folder), "--output", str(folder), "--style", str(tiny_preset)]) == 0
+    assert main(["--input", str(folder), "--output", str(folder / "sub" / "out"), "--style", str(tiny_preset)]) == 0
+    assert _files_under(folder) == ["sub/out/tiny/x.png", "tiny/x.png", "x.png"]
+    with pytest.raises(SystemExit):
+        main(["--input", str(folder / "tiny"), "--output", str(folder / "again"), "--style", str(tiny_preset)])
+    assert f"--input {folder / 'tiny'}: a folder of results this tool wrote" in capsys.readouterr().err
+
+
+def test_help_says_how_reruns_work(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "the same command does only what is missing" in text and "replaces the outputs made otherwise" in text
