@@ -284,3 +284,27 @@ def test_beam_job_portrait_fields_are_checked_and_reach_the_cartoonizer(tmp_path
     plain = beam.CartoonModel(job.style, "float32")
     np.testing.assert_array_equal(model.cartoonize_batch([flat])[0], plain.cartoonize_batch([flat])[0])
     assert model._run.__self__.portrait is not None
+
+
+# --- compare ---------------------------------------------------------------------------------
+
+
+def test_compare_portrait_flags(tmp_path, tiny_preset, capsys):
+    """--face-style without --portrait: a usage error before any work; with it, the sheet is
+    written (every style's Cartoonizer composes the face style)."""
+    from cartoongan.cli.compare import cartoonizer_options, main
+
+    photo = tmp_path / "a.png"
+    Image.new("RGB", (48, 40), (120, 90, 60)).save(photo)
+    with pytest.raises(SystemExit) as exit:
+        main(["--photos", str(photo), "--styles", str(tiny_preset), "--face-style", str(tiny_preset),
+              "--output", str(tmp_path / "sheet.png")])
+    assert exit.value.code == 2 and "--face-style is for portraits: add --portrait" in capsys.readouterr().err
+    assert not (tmp_path / "sheet.png").exists()
+    args = ["--photos", str(photo), "--styles", str(tiny_preset), "--portrait", "--face-style", str(tiny_preset),
+            "--output", str(tmp_path / "sheet.png"), "--precision", "float32"]
+    from cartoongan.cli.compare import build_parser
+
+    assert cartoonizer_options(build_parser().parse_args(args))["portrait"] is True
+    assert main(args) == 0, capsys.readouterr().err
+    assert (tmp_path / "sheet.png").exists()
