@@ -14,7 +14,7 @@ from cartoongan.cli.flags import add_config_flags, flag_type, usage_error
 from cartoongan.compare import DEFAULT_CELL, DEFAULT_MAX_SIZE, SHEET_FORMATS, parse_look
 from cartoongan.options import PortraitOptions
 from cartoongan.precision import PRECISIONS
-from cartoongan.presets import ENVIRONMENT
+from cartoongan.presets import DEFAULT_STYLE, ENVIRONMENT
 
 PAGES = """A sheet too tall for its format (JPEG: 65,535 pixels, WebP: 16,383) or for encoding at once
 continues in NAME-2.EXT, NAME-3.EXT, ...; a PNG is one file of any length. Memory stays
@@ -29,9 +29,9 @@ def build_parser():
         description="Compare styles (and looks) on your photos: one labelled contact sheet, and per style the time "
                     "per megapixel and the colour shift from the photo (mean CIEDE2000 after a strong blur).")
     parser.add_argument("--photos", nargs="+", required=True, metavar="PATH", help="image files or folders")
-    parser.add_argument("--styles", nargs="+", default=["hayao"], metavar="NAME",
+    parser.add_argument("--styles", nargs="+", default=[DEFAULT_STYLE], metavar="NAME",
                         help="style names or preset folders, e.g. a trained run's and the one it started from "
-                             "(default: hayao)")
+                             f"(default: {DEFAULT_STYLE})")
     parser.add_argument("--looks", nargs="+", type=flag_type(parse_look), default=[parse_look("default")],
                         metavar="LOOK", help="looks to apply to every style: default, or field=value[,field=value] "
                         "with style_size, strength, keep_colors, e.g. strength=0.5 (default: default)")
