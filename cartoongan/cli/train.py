@@ -61,6 +61,7 @@ def main(argv=None):
           f"and the input pipeline; the first step then traces", file=sys.stderr, flush=True)
     from cartoongan.losses import VggWeightsError
     from cartoongan.training.resolve import remove_unused_workdir
+    from cartoongan.training.resume import ResumeError
     from cartoongan.training.trainer import CheckpointError, DataError, Trainer, TrainingDiverged
 
     existed = os.path.exists(config.workdir)
@@ -75,7 +76,7 @@ def main(argv=None):
     except (TrainingDiverged, CheckpointError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    except VggWeightsError as error:  # the ImageNet download, when the models are built
+    except (VggWeightsError, ResumeError) as error:  # the ImageNet download; a checkpoint config.json cannot hold
         print(f"error: {error.explain(flag_name)}", file=sys.stderr)
         return 2
     step = int(trainer.step.numpy())

@@ -58,6 +58,12 @@ _RESUME_LEGACY = {"discriminator_norm": "instance", "warmup_steps": 0, "photo_pa
 _RESUME_KEYS = ("generator", "generator_config", "init_from", "discriminator_filters", "discriminator_norm", "precision",
                 "warmup_steps", "photo_path")
 
+
+def has_photo_path(generator):
+    """Whether the `generator` family takes --photo-path (cartoongan and light): the others are
+    built and recorded without it (photo_path "off")."""
+    return "photo_path" in GENERATOR_BOUNDS.get(GENERATOR_CLASSES.get(generator), {})
+
 # The choices of the options, free of TensorFlow so that a tool can offer them in --help and
 # a config be checked before TensorFlow loads; tests/training/test_config.py checks them
 # against cartoongan.losses and cartoongan.models.discriminator, which define the real things.
@@ -179,27 +185,49 @@ class TrainConfig:
              f"content_features must be one of {', '.join(CONTENT_FEATURE_KINDS)}"),
             ("discriminator_norm", self.discriminator_norm in DISCRIMINATOR_NORMS,
              f"discriminator_norm must be one of {', '.join(DISCRIMINATOR_NORMS)}"),
+            ("photo_path", self.photo_path in ("on", "off"), f"photo_path must be on or off, not {self.photo_path!r}"),
         ]
         for field, ok, message in checks:
             if not ok:
                 raise ConfigError(field, message)
         check_generator_config(self.generator, self.generator_config)
+        if not has_photo_path(self.generator):
+            self.photo_path = "off"  # what the run trains: this family has no photo path
 
     def to_json(self):
         return json.dumps(dataclasses.asdict(self), indent=2, allow_nan=False) + "\n"
 
-    def check_resumable_from(self, previous):
-        """Raises ParameterError (naming the field) if `previous` (a dict from config.json)
-        trained something else."""
+    def check_resumable_from(self, previous, source="config.json"):
+        """Raises ParameterError (naming the field) if `previous` (a dict from config.json,
+        read from `source`) trained something else, or holds a value no run can have."""
         for key in _RESUME_KEYS:
             before = previous.get(key, _RESUME_LEGACY.get(key, getattr(self, key)))
             if key == "generator" and isinstance(before, str):
                 before = canonical_generator(before)  # older runs stored an older name of the family
+            if key == "photo_path" and not has_photo_path(self.generator):
+                continue  # built without it whatever was recorded (older runs recorded "on")
             if before != getattr(self, key):
+                invalid = _invalid_value(self, key, before)
+                if invalid:  # advising to pass it would only fail again
+                    raise ParameterError(
+                        key, "{source} holds {key}={before!r}, which no run can have ({invalid}): the file was edited "
+                        "or damaged; restore it, or use another {names[workdir]}", source=source, key=key,
+                        before=before, invalid=invalid)
                 raise ParameterError(
                     key, "{workdir} holds a run with {key}={before!r}, not {now!r}: use another {names[workdir]} "
                     "or the same value ({name} {before_text}) to resume", workdir=self.workdir, key=key,
                     before=before, now=getattr(self, key), before_text=json.dumps(before) if isinstance(before, dict) else before)
+
+
+def _invalid_value(config, key, value):
+    """Why `value` cannot be `config`'s `key` (the check's message), or None when it can."""
+    try:
+        dataclasses.replace(config, **{key: value})
+    except ParameterError as error:  # ConfigError among them
+        return str(error) if error.field == key else None
+    except (TypeError, ValueError) as error:
+        return str(error)
+    return None
 
 
 def check_generator_config(generator, overrides):

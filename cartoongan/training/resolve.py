@@ -5,10 +5,11 @@ starts from (whose architecture the run takes) and the run already in the workdi
 
 import json
 import os
+import re
 import shutil
 
 from cartoongan.errors import ParameterError
-from cartoongan.training.config import GENERATOR_CLASSES, TrainConfig, canonical_generator
+from cartoongan.training.config import GENERATOR_CLASSES, TrainConfig, canonical_generator, has_photo_path
 
 
 def resolve_config(data, workdir, generator=None, **options):
@@ -16,8 +17,9 @@ def resolve_config(data, workdir, generator=None, **options):
     "cartoongan" from scratch; given with `init_from`, it must be the preset's. Loads TensorFlow.
 
     Raises ParameterError naming the field at fault (ConfigError, VggWeightsError among
-    them), PresetError, DownloadError (fetching `init_from`), or ValueError when the workdir
-    holds a run that this config cannot resume."""
+    them; `workdir` for a config.json that is not a run's, `steps` for fewer steps than the
+    workdir's run has made), PresetError, DownloadError (fetching `init_from`), or
+    ValueError when the workdir holds a run that this config cannot resume."""
     from cartoongan.data.pipeline import check_data_dir
     from cartoongan.presets import check_preset_name, read_preset_config, resolve_preset
 
@@ -44,11 +46,48 @@ def resolve_config(data, workdir, generator=None, **options):
                                  "{names[init_from]}")
         generator = kind
     config = TrainConfig(data, workdir, generator=generator or "cartoongan", **options)
+    if options.get("photo_path") == "on" and not has_photo_path(config.generator):
+        raise ParameterError("photo_path", "{name} on: the {generator} generator has no photo path (only "
+                             "{families} have one)", generator=config.generator,
+                             families=" and ".join(g for g in GENERATOR_CLASSES if has_photo_path(g)))
     previous = os.path.join(workdir, "config.json")
     if os.path.exists(previous):
-        with open(previous) as f:
-            config.check_resumable_from(json.load(f))
+        config.check_resumable_from(_read_run_config(previous, workdir), source=previous)
+    reached = checkpoint_step(workdir)
+    if reached is not None and config.steps < reached:
+        raise ParameterError("steps", "{name} {steps}: the run in {workdir} is already at step {reached}, past the "
+                             "steps asked for (a run never goes back; its preset is of step {reached}): to train "
+                             "further, give {name} above {reached}; for a run of {steps} steps, use another "
+                             "{names[workdir]}",
+                             steps=config.steps, workdir=workdir, reached=reached)
     return config
+
+
+def _read_run_config(path, workdir):
+    """The dict of a run's config.json, or ParameterError (`workdir`) naming the file."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            previous = json.load(f)
+    except (ValueError, OSError) as error:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise ParameterError("workdir", "{name} {workdir}: {path} cannot be read as a run's config ({error}); "
+                             "restore it, or use another {name}", workdir=workdir, path=path, error=error) from None
+    if not isinstance(previous, dict):
+        raise ParameterError("workdir", "{name} {workdir}: {path} holds a JSON {kind}, not a run's config (an "
+                             "object); restore it, or use another {name}", workdir=workdir, path=path,
+                             kind=type(previous).__name__)
+    return previous
+
+
+def checkpoint_step(workdir):
+    """The step of the latest checkpoint in `workdir` (its number: the trainer saves each as
+    ckpt-STEP), or None when there is none."""
+    import tensorflow as tf
+
+    from cartoongan.training.trainer import CHECKPOINT_DIR
+
+    latest = tf.train.latest_checkpoint(os.path.join(workdir, CHECKPOINT_DIR)) if os.path.isdir(workdir) else None
+    number = re.search(r"-(\d+)$", latest or "")
+    return int(number[1]) if number else None
 
 
 def _layout():

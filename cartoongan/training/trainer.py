@@ -22,6 +22,7 @@ from cartoongan import precision as precision_lib
 from cartoongan.atomic import atomic_file
 from cartoongan.presets import Preprocessing, load_preset, preset_name_from_path, save_preset
 from cartoongan.training.config import GENERATOR_CLASSES
+from cartoongan.training.resume import restore_checkpoint
 
 CHECKPOINT_DIR = "checkpoints"
 PRESET_DIR = "preset"
@@ -261,8 +262,8 @@ class Trainer:
         """Restores the latest checkpoint if there is one; returns the step to continue after."""
         _remove_partial_checkpoints(os.path.join(self.workdir, CHECKPOINT_DIR))
         latest = self.manager.latest_checkpoint
-        if latest:
-            self.checkpoint.restore(latest).assert_existing_objects_matched()
+        if latest:  # ResumeError when config.json no longer describes the checkpoint's run
+            restore_checkpoint(self.checkpoint, latest, os.path.join(self.config.workdir, CONFIG_FILE))
         step = int(self.step.numpy())
         if self.is_chief:
             _truncate_metrics(os.path.join(self.workdir, METRICS_FILE), step)

@@ -96,3 +96,100 @@ def test_remove_unused_workdir_removes_only_a_run_that_saved_nothing(tmp_path):
     for kept, existed in [(run(), True), (run("checkpoints/ckpt-5.index"), False), (run("preset/config.json"), False),
                           (run("notes.txt"), False)]:  # someone else's file: never removed
         assert not remove_unused_workdir(str(kept), existed) and (kept / "config.json").exists()
+
+
+@pytest.mark.parametrize("content, message", [
+    ('{"generator": ', "config.json cannot be read as a run's config (Expecting value: line 1 column 15"),
+    ("[1, 2]", "config.json holds a JSON list, not a run's config"),
+    (b"\xff\xfe{}", "config.json cannot be read as a run's config ('utf-8' codec can't decode"),
+])
+def test_a_corrupt_config_json_is_named_with_its_file(data, tmp_path, content, message):
+    workdir = tmp_path / "w"
+    workdir.mkdir()
+    (workdir / "config.json").write_bytes(content if isinstance(content, bytes) else content.encode())
+    with pytest.raises(ParameterError) as error_info:
+        resolve_config(data, str(workdir))
+    assert error_info.value.field == "workdir"
+    assert f"{workdir / 'config.json'}" in str(error_info.value) and message in str(error_info.value)
+
+
+def test_a_stored_value_no_run_can_have_is_not_advised_as_the_value_to_pass(data, tmp_path):
+    workdir = tmp_path / "w"
+    workdir.mkdir()
+    (workdir / "config.json").write_text(json.dumps({"generator": "cartoongan", "discriminator_norm": "none",
+                                                     "warmup_steps": 100, "photo_path": "maybe"}))
+    with pytest.raises(ParameterError) as error_info:
+        resolve_config(data, str(workdir))
+    message = error_info.value.explain(lambda field: "--" + field.replace("_", "-"))
+    assert "holds photo_path='maybe', which no run can have (photo_path must be on or off" in message
+    assert "--photo-path maybe" not in message and "use another --workdir" in message
+
+
+@pytest.mark.parametrize("generator", ["whitebox", "animegan_v2"])
+def test_families_without_the_photo_path_record_it_off_and_resume_runs_that_recorded_it_on(data, tmp_path, generator):
+    """The path is built for the cartoongan and light families only: the others recorded
+    photo_path "on" (doing nothing) and then refused --photo-path off on resume."""
+    workdir = tmp_path / "w"
+    assert resolve_config(data, str(workdir), generator=generator).photo_path == "off"
+    workdir.mkdir()
+    (workdir / "config.json").write_text(json.dumps({"generator": generator, "discriminator_norm": "none",
+                                                     "warmup_steps": 100, "photo_path": "on"}))  # an older run
+    for options in ({}, {"photo_path": "off"}):
+        assert resolve_config(data, str(workdir), generator=generator, **options).photo_path == "off"
+    with pytest.raises(ParameterError) as error_info:
+        resolve_config(data, str(workdir), generator=generator, photo_path="on")
+    assert error_info.value.field == "photo_path"
+    assert f"on: the {generator} generator has no photo path (only cartoongan and light have one)" in str(
+        error_info.value)
+
+
+def _checkpoint_at(workdir, step):
+    """A checkpoint as the trainer names them (ckpt-STEP), holding only the step."""
+    import tensorflow as tf
+
+    checkpoint = tf.train.Checkpoint(step=tf.Variable(step, dtype=tf.int64))
+    tf.train.CheckpointManager(checkpoint, str(workdir / "checkpoints"), max_to_keep=1).save(checkpoint_number=step)
+
+
+def test_fewer_steps_than_the_run_has_made_are_refused_by_field(data, tmp_path):
+    """--steps 3 on a run at step 5 printed "ran 0 steps; at step 5 of 3" and exited 0."""
+    workdir = tmp_path / "w"
+    _checkpoint_at(workdir, 5)
+    with pytest.raises(ParameterError) as error_info:
+        resolve_config(data, str(workdir), steps=3)
+    assert error_info.value.field == "steps"
+    assert error_info.value.explain(lambda field: "--" + field.replace("_", "-")).startswith(
+        f"--steps 3: the run in {workdir} is already at step 5, past the steps asked for")
+    for steps in (5, 6):  # the same command again (nothing to do), or further
+        assert resolve_config(data, str(workdir), steps=steps).steps == steps
+
+
+def test_a_checkpoint_that_config_json_no_longer_describes_is_refused_with_what_differs(tmp_path):
+    """config.json edited after the run saved: TensorFlow's restore died with a shape error
+    (`Shapes (3, 3, 48, 96) and (48,) are incompatible`)."""
+    from cartoongan.training.resume import ResumeError
+    from cartoongan.training.trainer import Trainer
+    from tests.training.synthetic import synthetic_dataset, tiny_config
+
+    Trainer(tiny_config(tmp_path), dataset_fn=synthetic_dataset).manager.save(checkpoint_number=1)  # as fit saves
+    edited = tiny_config(tmp_path, generator_config={"filters": 8, "num_residual_blocks": 1})
+    with pytest.raises(ResumeError) as error_info:
+        Trainer(edited, dataset_fn=synthetic_dataset).restore()
+    message = str(error_info.value)
+    assert error_info.value.field == "workdir" and str(tmp_path / "config.json") in message
+    assert f"the checkpoint {tmp_path / 'checkpoints' / 'ckpt-1'} does not fit" in message
+    assert "the generator's stem_conv/kernel is 7x7x3x4 there, 7x7x3x8 as built from config.json" in message
+
+
+def test_restore_checkpoint_names_a_weight_count_that_differs(tmp_path):
+    import tensorflow as tf
+
+    from cartoongan.training.resume import ResumeError, restore_checkpoint
+
+    def checkpoint(*shapes):
+        return tf.train.Checkpoint(generator=tf.train.Checkpoint(variables=[tf.Variable(tf.zeros(s)) for s in shapes]))
+
+    path = checkpoint((3, 3), (3,)).save(str(tmp_path / "checkpoints" / "ckpt"))
+    restore_checkpoint(checkpoint((3, 3), (3,)), path, str(tmp_path / "config.json"))
+    with pytest.raises(ResumeError, match="the generator has 2 weights there, 3 as built from config.json"):
+        restore_checkpoint(checkpoint((3, 3), (3,), (2,)), path, str(tmp_path / "config.json"))
