@@ -41,9 +41,10 @@ _BLUR_FRACTION = 1 / 32
 SHEET_FORMATS = (".jpg", ".jpeg", ".png", ".webp")
 # The tallest picture each format can hold (PNG: 2**31 - 1, never reached here).
 MAX_HEIGHT = {".jpg": 65_535, ".jpeg": 65_535, ".webp": 16_383, ".png": None}
-# Pixels of a JPEG or WebP page encoded at once (Pillow holds 4 bytes a pixel, the page's
-# rows 3 more): about 230 MB, so a wide sheet pages sooner than its format would make it.
-PAGE_PIXELS = 32 << 20
+# Pixels of a JPEG or WebP page encoded at once (Pillow holds 4 bytes a pixel: 64 MB), so a
+# wide or long sheet pages sooner than its format would make it: 85 photos a page at the
+# default cell with three columns.
+PAGE_PIXELS = 16 << 20
 
 
 class Row(NamedTuple):
@@ -261,8 +262,6 @@ class SheetWriter:
             self._file.close()
 
     def _write_pages(self):
-        from cartoongan.images import write_image
-
         if not self._pages[0]:
             return  # nothing was added: nothing is written
         if len(self._pages) > len(self.paths):
@@ -275,9 +274,7 @@ class SheetWriter:
             if real.lower().endswith(".png"):
                 write_png(real, width, height, self._blocks(heights))
             else:
-                page = np.concatenate(list(self._blocks(heights)))
-                write_image(real, page)
-                del page
+                write_page(real, width, height, self._blocks(heights))
             self.written.append(path)
 
     def _blocks(self, heights, rows=1024):
@@ -291,6 +288,27 @@ class SheetWriter:
             data = self._file.read(count * width * 3)
             yield np.frombuffer(data, np.uint8).reshape(count, width, 3)
             total -= count
+
+
+def write_page(path, width, height, blocks, quality=95):
+    """Writes a JPEG or WebP atomically from `blocks` (uint8 RGB, `width` wide, `height` rows
+    in all), pasted into the one picture the encoder needs (no second copy of the page)."""
+    from PIL import Image
+
+    from cartoongan.atomic import atomic_file
+
+    extension = os.path.splitext(path)[1].lower()
+    page, top = Image.new("RGB", (width, height), "white"), 0
+    for block in blocks:
+        page.paste(Image.fromarray(np.ascontiguousarray(block)), (0, top))
+        top += block.shape[0]
+    if top != height:
+        raise ValueError(f"{path}: {top} rows given for a picture {height} tall")
+    try:
+        with atomic_file(path, suffix=extension) as partial:
+            page.save(partial, format=Image.registered_extensions()[extension], quality=quality)
+    except OSError as error:  # a full disk says "No space left on device" without the path
+        raise OSError(error.errno, f"{path}: cannot write ({error.strerror or error})") from error
 
 
 def write_png(path, width, height, blocks):

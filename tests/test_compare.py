@@ -190,9 +190,10 @@ def test_a_sheet_too_tall_for_its_format_continues_on_pages(tmp_path, tiny_prese
     The pages are known and checked before the work; each starts with the labels."""
     from cartoongan.cli.compare import main
 
-    assert compare.page_paths("s.jpg", 300, 2) == ["s.jpg", "s-2.jpg"]  # 255 photos a page at 256 px
-    assert 16 + compare.photos_per_page("s.jpg", 2) * 256 <= 65_535
-    assert len(compare.page_paths("s.jpg", 600, 3)) == 4  # 170 a page: PAGE_PIXELS, 768 px wide
+    assert compare.page_paths("s.jpg", 300, 2) == ["s.jpg", "s-2.jpg", "s-3.jpg"]  # 127 a page: 16 M pixels
+    assert compare.page_paths("s.jpg", 600, 2, cell=128) == ["s.jpg", "s-2.jpg"]  # 511 a page: 65,535 px
+    assert 16 + compare.photos_per_page("s.jpg", 2, cell=128) * 128 <= 65_535 < 16 + 512 * 128
+    assert len(compare.page_paths("s.jpg", 600, 3)) == 8  # 85 a page, 768 px wide
     assert compare.page_paths("s.webp", 64, 2) == ["s.webp", "s-2.webp"]  # 63 a page (16,383 px)
     assert compare.page_paths("s.png", 100_000, 9) == ["s.png"]  # streamed: any length
     monkeypatch.setitem(compare.MAX_HEIGHT, ".jpg", 16 + 3 * 48)
