@@ -183,22 +183,25 @@ def test_cli_face_style_without_portrait_fails_before_any_work(tmp_path, capsys)
 
 
 def test_cli_portrait_of_a_selfie_says_what_the_face_got(tmp_path, tiny_preset, capsys):
-    """A selfie: written at its size, and the log names it and says the face style took it."""
+    """A selfie stored on its side with an EXIF orientation (MTCNN finds no sideways face):
+    written upright at its size, and the log names it and says the face style took it."""
     from cartoongan.cli.cartoonize import main
 
     selfie = sorted(shared_path("data", "photos", "selfies").glob("*.jpg"))[0]
     photos = tmp_path / "photos"
     photos.mkdir()
-    Image.open(selfie).save(photos / "me.png")
+    exif = Image.Exif()
+    exif[0x0112] = 6  # shown turned 90 degrees clockwise
+    Image.open(selfie).rotate(90).save(photos / "me.jpg", exif=exif, quality=95)
     Image.new("RGB", (64, 48), (90, 120, 60)).save(photos / "field.png")
     out = tmp_path / "out"
     code = main(["--input", str(photos), "--output", str(out), "--style", str(tiny_preset), "--portrait",
                  "--face-style", str(tiny_preset), "--precision", "float32"])
     err = capsys.readouterr().err
     assert code == 0, err
-    assert "me.png: one face fills the 256x256 photo" in err
+    assert "me.jpg: one face fills the 256x256 photo" in err
     assert "field.png: no face in the 64x48 photo" in err
-    assert Image.open(out / "tiny" / "me.png").size == (256, 256)
+    assert Image.open(out / "tiny" / "me.jpg").size == (256, 256)
 
 
 # --- video -----------------------------------------------------------------------------------
