@@ -6,9 +6,13 @@
 2. At 1024x768: both styles against `hayao` and `hayao_lite` (Cartoonizer, "auto").
 3. precision="auto" against float32: PSNR on held-out photos at 1024x768.
 4. --tiles: a 3 MP photo with tile_size=512 against tile_size=0, float32: PSNR.
+5. AnimeGANv3 at 512x512: our Cartoonizer (float32 and "auto") against the style's own files
+   under their own runtimes, alternating round by round: the .pb under TensorFlow, float16
+   copies of it (ONNX under onnxruntime, TFLite under LiteRT: `cartoongan.weights.graphdef`)
+   and the published ONNX file under onnxruntime; PSNR of each against our float32 output.
 
     CARTOONGAN_WEIGHTS_URL=../shared/weights/cartoongan CARTOONGAN_HOME=/tmp/cghome \\
-        python benchmarks/styles_speed.py [--repeats 5] [--tiles]
+        python benchmarks/styles_speed.py [--repeats 5] [--tiles] [--only-v3]
 """
 
 import argparse
@@ -74,12 +78,15 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=5, help="rounds over the photos (default: 5)")
     parser.add_argument("--photos", type=int, default=3, help="held-out photos per round (default: 3)")
     parser.add_argument("--tiles", action="store_true", help="also the 3 MP tiles-vs-whole check (minutes)")
+    parser.add_argument("--only-v3", action="store_true", help="only part 5 (AnimeGANv3 against its files)")
     args = parser.parse_args(argv)
     os.environ.setdefault("CARTOONGAN_WEIGHTS_URL", os.path.join(SHARED, "weights", "cartoongan"))
 
     from cartoongan import Cartoonizer
     from cartoongan.images import psnr
 
+    if args.only_v3:
+        return animegan_v3(args, Cartoonizer, psnr)
     print("1. each style at its file's size: ours vs the peer's TFLite (LiteRT, XNNPACK, 2 threads)")
     print(f"{'style':18s} {'size':>7s} {'peer s':>8s} {'f32 s':>8s} {'auto s':>8s} {'peer/f32':>9s} {'peer/auto':>9s}")
     for style, (file, side, order) in PEERS.items():
@@ -113,6 +120,79 @@ def main(argv=None):
             start = time.perf_counter()
             tiled = Cartoonizer.from_pretrained(style, precision="float32", tile_size=512)(image)
             print(f"{style:18s} {psnr(whole, tiled):6.2f} dB ({time.perf_counter() - start:.0f} s tiled)", flush=True)
+    animegan_v3(args, Cartoonizer, psnr)
+
+
+V3_FILES = {  # style -> its published file under ../shared/weights/cartoongan/<style>/
+    "animeganv3_hayao": "AnimeGANv3_Hayao_36.pb",
+    "animeganv3_shinkai": "AnimeGANv3_Shinkai_37.pb",
+    "animeganv3_sketch": "AnimeGANv3_PortraitSketch_fp16.onnx",
+}
+
+
+def _unit(image):
+    return (image.astype(np.float32) / 127.5 - 1)[None]
+
+
+def _uint8(y):
+    return np.clip(np.round((np.asarray(y, np.float32)[0] + 1) * 127.5), 0, 255).astype(np.uint8)
+
+
+def onnx_runner(model):
+    """`model`: a path or serialized bytes; float16 or float32 input as the file declares."""
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(model, providers=["CPUExecutionProvider"])
+    feed = session.get_inputs()[0]
+    dtype = np.float16 if "float16" in feed.type else np.float32
+    return lambda image: _uint8(session.run(None, {feed.name: _unit(image).astype(dtype)})[0])
+
+
+def tflite_runner(content, side):
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_content=content, num_threads=2)
+    source = interpreter.get_input_details()[0]["index"]
+    interpreter.resize_tensor_input(source, [1, side, side, 3])
+    interpreter.allocate_tensors()
+    target = interpreter.get_output_details()[0]["index"]
+
+    def run(image):
+        interpreter.set_tensor(source, _unit(image))
+        interpreter.invoke()
+        return _uint8(interpreter.get_tensor(target))
+
+    return run
+
+
+def animegan_v3(args, Cartoonizer, psnr, side=512):
+    import tensorflow as tf
+
+    from cartoongan.families.animegan_v3.convert import PB_INPUT, PB_OUTPUT
+    from cartoongan.weights import graphdef
+
+    print(f"\n5. AnimeGANv3 at {side}x{side}: seconds per image (median) and PSNR against our float32 output")
+    images = photos((side, side), args.photos)
+    for style, file in V3_FILES.items():
+        path = os.path.join(SHARED, "weights", "cartoongan", style, file)
+        candidates = {"ours float32": Cartoonizer.from_pretrained(style, precision="float32", tile_size=0),
+                      "ours auto": Cartoonizer.from_pretrained(style, precision="auto", tile_size=0)}
+        if file.endswith(".pb"):
+            function = graphdef.graph_function(path, PB_INPUT, PB_OUTPUT)
+            candidates["file .pb, TensorFlow"] = lambda image, f=function: _uint8(f(tf.constant(_unit(image))))
+            candidates["fp16 ONNX copy, onnxruntime"] = onnx_runner(
+                graphdef.float16_onnx(path, PB_INPUT, PB_OUTPUT).SerializeToString())
+            candidates["fp16 TFLite copy, LiteRT"] = tflite_runner(graphdef.float16_tflite(path, PB_INPUT, PB_OUTPUT),
+                                                                  side)
+        else:
+            candidates["file .onnx, onnxruntime"] = onnx_runner(path)
+        s = alternate(candidates, images, args.repeats)
+        reference = [candidates["ours float32"](image) for image in images]
+        fastest_peer = min(v for k, v in s.items() if not k.startswith("ours"))
+        for name, seconds in s.items():
+            score = np.mean([psnr(candidates[name](image), ref) for image, ref in zip(images, reference)])
+            print(f"{style:19s} {name:28s} {seconds:7.3f} s  {score:7.2f} dB", flush=True)
+        print(f"{style:19s} fastest file runtime / ours auto: {fastest_peer / s['ours auto']:.2f}x", flush=True)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@ from the authors' frozen TF1 graphs (`.pb`) and tf2onnx exports (`.onnx`)."""
 
 from cartoongan.families.family import Family, StyleSource
 
-LICENSE = ("AnimeGANv3 weights by the AnimeGANv3 author (Xin Chen, TachibanaYoshino/AnimeGANv3): "
+LICENSE = ("AnimeGANv3 weights by the AnimeGANv3 author (TachibanaYoshino/AnimeGANv3): "
            "non-commercial use only")
 _ARCHITECTURE = ("an encoder of conv -> LADE (linearly adaptive denormalization) -> LeakyReLU blocks, external "
                  "attention at 1/8 resolution, a decoder with skip connections (1.0 M parameters)")

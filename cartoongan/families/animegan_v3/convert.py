@@ -17,6 +17,8 @@ import numpy as np
 from cartoongan.weights import assign_weights
 from cartoongan.weights.graphdef import FrozenGraph
 
+# The frozen graphs' input and output tensors.
+PB_INPUT, PB_OUTPUT = "AnimeGANv3_input:0", "generator_1/main/out_layer:0"
 _ENCODER_BLOCKS = ["enc1", "enc2", "enc3", "enc4", "enc5", "enc6", "enc7"]
 _DECODER_BLOCKS = ["dec1a", "dec1b", "dec2a", "dec2b", "dec3a", "dec3b"]
 _ATTENTION = "generator/main/External_attention"
