@@ -1,10 +1,12 @@
 """Reading any common image file as uint8 RGB, resizing, and writing results atomically."""
 
 import contextlib
+import io
 import math
 import os
 import re
 import stat
+import struct
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -85,6 +87,8 @@ def read_image(path, *, max_size=0, pixel_limit=None):
             if image.format in ("JPEG", "MPO"):
                 check_jpeg_data(file, path)
             image.load()
+            if image.format == "WEBP" and getattr(image, "n_frames", 1) == 1:
+                check_webp_data(file, path)
             rotated = image.getexif().get(0x0112) in (5, 6, 7, 8)  # EXIF orientations that swap W and H
             image = ImageOps.exif_transpose(image)
             if reduced:  # the size resize_to_max gives the full image, not the reduced one
@@ -122,6 +126,63 @@ def check_jpeg_data(file, name):
                                fastupsample=True, min_factor=8, strict=True)
     except ValueError as error:
         raise ImageReadError(f"{name}: corrupt or truncated JPEG ({error}); skipped") from error
+
+
+# Bytes removed from the end of a WebP's image data for `check_webp_data`: libwebp's encoders
+# end a stream with at most 17 bits of padding (libvpx's VP8 writer with 32) and the decoder
+# lends 8 zero bits once before it reports the end: a sound stream cannot lose 8 bytes.
+_WEBP_CUT = 8
+
+
+def check_webp_data(file, name):
+    """Raises ImageReadError naming `name` when the still WebP in the binary `file` (read
+    whole, then rewound) is corrupt in a way its decoder does not report. VP8 (lossy) and
+    VP8L (lossless) data are entropy coded without checksums: damaged bytes make the decoder
+    lose its place, and libwebp fails only when that runs it past the end of the data;
+    otherwise the rest of the picture decodes as garbage. A decoder that lost its place
+    ends elsewhere than the data does, almost never within the last few bytes, so the data
+    is decoded again with its last `_WEBP_CUT` bytes removed: a sound stream then runs out
+    and fails, a damaged one that ended early decodes (caught: docs/reliability.md)."""
+    start = file.tell()
+    file.seek(0)
+    data = file.read()
+    file.seek(start)
+    shortened = _webp_without_last_bytes(data, _WEBP_CUT)
+    if shortened is None:  # an animation, or too short to tell
+        return
+    try:
+        with Image.open(io.BytesIO(shortened), formats=("WEBP",)) as image:
+            image.load()
+    except (OSError, SyntaxError, ValueError):
+        return  # it needed its last bytes: its decoder kept its place to the end
+    raise ImageReadError(f"{name}: corrupt WebP: its image data decodes even with its last {_WEBP_CUT} bytes "
+                         f"removed, so the decoder lost its place in it (damaged bytes; the picture would be partly "
+                         f"garbage)")
+
+
+def _webp_without_last_bytes(data, count):
+    """The WebP `data` with `count` bytes (one more for an even size) cut from the end of its
+    VP8 or VP8L chunk, which then ends the file (the metadata chunks after it are dropped:
+    libwebp may read on into them); None when it has no such chunk longer than `count` + 1
+    (an animation, a broken container)."""
+    if data[:4] != b"RIFF" or data[8:12] != b"WEBP":
+        return None
+    position, kept = 12, []
+    while position + 8 <= len(data):
+        fourcc, size = data[position:position + 4], struct.unpack("<I", data[position + 4:position + 8])[0]
+        payload = data[position + 8:position + 8 + size]
+        if fourcc in (b"VP8 ", b"VP8L"):
+            if len(payload) != size or size <= count + 1:
+                return None
+            # An even size: RIFF would pad an odd one with a zero byte, which libwebp decodes as data.
+            payload = payload[:-count - ((size - count) & 1)]
+            body = b"".join(kept) + fourcc + struct.pack("<I", len(payload)) + payload
+            return b"RIFF" + struct.pack("<I", 4 + len(body)) + b"WEBP" + body
+        if fourcc in (b"ANIM", b"ANMF"):
+            return None
+        kept.append(data[position:position + 8 + size + (size & 1)])
+        position += 8 + size + (size & 1)
+    return None
 
 
 # How Python shows an open file in a message: `<_io.BufferedReader name=3>`
