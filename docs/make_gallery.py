@@ -19,7 +19,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
-STYLES = ["hayao", "hayao_lite", "whitebox", "animeganv2_hayao"]
+STYLES = ["whitebox", "hayao", "hayao_lite", "animeganv2_hayao"]  # the default first
 PHOTOS = ["coffee", "chelsea", "rocket"]
 
 
