@@ -308,6 +308,16 @@ def test_an_unexpected_error_outside_the_routes_is_json(tiny_cartoonizer):
     assert answer.headers["x-content-type-options"] == "nosniff"
 
 
+def test_a_damaged_webp_that_decodes_without_an_error_is_400(client):
+    """30 bytes overwritten in the middle of a lossy WebP: Pillow decodes it (garbage from there on)."""
+    from tests.test_image_decoding import _overwritten, _webp_bytes
+
+    data = _webp_bytes(quality=80)
+    answer = client.post("/api/cartoonize?style=tiny", content=_overwritten(data, len(data) // 2, seed=1))
+    assert answer.status_code == 400 and "corrupt WebP" in answer.json()["error"]
+    assert "curl" not in answer.json()["error"]
+
+
 def test_a_corrupt_jpeg_is_400_json(client):
     from tests.serve.test_uploads import forged_jpeg_size, noisy_jpeg
 
