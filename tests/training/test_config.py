@@ -69,3 +69,13 @@ def test_the_papers_recipe_is_a_set_of_flags_that_turns_every_addition_off():
     defaults = TrainConfig(data="d", workdir="w")
     assert all(getattr(defaults, key) != value for key, value in PAPER_RECIPE.items()
                if key not in ("palette_weight", "vgg_weights")), "each flag must change a default"
+
+
+def test_photo_path_is_on_or_off_and_off_for_families_without_the_path():
+    """Without TensorFlow: a value that is neither is refused by field (an edited config.json
+    held "maybe"), and whitebox and AnimeGANv2 record "off" (the path is not built for them)."""
+    with pytest.raises(ParameterError) as error:
+        TrainConfig(data="d", workdir="w", photo_path="maybe")
+    assert error.value.field == "photo_path" and str(error.value) == "photo_path must be on or off, not 'maybe'"
+    assert [TrainConfig(data="d", workdir="w", generator=g).photo_path for g in ("cartoongan", "light")] == ["on"] * 2
+    assert [TrainConfig(data="d", workdir="w", generator=g).photo_path for g in ("whitebox", "animegan_v2")] == ["off"] * 2
