@@ -97,17 +97,26 @@ def main():
 
 
 def pictures(folder, scene, portrait, face):
-    """A selfie (photo | face style); a group photo (photo | scene style | portrait)."""
-    selfie = load(sorted(glob.glob(os.path.join(PHOTOS, "selfies", "*.jpg")))[-5])
-    Image.fromarray(np.concatenate([selfie, portrait(selfie)], 1)).save(os.path.join(folder, "portrait_selfie.jpg"),
-                                                                        quality=88)
-    group = load(sorted(glob.glob(os.path.join(PHOTOS, "train", "csun_hays80", "*")))[50], (1024, 768)).copy()
-    for i, (x, side) in enumerate(((120, 240), (420, 300), (760, 200))):
-        path = sorted(glob.glob(os.path.join(PHOTOS, "selfies", "*.jpg")))[-6 - i]
-        group[330:330 + side, x:x + side] = load(path, (side, side))
-    row = np.concatenate([group, scene(group), portrait(group)], 1)
-    Image.fromarray(row).resize((row.shape[1] // 2, row.shape[0] // 2), Image.Resampling.LANCZOS).save(
-        os.path.join(folder, "portrait_group.jpg"), quality=88)
+    """The README's pictures, from scikit-image's public-domain photos (pip install
+    scikit-image): Eileen Collins (NASA) as a selfie (photo | --portrait) and in her full
+    portrait (photo | scene style | --portrait), and three copies of her head inset in the
+    DSCOVR launch photo (SpaceX) as a group (photo | scene style | --portrait)."""
+    from skimage import data
+
+    astronaut = data.astronaut()
+    head = np.ascontiguousarray(astronaut[0:230, 115:345])
+    Image.fromarray(np.concatenate([head, portrait(head)], 1)).save(os.path.join(folder, "portrait_selfie.jpg"),
+                                                                    quality=90)
+    whole = [astronaut, scene(astronaut), portrait(astronaut)]
+    group = np.asarray(Image.fromarray(data.rocket()).resize((1024, 683), Image.Resampling.LANCZOS)).copy()
+    for x, y, side, mirrored in ((60, 300, 200, False), (420, 380, 260, True), (790, 330, 170, False)):
+        inset = np.asarray(Image.fromarray(head).resize((side, side), Image.Resampling.LANCZOS))
+        group[y:y + side, x:x + side] = inset[:, ::-1] if mirrored else inset
+    rows = [np.concatenate(whole, 1), np.concatenate([group, scene(group), portrait(group)], 1)]
+    width = rows[1].shape[1] // 2
+    rows = [np.asarray(Image.fromarray(row).resize((width, round(row.shape[0] * width / row.shape[1])),
+                                                   Image.Resampling.LANCZOS)) for row in rows]
+    Image.fromarray(np.concatenate(rows, 0)).save(os.path.join(folder, "portrait_group.jpg"), quality=88)
 
 
 if __name__ == "__main__":
