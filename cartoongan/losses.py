@@ -108,14 +108,50 @@ def rgb_to_yuv(images):
     return tf.tensordot(tf.cast(images, tf.float32), tf.constant(_RGB_TO_YUV, tf.float32), axes=1)
 
 
-def photo_colour_loss(generated, photo):
-    """Colour loss between each output and its own photo (RGB in [-1, 1]): mean L1 in YUV.
-    AnimeGANv2 takes L1 on luma and a Huber loss on chroma; its quadratic part barely pulls
-    at the small chroma differences of a colour cast (hayao_lite's outputs are 0.2 bluer-
-    yellow than their photos), so chroma gets L1 too. It anchors every pixel to the input:
-    a pretrained style's casts are undone while the distribution term below pulls the
-    colours toward the style's."""
-    return tf.reduce_mean(tf.abs(rgb_to_yuv(generated) - rgb_to_yuv(photo)))
+def photo_colour_loss(generated, photo, pool=1):
+    """Colour loss between each output and its own photo (RGB in [-1, 1]): mean L1 in YUV of
+    the two images averaged over `pool` x `pool` cells. AnimeGANv2 takes L1 on luma and a
+    Huber loss on chroma; its quadratic part barely pulls at the small chroma differences of a
+    colour cast (hayao_lite's outputs are 0.2 bluer-yellow than their photos), so chroma gets
+    L1 too. It anchors the colours to the input: a pretrained style's casts are undone while
+    the distribution term below pulls the colours toward the style's. With `pool` > 1 it
+    anchors each cell's mean colour only, so a flat area or a thin dark line inside a cell
+    costs little; per pixel (1) it holds every pixel at the photo's and erases both."""
+    generated, photo = rgb_to_yuv(generated), rgb_to_yuv(photo)
+    if pool > 1:
+        generated = tf.nn.avg_pool2d(generated, pool, pool, "VALID")
+        photo = tf.nn.avg_pool2d(photo, pool, pool, "VALID")
+    return tf.reduce_mean(tf.abs(generated - photo))
+
+
+def random_grayscale(images, seed=None):
+    """White-box's texture representation: RGB images in [-1, 1] -> one random mix of their
+    channels (R in [0.199, 0.399], G in [0.487, 0.687], B in [0.014, 0.214], normalised to sum
+    1) repeated over 3 channels, the same mix for the batch. A discriminator shown these sees
+    strokes and contrast but not colour, which the colour terms already match."""
+    low, high = tf.constant([0.199, 0.487, 0.014]), tf.constant([0.399, 0.687, 0.214])
+    u = tf.random.uniform([3]) if seed is None else tf.random.stateless_uniform([3], tf.cast(seed, tf.int64))
+    weights = low + (high - low) * u
+    grey = tf.tensordot(tf.cast(images, tf.float32), weights / tf.reduce_sum(weights), axes=1)[..., None]
+    return tf.repeat(grey, 3, axis=-1)
+
+
+def gram(features):
+    """Gram matrices [B, C, C] of feature maps [B, H, W, C], divided by H * W * C."""
+    features = tf.cast(features, tf.float32)
+    shape = tf.shape(features)
+    flat = tf.reshape(features, [shape[0], -1, shape[3]])
+    return tf.matmul(flat, flat, transpose_a=True) / tf.cast(shape[1] * shape[2] * shape[3], tf.float32)
+
+
+def style_loss(generated_features, anime_features):
+    """AnimeGANv2's style loss: L1 between the Gram matrices of the content network's features
+    of the generated and the anime images (the trainer passes grayscale images, so it is
+    texture, not colour). Batches of different images: their textures, not their layouts,
+    are compared. For lists of maps (several layers), the sum over the layers."""
+    if isinstance(generated_features, (list, tuple)):
+        return tf.add_n([style_loss(a, b) for a, b in zip(generated_features, anime_features)])
+    return tf.reduce_mean(tf.abs(gram(generated_features) - gram(anime_features)))
 
 
 def sliced_wasserstein(a, b, directions):
@@ -214,6 +250,10 @@ class VggFeatures:
     LAYER = "block4_conv4"
     # keras.applications.vgg19 "caffe" preprocessing: BGR means in [0, 255].
     _BGR_MEAN = (103.939, 116.779, 123.68)
+    # The features are divided by this: with the ImageNet weights the L1 from 64 px held-out
+    # photos to their toy renderings is then 0.29 (raw: 94.8), the encoder stand-in's, so a
+    # content weight means about the same pull with either network (docs/learning.md).
+    FEATURE_SCALE = 325.0
 
     def __init__(self, weights="imagenet", channel_order="RGB", seed=0):
         import keras
@@ -249,7 +289,7 @@ class VggFeatures:
         if self.channel_order == "RGB":
             x = x[..., ::-1]
         x = x - tf.constant(self._BGR_MEAN, tf.float32)
-        return self.model(x, training=False)
+        return self.model(x, training=False) / self.FEATURE_SCALE
 
 
 class GeneratorEncoderFeatures:
@@ -304,3 +344,25 @@ def content_features(kind, vgg_weights, channel_order, encoder_preset="hayao_lit
     if kind == "encoder":
         return GeneratorEncoderFeatures(encoder_preset, channel_order=channel_order)
     return VggFeatures(vgg_weights, channel_order=channel_order)
+
+
+def superpixel_flatten(images, segments=64):
+    """White-box's structure representation: each RGB image in [-1, 1] with every SLIC
+    superpixel (about `segments` of them, scikit-image) filled with its mean colour; a
+    constant of the graph (no gradient). The content network's distance between an output and
+    this flattened version of itself asks for flat regions with the output's own layout."""
+
+    def flatten(batch):
+        from skimage.segmentation import slic
+
+        out = np.empty_like(batch)
+        for i, image in enumerate(batch):
+            labels = slic((image + 1.0) / 2.0, n_segments=segments, compactness=10.0, start_label=0, channel_axis=-1)
+            counts = np.maximum(np.bincount(labels.ravel()), 1)[:, None]
+            means = np.stack([np.bincount(labels.ravel(), image[..., c].ravel()) for c in range(3)], 1) / counts
+            out[i] = means[labels]
+        return out
+
+    images = tf.cast(tf.stop_gradient(images), tf.float32)
+    flat = tf.numpy_function(flatten, [images], tf.float32, stateful=False)
+    return tf.ensure_shape(flat, images.shape)

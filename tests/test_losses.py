@@ -53,9 +53,10 @@ def test_vgg_preprocessing_matches_keras_for_rgb_and_bgr():
     vgg_rgb = losses.VggFeatures("random", channel_order="RGB")
     vgg_bgr = losses.VggFeatures("random", channel_order="BGR")
     vgg_bgr.model.set_weights(vgg_rgb.model.get_weights())
-    expected = vgg_rgb.model(keras.applications.vgg19.preprocess_input((rgb + 1) * 127.5))
-    np.testing.assert_allclose(vgg_rgb(rgb), expected, rtol=1e-4, atol=1e-3)
-    np.testing.assert_allclose(vgg_bgr(rgb[..., ::-1]), expected, rtol=1e-4, atol=1e-3)
+    # The features are Keras' divided by FEATURE_SCALE (the content weight's scale).
+    expected = vgg_rgb.model(keras.applications.vgg19.preprocess_input((rgb + 1) * 127.5)) / losses.VggFeatures.FEATURE_SCALE
+    np.testing.assert_allclose(vgg_rgb(rgb), expected, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(vgg_bgr(rgb[..., ::-1]), expected, rtol=1e-4, atol=1e-5)
     assert vgg_rgb.model.output.shape[-1] == 512  # block4_conv4
 
 

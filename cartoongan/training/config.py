@@ -29,17 +29,17 @@ with XLA): the progress bar says so while it happens."""
 
 # The CartoonGAN paper's losses and discriminator, as TrainConfig fields (README: Training):
 # what the defaults add to it can be switched off with these flags.
+# Its content weight, 10 on raw block4_conv4 features, is 3250 on the scaled ones the content
+# loss takes (losses.VggFeatures.FEATURE_SCALE).
 PAPER_RECIPE = {"colour_weight": 0.0, "colour_distribution_weight": 0.0, "checkerboard_weight": 0.0, "palette_weight": 0.0,
                 "discriminator_norm": "instance", "warmup_steps": 0, "vgg_weights": "imagenet", "content_features": "vgg",
-                "photo_path": "off"}
+                "photo_path": "off", "content_weight": 3250.0, "colour_pool": 1, "texture_weight": 0.0}
 
 # The generator families training builds (`cartoongan.families`, TensorFlow-free), by their
 # one name; their bounds are the families' one table, which presets check too.
 GENERATOR_CLASSES = {name: FAMILIES[name].generator_class for name in TRAINABLE_FAMILIES}
 # Generator parameters that options of their own set (--photo-path), not --generator-config.
 _SET_BY_OPTIONS = ("photo_path",)
-
-
 def canonical_generator(name):
     """The family's one name for an older one ("full" -> "cartoongan"); anything else as it is,
     for the choices check to refuse by name."""
@@ -50,13 +50,15 @@ def canonical_generator(name):
 
 
 # Keys whose absence in an older run's config.json means this value (not today's default).
-_RESUME_LEGACY = {"discriminator_norm": "instance", "warmup_steps": 0, "photo_path": "off"}
+_RESUME_LEGACY = {"discriminator_norm": "instance", "warmup_steps": 0, "photo_path": "off", "texture_weight": 0.0}
+# Resume keys of which only whether they are zero changes the checkpoint (a second discriminator).
+_RESUME_SWITCHES = ("texture_weight",)
 
 # Options that change what a checkpoint contains: a resumed run must agree on them.
 # warmup_steps: with a warm-up the optimizers' learning rate is a schedule, without one a
 # variable the checkpoint holds, so the two cannot restore each other's checkpoints.
 _RESUME_KEYS = ("generator", "generator_config", "init_from", "discriminator_filters", "discriminator_norm", "precision",
-                "warmup_steps", "photo_path")
+                "warmup_steps", "photo_path", "texture_weight")
 
 
 def has_photo_path(generator):
@@ -122,6 +124,14 @@ class TrainConfig:
     colour_distribution_weight: float = _option(10.0, "weight of the sliced Wasserstein distance between the colours "
                                                 "of the outputs and of the anime batch: a style's colour distribution, "
                                                 "proportions included")
+    colour_pool: int = _option(4, "the colour loss compares the mean colours of N x N cells: per pixel (1) it holds "
+                               "every pixel at its photo's colour, erasing drawn lines and flat areas", metavar="N")
+    texture_weight: float = _option(1.0, "weight of White-box's texture discriminator (a second one, shown randomly "
+                                    "weighted grayscale images: strokes and contrast, not colour); 0: none")
+    style_weight: float = _option(0.0, "weight of AnimeGANv2's style loss (Gram matrices of the content features of "
+                                  "grayscale outputs and anime images)")
+    structure_weight: float = _option(0.0, "weight of White-box's structure loss (content features of each output "
+                                      "against its SLIC-superpixel-flattened self: asks for flat regions)")
     checkerboard_weight: float = _option(30.0, "weight of the excess of the outputs' pixel-period response (2x2 "
                                          "checkerboard, [1, -2, 1] stripes along each axis) over the photos': keeps "
                                          "transposed-convolution artefacts out")
@@ -154,7 +164,7 @@ class TrainConfig:
             self.generator_lr = FINE_TUNE_GENERATOR_LR if self.init_from else SCRATCH_GENERATOR_LR
 
         floats = ("content_weight", "edge_weight", "palette_weight", "colour_weight", "colour_distribution_weight",
-                  "checkerboard_weight", "generator_lr", "discriminator_lr",
+                  "checkerboard_weight", "texture_weight", "style_weight", "structure_weight", "generator_lr", "discriminator_lr",
                   "beta_1", "beta_2")
         if isinstance(self.generator, str) and self.generator not in GENERATOR_CLASSES:
             self.generator = canonical_generator(self.generator)  # an older name ("full"); else refused below
@@ -165,6 +175,8 @@ class TrainConfig:
         checks = [
             ("generator", self.generator in GENERATOR_CLASSES, "generator must be one of " + ", ".join(GENERATOR_CLASSES)),
             ("warmup_steps", self.warmup_steps >= 0, "warmup_steps must be >= 0"),
+            ("colour_pool", isinstance(self.colour_pool, int) and 1 <= self.colour_pool <= 64,
+             "colour_pool must be an integer in 1..64"),
             ("steps", self.steps >= 0, "steps must be >= 0"),
             ("init_steps", self.init_steps >= 0, "init_steps must be >= 0"),
             ("batch_size", self.batch_size >= 1, "batch_size must be >= 1"),
@@ -206,7 +218,7 @@ class TrainConfig:
                 before = canonical_generator(before)  # older runs stored an older name of the family
             if key == "photo_path" and not has_photo_path(self.generator):
                 continue  # built without it whatever was recorded (older runs recorded "on")
-            if before != getattr(self, key):
+            if (bool(before) != bool(getattr(self, key))) if key in _RESUME_SWITCHES else before != getattr(self, key):
                 invalid = _invalid_value(self, key, before)
                 if invalid:  # advising to pass it would only fail again
                     raise ParameterError(

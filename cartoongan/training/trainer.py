@@ -14,7 +14,6 @@ import os
 import time
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from cartoongan import losses
@@ -119,13 +118,17 @@ class Trainer:
                 self.generator = with_photo_path(self.generator, dtype=policy)
             self.discriminator = CartoonGanDiscriminator(
                 filters=config.discriminator_filters, dtype=policy, normalization=config.discriminator_norm)
+            # White-box's texture discriminator: the same network, shown grayscale images.
+            self.texture_discriminator = CartoonGanDiscriminator(
+                filters=config.discriminator_filters, dtype=policy, normalization=config.discriminator_norm,
+                name="texture_discriminator") if config.texture_weight else None
             self.vgg = losses.content_features(config.content_features, config.vgg_weights,
                                                self.preprocessing.channel_order)
             self.generator_optimizer = self._optimizer(config.generator_lr)
             self.discriminator_optimizer = self._optimizer(config.discriminator_lr)
             # Optimizer slots exist before a restore, so a checkpoint is matched in full.
             self.generator_optimizer.build(self.generator.trainable_variables)
-            self.discriminator_optimizer.build(self.discriminator.trainable_variables)
+            self.discriminator_optimizer.build(self._discriminator_variables())
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
         # Keras 3 models are not trackable children of a tf.train.Checkpoint: their
         # variables are listed explicitly (otherwise only the optimizers' references to the
@@ -134,6 +137,8 @@ class Trainer:
             step=self.step,
             generator=tf.train.Checkpoint(variables=list(self.generator.weights)),
             discriminator=tf.train.Checkpoint(variables=list(self.discriminator.weights)),
+            **({"texture_discriminator": tf.train.Checkpoint(variables=list(self.texture_discriminator.weights))}
+               if self.texture_discriminator else {}),
             generator_optimizer=self.generator_optimizer,
             discriminator_optimizer=self.discriminator_optimizer,
         )
@@ -146,6 +151,11 @@ class Trainer:
         self._gan_gradients = tf.function(self._gan_gradients_fn, jit_compile=jit)
         self._init_step = tf.function(lambda batch: self._distributed(self._init_replica_step, batch))
         self._gan_step = tf.function(lambda batch: self._distributed(self._gan_replica_step, batch))
+
+    def _discriminator_variables(self):
+        """The trainable variables of the discriminator(s), which one optimizer updates."""
+        extra = self.texture_discriminator.trainable_variables if self.texture_discriminator else []
+        return self.discriminator.trainable_variables + extra
 
     def _optimizer(self, learning_rate):
         if self.config.warmup_steps:
@@ -207,19 +217,28 @@ class Trainer:
             palette = (losses.palette_loss(generated, anime, seed=self._palette_seed())
                        if self.config.palette_weight else tf.constant(0.0))
             generated_rgb = self._to_generator_convention(generated)
-            colour = (losses.photo_colour_loss(generated_rgb, batch["photo"])
+            colour = (losses.photo_colour_loss(generated_rgb, batch["photo"], pool=self.config.colour_pool)
                       if self.config.colour_weight else tf.constant(0.0))
+            texture, texture_discriminator_loss = self._texture_losses(generated_rgb, batch)
+            discriminator_loss += self.config.texture_weight * texture_discriminator_loss
+            style = (losses.style_loss(self.vgg(_grey(generated)), self.vgg(_grey(anime)))
+                     if self.config.style_weight else tf.constant(0.0))
+            structure = (losses.content_loss(self.vgg(losses.superpixel_flatten(generated)), self.vgg(generated))
+                         if self.config.structure_weight else tf.constant(0.0))
             distribution = (losses.colour_distribution_loss(generated_rgb, batch["anime"], seed=self._palette_seed() + 1)
                             if self.config.colour_distribution_weight else tf.constant(0.0))
             generator_loss = (adversarial + self.config.content_weight * content
                               + self.config.palette_weight * palette
                               + self.config.colour_weight * colour
                               + self.config.colour_distribution_weight * distribution
-                              + self.config.checkerboard_weight * checkerboard)
+                              + self.config.checkerboard_weight * checkerboard
+                              + self.config.texture_weight * texture
+                              + self.config.style_weight * style
+                              + self.config.structure_weight * structure)
             generator_scaled = self._scaled(self.generator_optimizer, generator_loss)
             discriminator_scaled = self._scaled(self.discriminator_optimizer, discriminator_loss)
         generator_gradients = generator_tape.gradient(generator_scaled, self.generator.trainable_variables)
-        discriminator_gradients = discriminator_tape.gradient(discriminator_scaled, self.discriminator.trainable_variables)
+        discriminator_gradients = discriminator_tape.gradient(discriminator_scaled, self._discriminator_variables())
         metrics = {
             "generator_loss": generator_loss,
             "adversarial_loss": adversarial,
@@ -228,6 +247,9 @@ class Trainer:
             "palette_loss": palette,
             "colour_loss": colour,
             "colour_distribution_loss": distribution,
+            "texture_loss": texture,
+            "style_loss": style,
+            "structure_loss": structure,
             "discriminator_loss": discriminator_loss,
             # What D makes of each input (LSGAN targets: anime 1, generated 0, smoothed 0).
             "d_real": tf.reduce_mean(real_logits),
@@ -235,6 +257,18 @@ class Trainer:
             "d_smooth": tf.reduce_mean(smooth_logits),
         }
         return metrics, generator_gradients, discriminator_gradients
+
+    def _texture_losses(self, generated_rgb, batch):
+        """(generator's, discriminator's) adversarial losses of the texture discriminator: the
+        anime images real, the outputs and the edge-smoothed anime images fake, all as one random
+        grayscale mix a step; (0, 0) without it."""
+        if not self.texture_discriminator:
+            return tf.constant(0.0), tf.constant(0.0)
+        seed = self._palette_seed() + 2
+        real, fake, smooth = (self.texture_discriminator(losses.random_grayscale(images, seed), training=True)
+                              for images in (batch["anime"], generated_rgb, batch["anime_smooth"]))
+        return (self.generator_loss_fn(fake),
+                self.discriminator_loss_fn(real, fake, smooth, self.config.edge_weight))
 
     def _palette_seed(self):
         """The palette term's sampling seed: the run's seed, this replica and the step, so
@@ -246,7 +280,7 @@ class Trainer:
     def _gan_replica_step(self, batch):
         metrics, generator_gradients, discriminator_gradients = self._gan_gradients(batch)
         self.generator_optimizer.apply_gradients(zip(generator_gradients, self.generator.trainable_variables))
-        self.discriminator_optimizer.apply_gradients(zip(discriminator_gradients, self.discriminator.trainable_variables))
+        self.discriminator_optimizer.apply_gradients(zip(discriminator_gradients, self._discriminator_variables()))
         return metrics
 
     def _distributed(self, replica_step, batch):
@@ -400,14 +434,14 @@ class Trainer:
         """What shows a collapse: the colour distance of the outputs to the reference anime
         images (beside the photos' own), on the held-out photos or else the reference photos;
         with held-out targets, the outputs' PSNR gain over the photo itself."""
-        from cartoongan.evaluation import colour_distance, edge_pad_to_multiple, gain_over_photo
+        from cartoongan.evaluation import colour_distance, edge_pad_to_multiple, gain_over_photo, to_unit_range
 
         photos, targets = held_out
         outputs = []
         for photo in photos:
             # A direct call, as the Cartoonizer pads and crops: Keras' predict would run through
             # the distribution strategy, whose other workers do not take part here.
-            x = edge_pad_to_multiple(np.asarray(photo, np.float32)[None] / 127.5 - 1.0, self.preprocessing.size_multiple)
+            x = edge_pad_to_multiple(to_unit_range(photo[None]), self.preprocessing.size_multiple)
             y = self.generator(self._to_generator_convention(tf.constant(x)), training=False)
             y = self._to_generator_convention(tf.cast(y, tf.float32))[:, : photo.shape[0], : photo.shape[1]]
             outputs += _to_uint8(y)
@@ -422,6 +456,12 @@ class Trainer:
         return (self._to_generator_convention(pair) + 1.0) / 2.0
 
 
+def _grey(images):
+    """The mean of the channels (blind to their order) repeated over 3 channels: grayscale."""
+    grey = tf.reduce_mean(tf.cast(images, tf.float32), axis=-1, keepdims=True)
+    return tf.repeat(grey, 3, axis=-1)
+
+
 def _write_scalars(values):
     for name, value in values.items():
         tf.summary.scalar(name, value)
@@ -429,8 +469,9 @@ def _write_scalars(values):
 
 def _to_uint8(images):
     """RGB in [-1, 1] (a batch tensor) -> list of uint8 arrays."""
-    x = tf.cast(images, tf.float32).numpy()
-    return list(np.clip(np.round((x + 1.0) * 127.5), 0, 255).astype(np.uint8))
+    from cartoongan.evaluation import to_uint8
+
+    return list(to_uint8(tf.cast(images, tf.float32)))
 
 
 def load_held_out(folder):

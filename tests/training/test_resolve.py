@@ -47,7 +47,8 @@ def test_missing_data_is_refused_by_field(tmp_path):
 def test_a_workdir_holding_another_architecture_is_refused(data, tmp_path):
     workdir = tmp_path / "w"
     workdir.mkdir()
-    (workdir / "config.json").write_text(json.dumps({"generator": "light", "discriminator_norm": "none", "warmup_steps": 100, "photo_path": "on"}))
+    (workdir / "config.json").write_text(json.dumps({"generator": "light", "discriminator_norm": "none", "warmup_steps": 100, "photo_path": "on",
+                                                     "texture_weight": 1.0}))
     with pytest.raises(ValueError, match="holds a run with generator='light'"):
         resolve_config(data, str(workdir))
     assert resolve_config(data, str(workdir), generator="light").generator == "light"
@@ -133,7 +134,8 @@ def test_families_without_the_photo_path_record_it_off_and_resume_runs_that_reco
     assert resolve_config(data, str(workdir), generator=generator).photo_path == "off"
     workdir.mkdir()
     (workdir / "config.json").write_text(json.dumps({"generator": generator, "discriminator_norm": "none",
-                                                     "warmup_steps": 100, "photo_path": "on"}))  # an older run
+                                                     "warmup_steps": 100, "photo_path": "on",
+                                                     "texture_weight": 1.0}))  # an older run
     for options in ({}, {"photo_path": "off"}):
         assert resolve_config(data, str(workdir), generator=generator, **options).photo_path == "off"
     with pytest.raises(ParameterError) as error_info:

@@ -253,7 +253,8 @@ def test_runs_from_before_the_warm_up_resume_only_without_it(tmp_path):
     assert config.warmup_steps == 100
     with pytest.raises(ValueError, match="warmup_steps=0, not 100"):
         config.check_resumable_from({"discriminator_norm": "none"})
-    tiny_config(tmp_path, warmup_steps=0, photo_path="off").check_resumable_from({"discriminator_norm": "none"})
+    tiny_config(tmp_path, warmup_steps=0, photo_path="off", texture_weight=0.0).check_resumable_from(
+        {"discriminator_norm": "none"})
 
 
 def test_runs_from_before_the_photo_path_resume_only_without_it(tmp_path):
@@ -262,7 +263,7 @@ def test_runs_from_before_the_photo_path_resume_only_without_it(tmp_path):
     before = {"discriminator_norm": "none", "warmup_steps": 100}
     with pytest.raises(ValueError, match="photo_path='off', not 'on'"):
         tiny_config(tmp_path).check_resumable_from(before)
-    tiny_config(tmp_path, photo_path="off").check_resumable_from(before)
+    tiny_config(tmp_path, photo_path="off", texture_weight=0.0).check_resumable_from(before)
 
 
 def test_a_workdir_given_as_dotdot_names_the_preset_after_the_real_folder(tmp_path, monkeypatch):
@@ -318,3 +319,23 @@ def test_a_held_out_photo_without_its_target_is_named_before_any_work(tmp_path):
     with pytest.raises(DataError, match=r"targets/1\.png: missing, the target of .*photos/1\.png"):
         Trainer(config, dataset_fn=synthetic_dataset).fit(progress=False)
     assert not (tmp_path / "run").exists()
+
+
+def test_texture_style_and_structure_terms_train_and_the_texture_discriminator_resumes(tmp_path):
+    """White-box's texture discriminator (a second one, on random grayscale mixes), AnimeGANv2's
+    Gram style loss and White-box's superpixel structure loss: finite, logged, and the second
+    discriminator is checkpointed (a resume restores it exactly) and a resume key by presence."""
+    config = tiny_config(tmp_path, texture_weight=1.0, style_weight=1.0, structure_weight=1.0, colour_pool=2)
+    first = Trainer(config, dataset_fn=synthetic_dataset)
+    first.fit(progress=False)
+    with open(tmp_path / "metrics.jsonl") as f:
+        last = [json.loads(line) for line in f][-1]
+    assert all(np.isfinite(last[k]) and last[k] > 0 for k in ("texture_loss", "style_loss", "structure_loss"))
+    second = Trainer(config, dataset_fn=synthetic_dataset)
+    assert second.restore() == 4
+    for a, b in zip(first.texture_discriminator.weights, second.texture_discriminator.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    previous = json.loads((tmp_path / "config.json").read_text())
+    tiny_config(tmp_path, texture_weight=3.0).check_resumable_from(previous)  # another weight: same checkpoint
+    with pytest.raises(ValueError, match="texture_weight"):
+        tiny_config(tmp_path, texture_weight=0.0).check_resumable_from(previous)
