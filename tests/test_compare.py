@@ -171,6 +171,7 @@ def test_an_output_that_cannot_be_written_is_refused_before_any_work(tmp_path, n
 def test_an_unwritable_folder_is_refused_before_any_work(tmp_path, no_work, capsys):
     from cartoongan.cli.compare import check_pages
 
+    assert check_pages(["/proc/sheet.png"], [], False).startswith("--output /proc/sheet.png: cannot write in /proc (")
     Image.fromarray(smooth_photo(40, 60, seed=13)).save(tmp_path / "a.png")
     locked = tmp_path / "locked"
     locked.mkdir()
@@ -182,7 +183,6 @@ def test_an_unwritable_folder_is_refused_before_any_work(tmp_path, no_work, caps
         assert error.endswith(f"--output {locked / 's.png'}: cannot write in {locked} (Permission denied)")
     finally:
         locked.chmod(0o700)
-    assert check_pages(["/proc/sheet.png"], [], False).startswith("--output /proc/sheet.png: cannot write in /proc")
 
 
 def test_a_sheet_too_tall_for_its_format_continues_on_pages(tmp_path, tiny_preset, monkeypatch, capsys):
