@@ -106,8 +106,11 @@ class LookOptions:
         return max(1, round(height * scale)), max(1, round(width * scale))
 
 
-# The style faces get with --portrait (cartoongan.portrait): AnimeGANv3's JP_face, trained on portraits.
-DEFAULT_FACE_STYLE = "animeganv3_face"
+# The style faces get with --portrait (cartoongan.portrait). AnimeGANv3's JP_face portrait model
+# is not converted (another generator than the family's); its Hayao style draws faces in soft,
+# shaded anime colours that sit well in the other styles' scenes (the sketch style, the other
+# portrait model, draws them as black ink on white: a mask in a colour photo).
+DEFAULT_FACE_STYLE = "animeganv3_hayao"
 
 
 @dataclasses.dataclass(frozen=True)

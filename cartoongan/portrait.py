@@ -1,6 +1,6 @@
 """Portraits: faces by a face style, the rest of the photo by the scene style.
 
-    scene = Cartoonizer.from_pretrained("whitebox", portrait=True, face_style="animeganv3_face")
+    scene = Cartoonizer.from_pretrained("whitebox", portrait=True, face_style="animeganv3_hayao")
     anime = scene(photo)
 
 Each face is found (`FaceDetector`: MTCNN, weights inside its package, run on a copy of

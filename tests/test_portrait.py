@@ -256,7 +256,7 @@ def test_server_portrait_field_uses_a_served_face_style(tiny_preset):
     with TestClient(create_app({"tiny": tiny}, limits=Limits())) as client:
         body = encode(photo(40, 30))
         for query, message in (("portrait=yes", "portrait must be true or false"),
-                               ("portrait=true", "face_style 'animeganv3_face' is not served; served styles: tiny"),
+                               ("portrait=true", "face_style 'animeganv3_hayao' is not served; served styles: tiny"),
                                ("face_style=tiny", "face_style is for portraits: add portrait")):
             answer = client.post(f"/api/cartoonize?style=tiny&{query}", content=body)
             assert answer.status_code == 400 and message in answer.json()["error"], answer.text

@@ -64,7 +64,7 @@ API = """API (errors are JSON {"error": "..."}):
                                                 licence and whether it is served
   POST /api/cartoonize?style=NAME[&max_size=N][&format=png|jpg][&job=ID]   body: the image file's bytes
        [&style_size=N][&strength=0..1][&keep_colors=true|false]: the look, as cartoonize's flags
-       [&portrait=true[&face_style=NAME]]: faces by a served face style (default animeganv3_face)
+       [&portrait=true[&face_style=NAME]]: faces by a served face style (default animeganv3_hayao)
        (curl --data-binary @photo.jpg; a multipart form, curl -F, is refused with that hint)
        -> the image (PNG by default, the input's size unless max_size); 400 not an image, a
           corrupt one, a multipart form, a bad parameter or an unknown one (named), 404 unknown style, 408 the request
