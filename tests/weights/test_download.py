@@ -74,9 +74,13 @@ def test_a_failed_fetch_from_a_mirror_names_the_mirror_and_does_not_ask_to_set_i
     monkeypatch.setenv("CARTOONGAN_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("CARTOONGAN_WEIGHTS_URL", str(mirror))
     with pytest.raises(DownloadError) as error:
-        fetch_style("whitebox")
+        fetch_style("animeganv2_hayao")
     assert f"the mirror CARTOONGAN_WEIGHTS_URL={mirror}" in str(error.value)
     assert "set CARTOONGAN_WEIGHTS_URL" not in str(error.value)
+
+
+# A style that is downloaded (not shipped), of one file.
+STYLE = "animeganv2_hayao"
 
 
 def _cartoonize_style(tmp_path, monkeypatch, mirror, style):
@@ -91,19 +95,19 @@ def _cartoonize_style(tmp_path, monkeypatch, mirror, style):
 
 def test_the_download_bar_ends_at_100_percent_on_its_own_line(tmp_path, monkeypatch, capsys):
     mirror = tmp_path / "mirror"
-    shutil.copytree(shared_path("weights", "cartoongan", "whitebox"), mirror / "whitebox")
-    assert _cartoonize_style(tmp_path, monkeypatch, mirror, "whitebox") == 0
-    bar = [line for line in capsys.readouterr().err.split("\n") if "fetching whitebox" in line]
+    shutil.copytree(shared_path("weights", "cartoongan", STYLE), mirror / STYLE)
+    assert _cartoonize_style(tmp_path, monkeypatch, mirror, STYLE) == 0
+    bar = [line for line in capsys.readouterr().err.split("\n") if f"fetching {STYLE}" in line]
     shown = bar[0].split("\r")[-1]  # what a terminal shows last on that line
-    assert len(bar) == 1 and shown.startswith("fetching whitebox") and "100%" in shown, bar
+    assert len(bar) == 1 and shown.startswith(f"fetching {STYLE}") and "100%" in shown, bar
 
 
 def test_a_download_error_is_not_printed_on_the_bar_line(tmp_path, monkeypatch, capsys):
     mirror = tmp_path / "mirror"
-    (mirror / "whitebox").mkdir(parents=True)
-    (mirror / "whitebox" / "whitebox_cartoon_gan_fp16.tflite").write_bytes(b"not the published file")
-    assert _cartoonize_style(tmp_path, monkeypatch, mirror, "whitebox") == 2
+    (mirror / STYLE).mkdir(parents=True)
+    (mirror / STYLE / next(iter(STYLE_TABLE[STYLE].files))).write_bytes(b"not the published file")
+    assert _cartoonize_style(tmp_path, monkeypatch, mirror, STYLE) == 2
     lines = capsys.readouterr().err.split("\n")
     error = [line for line in lines if "checksum mismatch" in line]
     assert len(error) == 1 and error[0].startswith("cartoonize: error: "), lines
-    assert any("fetching whitebox" in line for line in lines)
+    assert any(f"fetching {STYLE}" in line for line in lines)
