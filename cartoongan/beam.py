@@ -275,10 +275,12 @@ class ChoosePending(beam.DoFn):
 
 
 def job_settings(job):
-    """What the job's outputs are made with (`cartoongan.jobs.made_with`: the look, max_size)."""
-    from cartoongan.options import LookOptions
+    """What the job's outputs are made with (`cartoongan.jobs.made_with`: the look, max_size,
+    the face style of a portrait job)."""
+    from cartoongan.options import LookOptions, PortraitOptions
 
-    return made_with(LookOptions(job.style_size, job.strength, job.keep_colors), job.max_size)  # images only
+    return made_with(LookOptions(job.style_size, job.strength, job.keep_colors), job.max_size,  # images only
+                     portrait=PortraitOptions(job.portrait, job.face_style))
 
 
 def recorded_outputs(style_dir):

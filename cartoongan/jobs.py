@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import NamedTuple, Optional
 
 from cartoongan.errors import ParameterError
-from cartoongan.options import LookOptions, option
+from cartoongan.options import DEFAULT_FACE_STYLE, LookOptions, PortraitOptions, option
 from cartoongan.precision import precision_option
 from cartoongan.presets import DEFAULT_STYLE
 
@@ -211,13 +211,16 @@ def mark_style_folder(folder):
 # line that a killed writer left torn.
 
 
-def made_with(look, max_size, destination=None, video_quality=None):
+def made_with(look, max_size, destination=None, video_quality=None, portrait=PortraitOptions()):
     """The settings that decide the pixels of `destination` (None: an image): the look's
-    fields (`LookOptions.to_dict`, also in the video resume key), the size cap and, for a
-    video, the encoder's CRF."""
+    fields (`LookOptions.to_dict`, also in the video resume key), the size cap, the face
+    style when faces are drawn apart (`PortraitOptions`; absent otherwise, so records written
+    before portraits existed still match) and, for a video, the encoder's CRF."""
     from cartoongan.video import check_quality, is_video
 
     settings = {**look.to_dict(), "max_size": max_size}
+    if portrait.portrait:
+        settings["face_style"] = portrait.face_style or DEFAULT_FACE_STYLE
     if destination is not None and is_video(destination):
         settings["video_quality"] = check_quality(destination, video_quality)
     return settings
@@ -349,6 +352,7 @@ class Plan:
     pixel_limit: Optional[int] = None
     video_quality: Optional[int] = None
     look: LookOptions = LookOptions()
+    portrait: PortraitOptions = PortraitOptions()
 
     @property
     def skipped(self):
@@ -362,11 +366,11 @@ class Plan:
 
     def made_with(self, destination):
         """What `destination` is made with in this run (see `made_with`)."""
-        return made_with(self.look, self.max_size, destination, self.video_quality)
+        return made_with(self.look, self.max_size, destination, self.video_quality, self.portrait)
 
 
 def plan_run(inputs, output_dir, styles, image_format="same", max_size=DEFAULT_MAX_SIZE, pixel_limit=None,
-             video_quality=None, overwrite=False, look=LookOptions()):
+             video_quality=None, overwrite=False, look=LookOptions(), portrait=PortraitOptions()):
     """The whole run, checked before any work: every style resolvable, every destination
     inside `output_dir` (after resolving links), none of them an input, no two the same, a
     valid `video_quality` for every video's codec.
@@ -374,8 +378,8 @@ def plan_run(inputs, output_dir, styles, image_format="same", max_size=DEFAULT_M
     `inputs`: files, folders and globs; `styles`: style names or preset directories;
     `image_format`: "same", "png" or "jpg"; `max_size`: long side cap in pixels (0: none);
     `pixel_limit`: images over this many pixels are refused undecoded (None: Pillow's
-    limit); `video_quality`: the encoder's CRF (None: the codec's default); `look`: the
-    LookOptions the outputs are made with.
+    limit); `video_quality`: the encoder's CRF (None: the codec's default); `look` and
+    `portrait`: the LookOptions and PortraitOptions the outputs are made with.
 
     An output that exists is skipped when its style folder records that it was made with
     this run's settings (`made_with`), or records nothing of it; one recorded with other
@@ -431,11 +435,11 @@ def plan_run(inputs, output_dir, styles, image_format="same", max_size=DEFAULT_M
                 todo.append(job)
                 continue
             recorded = records.get(_record_key(os.path.join(output_dir, folder), destination))
-            if recorded is not None and recorded != made_with(look, max_size, destination, video_quality):
+            if recorded is not None and recorded != made_with(look, max_size, destination, video_quality, portrait):
                 todo.append(job)
                 replaced += 1
         plans.append(StylePlan(style, folder, destinations, tuple(todo), replaced))
-    return Plan(output_dir, tuple(jobs), tuple(plans), max_size, pixel_limit, video_quality, look)
+    return Plan(output_dir, tuple(jobs), tuple(plans), max_size, pixel_limit, video_quality, look, portrait)
 
 
 def load_cartoonizers(plan, precision="auto", **options):

@@ -210,6 +210,28 @@ def test_a_rerun_with_another_look_or_size_redoes_the_outputs_and_the_same_setti
     assert (result.written, plan.replaced) == (2, 0)  # --overwrite: everything, whatever was recorded
 
 
+def test_a_rerun_with_portraits_or_another_face_style_redoes_the_outputs(photos, tmp_path):
+    """Drawing faces apart changes the pixels, so the face style is part of what an output is
+    made with: a plain run's outputs are redone by a --portrait run, and by one with another
+    face style; the same portrait settings skip."""
+    from cartoongan.options import PortraitOptions
+
+    out = tmp_path / "out"
+    (photos / "bad.jpg").unlink()
+    _run(photos, out)
+
+    def todo(portrait):
+        plan = jobs.plan_run([str(photos)], str(out), ["hayao"], max_size=7, portrait=portrait)
+        return len(plan.styles[0].todo), plan.replaced
+
+    assert todo(PortraitOptions()) == (0, 0)
+    assert todo(PortraitOptions(portrait=True)) == (2, 2)
+    plan = jobs.plan_run([str(photos)], str(out), ["hayao"], max_size=7, portrait=PortraitOptions(portrait=True))
+    jobs.run_plan(plan, {"hayao": lambda rgb: rgb})
+    assert todo(PortraitOptions(portrait=True)) == (0, 0)
+    assert todo(PortraitOptions(portrait=True, face_style="hayao")) == (2, 2)
+
+
 def test_an_output_without_a_record_is_kept_and_a_torn_record_is_ignored(photos, tmp_path):
     """A file the marker says nothing of (the user's, or an older version's) is never replaced
     unasked; a line that a killed writer left half-written is ignored, not fatal."""

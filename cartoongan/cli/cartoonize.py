@@ -138,7 +138,7 @@ def main(argv=None):
         look = LookOptions(args.style_size, args.strength, args.keep_colors)
         portrait = PortraitOptions(args.portrait, args.face_style)
         plan = jobs.plan_run(args.inputs, args.output_dir, args.styles or [DEFAULT_STYLE], args.image_format,
-                             args.max_size, args.pixel_limit, args.video_quality, args.overwrite, look)
+                             args.max_size, args.pixel_limit, args.video_quality, args.overwrite, look, portrait)
         if any(style.todo for style in plan.styles):  # a re-run with every output present loads nothing
             import_tensorflow(args.verbose)
         cartoonizers = jobs.load_cartoonizers(plan, args.precision, tile_size=args.tile_size,
