@@ -13,7 +13,8 @@ from PIL import Image
 from tests.conftest import psnr, required_module, shared_path
 
 PB_FILES = {"animeganv3_hayao": "AnimeGANv3_Hayao_36.pb", "animeganv3_shinkai": "AnimeGANv3_Shinkai_37.pb"}
-ONNX_FILES = {"animeganv3_sketch": "AnimeGANv3_PortraitSketch_fp16.onnx"}
+ONNX_FILES = {"animeganv3_sketch": "AnimeGANv3_PortraitSketch_fp16.onnx",
+              "animeganv3_face": "AnimeGANv3_JP_face_v1.0_fp16.onnx"}
 PB_OUTPUT = "generator_1/main/out_layer:0"
 # 256x256, a non-square 200x328 and 120x88 (15 x 11 times the stride 8)
 SIZES = [(256, 256), (200, 328), (120, 88)]
@@ -93,14 +94,26 @@ def test_sketch_onnx_file_is_reproduced():
         assert score >= 65, (x.shape, score)
 
 
-def test_any_multiple_of_8_and_config_round_trip():
-    """A small random generator keeps any multiple of 8 (>= 16) and rebuilds from its config."""
+def test_face_onnx_file_is_reproduced():
+    """The float16 JP_face file (the other layout: layer norms, instance norm after the
+    attention) under onnxruntime: measured 83.1-84.7 dB from our float32 model at every size,
+    asserted >= 75 (a wrong norm axis, epsilon or skip costs tens of dB)."""
+    generator = _converted("animeganv3_face")
+    for x in _inputs():
+        score = _psnr_unit(generator(x).numpy(), _run_onnx(_file("animeganv3_face"), x))
+        assert score >= 75, (x.shape, score)
+
+
+@pytest.mark.parametrize("layout", [{"attention_layer_norm": 1}, {"face_layout": 1}])
+def test_any_multiple_of_8_and_config_round_trip(layout):
+    """A small random generator of either layout keeps any multiple of 8 (>= 16) and rebuilds
+    from its config."""
     import keras
 
     from cartoongan.families.animegan_v3.generator import AnimeGanV3Generator
 
     keras.utils.set_random_seed(0)
-    generator = AnimeGanV3Generator(filters=4, norm_epsilon_exponent=5, attention_layer_norm=1)
+    generator = AnimeGanV3Generator(filters=4, norm_epsilon_exponent=5, **layout)
     for shape in [(1, 16, 16, 3), (2, 24, 40, 3)]:
         assert generator(np.zeros(shape, np.float32)).shape == shape
     rebuilt = AnimeGanV3Generator.from_config(generator.get_config())
@@ -173,6 +186,20 @@ def test_onnx_converter_names_a_wrong_padding(tmp_path):
     tensor.CopyFrom(onnx.numpy_helper.from_array(np.array([0, 0, 0, 0, 0, 0, 1, 1], np.int64), pads))
     onnx.save(model, tmp_path / "edited.onnx")
     with pytest.raises(ONNXError, match=f"'{pads}' = \\[0, 0, 0, 0, 0, 0, 1, 1\\].*enc2"):
+        convert_onnx_file({"file": str(tmp_path / "edited.onnx")})
+
+
+def test_face_onnx_converter_names_a_wrong_instance_norm_epsilon(tmp_path):
+    onnx = required_module("onnx")
+    from cartoongan.families.animegan_v3.convert import convert_onnx_file
+    from cartoongan.weights.onnx_model import ONNXError
+
+    model = onnx.load(_file("animeganv3_face"))
+    node = next(n for n in model.graph.node if n.name.endswith("InstanceNorm/instancenorm/add"))
+    tensor = next(t for t in model.graph.initializer if t.name == node.input[1])
+    tensor.CopyFrom(onnx.numpy_helper.from_array(np.full((1, 1, 1, 1), 1e-3, np.float16), tensor.name))
+    onnx.save(model, tmp_path / "edited.onnx")
+    with pytest.raises(ONNXError, match=f"'{tensor.name}'.*instance norm's epsilon"):
         convert_onnx_file({"file": str(tmp_path / "edited.onnx")})
 
 

@@ -31,8 +31,11 @@ def _conv_name(index):
     return "Conv" if index == 0 else f"Conv_{index}"
 
 
-def weight_scopes():
-    """TF variable name -> (Keras layer, variable) for the generator's every variable."""
+def weight_scopes(face_layout=0):
+    """TF variable name -> (Keras layer, variable) for the generator's every convolution
+    kernel and attention matrix, and (scenery layout) its LADE kernels and batch norm."""
+    if face_layout:
+        return _face_weight_scopes()
     names = {}
     for scope, blocks in (("generator/base", _ENCODER_BLOCKS), ("generator/main", _DECODER_BLOCKS)):
         for i, block in enumerate(blocks):
@@ -44,6 +47,33 @@ def weight_scopes():
     names[f"{_ATTENTION}/Conv_1/weights"] = ("attention", "output_kernel")
     for variable, param in _BATCH_NORM.items():  # created in the graph's second copy of the scope
         names[f"{_GRAPH_ATTENTION}/{variable}"] = ("attention_norm", param)
+    return names
+
+
+_FACE_ENCODER_BLOCKS = 10
+_FACE_DECODER_BLOCKS = 9
+
+
+def _face_weight_scopes():
+    """The JP_face file: each scope's convs in creation order, then the conv to RGB."""
+    names = {f"generator/base/{_conv_name(i)}/weights": (f"enc{i + 1}_conv", "kernel")
+             for i in range(_FACE_ENCODER_BLOCKS)}
+    names.update({f"generator/main/{_conv_name(i)}/weights": (f"dec{i + 1}_conv", "kernel")
+                  for i in range(_FACE_DECODER_BLOCKS)})
+    names[f"generator/main/{_conv_name(_FACE_DECODER_BLOCKS)}/weights"] = ("out_conv", "kernel")
+    names[f"{_ATTENTION}/Conv/weights"] = ("attention", "query_kernel")
+    names[f"{_ATTENTION}/kernel"] = ("attention", "memory")
+    names[f"{_ATTENTION}/Conv_1/weights"] = ("attention", "output_kernel")
+    return names
+
+
+def _face_norm_scopes():
+    """The JP_face file's norms: TF scope -> Keras layer (scale = gamma, shift = beta)."""
+    names = {f"generator/base/{'LayerNorm' if i == 0 else f'LayerNorm_{i}'}": f"enc{i + 1}_norm"
+             for i in range(_FACE_ENCODER_BLOCKS)}
+    names.update({f"generator/main/{'LayerNorm' if i == 0 else f'LayerNorm_{i}'}": f"dec{i + 1}_norm"
+                  for i in range(_FACE_DECODER_BLOCKS)})
+    names[f"{_ATTENTION}/InstanceNorm"] = "attention_norm"
     return names
 
 
@@ -230,7 +260,7 @@ def convert_graphdef_file(paths):
 
 _ONNX_ATTENTION = "generator/main/External_attention"
 _ONNX_EPSILON_ADDS = re.compile(r"generator/(base|main)/add(_\d+)?|generator/main/External_attention/LayerNorm/"
-                                r"batchnorm/add")
+                                r"batchnorm/add|generator/(base|main)/LayerNorm(_\d+)?/batchnorm/add")
 # Integer constants that only feed shape arithmetic (the attention's reshapes, the resize
 # sizes, statistics broadcast from NCHW to NHWC): their consumers' op types.
 _SHAPE_OPS = {"Reshape", "Slice", "Squeeze", "Unsqueeze", "Gather", "Concat"}
@@ -249,9 +279,13 @@ def _onnx_config(graph):
         except ValueError as error:
             graph.fail(f"initializer {name!r}: {error}")
 
+    if f"{_ONNX_ATTENTION}/InstanceNorm/gamma/read:0" in graph.initializers:  # the JP_face layout
+        return {"norm_epsilon_exponent": exponent("generator/base/LayerNorm/batchnorm/add", 1),
+                "softmax_epsilon_exponent": exponent(f"{_ONNX_ATTENTION}/add", 0), "face_layout": 1}
     has_layer_norm = f"{_ONNX_ATTENTION}/LayerNorm/gamma/read:0" in graph.initializers
     if not has_layer_norm:
-        graph.fail("the attention is not followed by a layer norm (LayerNorm/gamma): not a known AnimeGANv3 graph")
+        graph.fail("the attention is followed by neither a layer norm (LayerNorm/gamma) nor an instance norm "
+                   "(InstanceNorm/gamma): not a known AnimeGANv3 graph")
     return {"norm_epsilon_exponent": exponent("generator/base/add", 1),
             "softmax_epsilon_exponent": exponent(f"{_ONNX_ATTENTION}/add", 0), "attention_layer_norm": 1}
 
@@ -259,7 +293,9 @@ def _onnx_config(graph):
 class _ONNXConversion:
     def __init__(self, generator, graph):
         self.generator, self.graph = generator, graph
-        self.scopes = weight_scopes()
+        self.face_layout = getattr(generator, "face_layout", 0)
+        self.scopes = weight_scopes(self.face_layout)
+        self.norm_scopes = _face_norm_scopes() if self.face_layout else {}
         self.roles = {}  # initializer -> what it is
         self.arrays = {}  # source name -> array in Keras layout
 
@@ -283,7 +319,10 @@ class _ONNXConversion:
             elif name == memory:  # conv1d kernel (slots, channels, 1, 1)
                 self.arrays[f"{_ATTENTION}/kernel"] = value[:, :, 0, 0].T
                 self.roles[name] = "attention.memory"
-        self._attention_norm()
+        if self.face_layout:
+            self._face_norms()
+        else:
+            self._attention_norm()
         self._memory_transpose()
         for node in graph.nodes:
             self._check_node(node)
@@ -292,6 +331,8 @@ class _ONNXConversion:
                 self._structural(name)
         scopes = {**self.scopes, "attention_norm/scale": ("attention_norm", "scale"),
                   "attention_norm/shift": ("attention_norm", "shift")}
+        scopes.update({f"{layer}/{param}": (layer, param) for layer in self.norm_scopes.values()
+                       for param in ("scale", "shift")})
         try:
             assign_weights(self.generator, self.arrays, lambda name: scopes[name])
         except (KeyError, ValueError) as error:
@@ -309,6 +350,22 @@ class _ONNXConversion:
         for name, param in ((gamma, "scale"), (beta, "shift")):
             self.arrays[f"attention_norm/{param}"] = self.graph.initializers[name].reshape(-1)
             self.roles[name] = f"attention_norm.{param}"
+
+    def _face_norms(self):
+        """Each norm's gamma (its own initializer) and beta (folded: the constant its
+        `.../sub` node subtracts from), checked to be per-channel vectors of the layer's width."""
+        for scope, layer in self.norm_scopes.items():
+            inner = "instancenorm" if scope.endswith("InstanceNorm") else "batchnorm"
+            gamma = f"{scope}/gamma/read:0"
+            if gamma not in self.graph.initializers:
+                self.fail(f"no initializer {gamma!r} (the scale of {layer})")
+            beta = self._input_of(f"{scope}/{inner}/sub", 0)
+            for name, param in ((gamma, "scale"), (beta, "shift")):
+                value = self.graph.initializers[name]
+                if value.shape[:1] + value.shape[2:] != (1, 1, 1):
+                    self.fail(f"initializer {name!r} {value.shape}: expected a (1, C, 1, 1) vector for {layer}")
+                self.arrays[f"{layer}/{param}"] = value.reshape(-1)
+                self.roles[name] = f"{layer}.{param}"
 
     def _memory_transpose(self):
         """The second conv1d reads the memory transposed: its kernel must be the same values."""
@@ -347,8 +404,11 @@ class _ONNXConversion:
                 or graph.attribute(node, "coordinate_transformation_mode", "asymmetric") != "asymmetric"):
             self.fail(f"node {node.name!r}: a resize other than TF1's legacy bilinear (linear, asymmetric)")
         elif node.op_type == "Add" and _ONNX_EPSILON_ADDS.fullmatch(node.name):
-            self._epsilon(node, self.generator.norm_epsilon, "LADE's epsilon" if "LayerNorm" not in node.name
-                          else "the attention layer norm's epsilon")
+            self._epsilon(node, self.generator.norm_epsilon, "a layer norm's epsilon" if "LayerNorm" in node.name
+                          else "LADE's epsilon")
+        elif node.op_type == "Add" and node.name == f"{_ONNX_ATTENTION}/InstanceNorm/instancenorm/add":
+            self._epsilon(node, self.generator.get_layer("attention_norm").epsilon,
+                          "the attention instance norm's epsilon")
         elif node.op_type == "Add" and node.name == f"{_ONNX_ATTENTION}/add":
             self._epsilon(node, self.generator.softmax_epsilon, "the attention's softmax epsilon")
         elif node.op_type == "ReduceSum" and node.name == f"{_ONNX_ATTENTION}/Sum":
@@ -415,8 +475,21 @@ class _ONNXConversion:
                 for node, _ in graph.consumers(name) if node.op_type == "Cast"):
             self.roles[name] = "a resize's empty region of interest"
             return
+        if value.dtype.kind == "f" and value.tolist() == [1, 1] and set(consumers) == {"Concat"} and all(
+                _feeds_resize(graph, node) for node, _ in graph.consumers(name)):
+            self.roles[name] = "an upsampling's unit scales of batch and channels"
+            return
         self.fail(f"initializer {name!r} {value.shape} (read by {', '.join(consumers) or 'nothing'}) matches no "
                   f"variable of {type(self.generator).__name__} and no expected constant")
+
+
+def _feeds_resize(graph, node):
+    """Whether `node`'s output reaches an Upsample or Resize through Casts only."""
+    for consumer, _ in graph.consumers(node.output[0]):
+        if consumer.op_type in ("Upsample", "Resize") or (consumer.op_type == "Cast"
+                                                          and _feeds_resize(graph, consumer)):
+            return True
+    return False
 
 
 def load_onnx_weights(generator, graph):

@@ -1,10 +1,15 @@
 """The AnimeGANv3 generator (Chen 2022-2023) as a Keras functional model, reconstructed from
 the authors' frozen graphs (`AnimeGANv3_Hayao_36.pb`, `AnimeGANv3_Shinkai_37.pb`) and their
-public `net/generator.py`: the inference branch ("main") of their two-branch generator."""
+public `net/generator.py`: the inference branch ("main") of their two-branch generator; and
+the other layout of the JP_face ONNX file (`face_layout=1`)."""
 
 import keras
 
-from cartoongan.families.animegan_v3.layers import ExternalAttention, LinearAdaptiveDenormalization
+from cartoongan.families.animegan_v3.layers import (
+    ChannelInstanceNormalization,
+    ExternalAttention,
+    LinearAdaptiveDenormalization,
+)
 from cartoongan.models.layers import ImageLayerNormalization, LegacyBilinearUpsampling2D, ReflectionPadding2D
 
 # `dtype` is the dtype policy of the convolutions ("float32", "mixed_bfloat16", ...). The
@@ -27,6 +32,70 @@ def apply_conv_lade_lrelu(x, filters, kernel_size, name, strides=1, epsilon=1e-1
     return keras.layers.LeakyReLU(negative_slope=_LEAKY_SLOPE, name=f"{name}_lrelu", dtype="float32")(x)
 
 
+def apply_conv_layer_norm_lrelu(x, filters, kernel_size, name, strides=1, epsilon=1e-7, dtype=None):
+    x = apply_conv(x, filters, kernel_size, name, strides=strides, dtype=dtype)
+    x = ImageLayerNormalization(epsilon=epsilon, name=f"{name}_norm")(x)
+    return keras.layers.LeakyReLU(negative_slope=_LEAKY_SLOPE, name=f"{name}_lrelu", dtype="float32")(x)
+
+
+# The face layout's instance norm after the attention (tf.contrib's instance_norm epsilon as
+# the JP_face file stores it).
+_FACE_ATTENTION_NORM_EPSILON = 1e-5
+
+
+def _scenery_layout(inputs, f, norm_epsilon, softmax_epsilon, attention_layer_norm, dtype):
+    """The LADE generator of the Hayao, Shinkai and PortraitSketch files. Returns the pre-tanh map."""
+    block = lambda x, n, k, name, strides=1: apply_conv_lade_lrelu(x, n, k, name, strides=strides,
+                                                                   epsilon=norm_epsilon, dtype=dtype)
+    skip1 = block(inputs, f, 7, "enc1")
+    x = block(skip1, f, 3, "enc2", strides=2)
+    skip2 = block(x, 2 * f, 3, "enc3")
+    x = block(skip2, 2 * f, 3, "enc4", strides=2)
+    skip3 = block(x, 4 * f, 3, "enc5")
+    x = block(skip3, 4 * f, 3, "enc6", strides=2)
+    x = block(x, 4 * f, 3, "enc7")
+    attention = ExternalAttention(epsilon=softmax_epsilon, name="attention")(x)
+    if attention_layer_norm:
+        attention = ImageLayerNormalization(epsilon=norm_epsilon, name="attention_norm")(attention)
+    else:
+        attention = keras.layers.BatchNormalization(epsilon=1e-3, name="attention_norm", dtype="float32")(attention)
+    x = keras.layers.Add(name="attention_add", dtype="float32")([attention, x])
+    x = keras.layers.LeakyReLU(negative_slope=_LEAKY_SLOPE, name="attention_lrelu", dtype="float32")(x)
+    for i, skip in enumerate([skip3, skip2, skip1]):
+        filters_out = skip.shape[-1]
+        x = LegacyBilinearUpsampling2D(name=f"dec{i + 1}_resize", dtype="float32")(x)
+        x = block(x, filters_out, 3, f"dec{i + 1}a")
+        x = keras.layers.Add(name=f"dec{i + 1}_skip", dtype="float32")([x, skip])
+        x = block(x, filters_out, 3, f"dec{i + 1}b")
+    return apply_conv(x, 3, 7, "out", dtype=dtype)
+
+
+def _face_layout(inputs, f, norm_epsilon, softmax_epsilon, dtype):
+    """The JP_face generator: layer norms, three convs per encoder level, instance norm after
+    the attention, a 7x7 block then a 3x3 conv to RGB. Returns the pre-tanh map."""
+    block = lambda x, n, k, name, strides=1: apply_conv_layer_norm_lrelu(x, n, k, name, strides=strides,
+                                                                         epsilon=norm_epsilon, dtype=dtype)
+    x = block(inputs, f, 7, "enc1")
+    skips = [x]
+    for level, n in enumerate((2 * f, 4 * f, 4 * f)):  # a stride-2 conv keeping the width, then two convs
+        x = block(x, x.shape[-1], 3, f"enc{3 * level + 2}", strides=2)
+        x = block(x, n, 3, f"enc{3 * level + 3}")
+        x = block(x, n, 3, f"enc{3 * level + 4}")
+        skips.append(x)
+    attention = ExternalAttention(epsilon=softmax_epsilon, name="attention")(x)
+    attention = ChannelInstanceNormalization(epsilon=_FACE_ATTENTION_NORM_EPSILON, name="attention_norm")(attention)
+    x = keras.layers.Add(name="attention_add", dtype="float32")([attention, x])
+    x = keras.layers.LeakyReLU(negative_slope=_LEAKY_SLOPE, name="attention_lrelu", dtype="float32")(x)
+    for i, skip in enumerate([skips[2], skips[1], skips[0]]):
+        n = skip.shape[-1]
+        x = LegacyBilinearUpsampling2D(name=f"dec{i + 1}_resize", dtype="float32")(x)
+        x = block(x, n, 3, f"dec{3 * i + 1}")
+        x = keras.layers.Add(name=f"dec{i + 1}_skip", dtype="float32")([x, skip])
+        x = block(x, n, 3, f"dec{3 * i + 2}")
+        x = block(x, n, 7 if i == 2 else 3, f"dec{3 * i + 3}")
+    return apply_conv(x, 3, 3, "out", dtype=dtype)
+
+
 @keras.saving.register_keras_serializable(package="cartoongan")
 class AnimeGanV3Generator(keras.Model):
     """An encoder of seven conv -> LADE -> LeakyReLU 0.2 blocks (7x7, then pairs of a stride-2
@@ -43,6 +112,13 @@ class AnimeGanV3Generator(keras.Model):
     batch norm with moving statistics (epsilon 1e-3; `attention_layer_norm=0`, the .pb files)
     or a layer norm over H, W and C with the LADE epsilon (`attention_layer_norm=1`).
 
+    `face_layout=1` builds the other generator the authors published (the JP_face file):
+    conv -> layer norm (over H, W and C, epsilon 10^-`norm_epsilon_exponent`) -> LeakyReLU
+    blocks, each encoder level a stride-2 conv then two convs (10 blocks), a per-channel
+    instance norm (epsilon 1e-5) after the attention, three blocks per decoder level (the
+    skip added after the first; the last level's third is 7x7) and a 3x3 conv to RGB;
+    `attention_layer_norm` does not apply.
+
     Takes float NHWC of any size that is a multiple of 8 (three stride-2 convs); the value
     convention (RGB in [-1, 1] for the authors' weights) travels in the preset.
 
@@ -52,34 +128,15 @@ class AnimeGanV3Generator(keras.Model):
     """
 
     def __init__(self, filters=32, norm_epsilon_exponent=12, softmax_epsilon_exponent=9, attention_layer_norm=0,
-                 dtype=None, **kwargs):
+                 face_layout=0, dtype=None, **kwargs):
         norm_epsilon, softmax_epsilon = 10.0 ** -norm_epsilon_exponent, 10.0 ** -softmax_epsilon_exponent
         # === Functional Model ===
         f = filters
-        block = lambda x, n, k, name, strides=1: apply_conv_lade_lrelu(x, n, k, name, strides=strides,
-                                                                       epsilon=norm_epsilon, dtype=dtype)
         inputs = keras.Input(shape=(None, None, 3), name="image")
-        skip1 = block(inputs, f, 7, "enc1")
-        x = block(skip1, f, 3, "enc2", strides=2)
-        skip2 = block(x, 2 * f, 3, "enc3")
-        x = block(skip2, 2 * f, 3, "enc4", strides=2)
-        skip3 = block(x, 4 * f, 3, "enc5")
-        x = block(skip3, 4 * f, 3, "enc6", strides=2)
-        x = block(x, 4 * f, 3, "enc7")
-        attention = ExternalAttention(epsilon=softmax_epsilon, name="attention")(x)
-        if attention_layer_norm:
-            attention = ImageLayerNormalization(epsilon=norm_epsilon, name="attention_norm")(attention)
+        if face_layout:
+            x = _face_layout(inputs, f, norm_epsilon, softmax_epsilon, dtype)
         else:
-            attention = keras.layers.BatchNormalization(epsilon=1e-3, name="attention_norm", dtype="float32")(attention)
-        x = keras.layers.Add(name="attention_add", dtype="float32")([attention, x])
-        x = keras.layers.LeakyReLU(negative_slope=_LEAKY_SLOPE, name="attention_lrelu", dtype="float32")(x)
-        for i, skip in enumerate([skip3, skip2, skip1]):
-            filters_out = skip.shape[-1]
-            x = LegacyBilinearUpsampling2D(name=f"dec{i + 1}_resize", dtype="float32")(x)
-            x = block(x, filters_out, 3, f"dec{i + 1}a")
-            x = keras.layers.Add(name=f"dec{i + 1}_skip", dtype="float32")([x, skip])
-            x = block(x, filters_out, 3, f"dec{i + 1}b")
-        x = apply_conv(x, 3, 7, "out", dtype=dtype)
+            x = _scenery_layout(inputs, f, norm_epsilon, softmax_epsilon, attention_layer_norm, dtype)
         outputs = keras.layers.Activation("tanh", name="out_tanh", dtype="float32")(x)
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
 
@@ -88,6 +145,7 @@ class AnimeGanV3Generator(keras.Model):
         self.norm_epsilon_exponent = norm_epsilon_exponent
         self.softmax_epsilon_exponent = softmax_epsilon_exponent
         self.attention_layer_norm = attention_layer_norm
+        self.face_layout = face_layout
         self.norm_epsilon, self.softmax_epsilon = norm_epsilon, softmax_epsilon
         self.conv_dtype = dtype
 
@@ -95,4 +153,4 @@ class AnimeGanV3Generator(keras.Model):
         return {"name": self.name, "trainable": self.trainable, "filters": self.filters,
                 "norm_epsilon_exponent": self.norm_epsilon_exponent,
                 "softmax_epsilon_exponent": self.softmax_epsilon_exponent,
-                "attention_layer_norm": self.attention_layer_norm}
+                "attention_layer_norm": self.attention_layer_norm, "face_layout": self.face_layout}

@@ -10,6 +10,8 @@ Statistics are computed in float32 whatever the dtype policy (pinned, as the nor
 import keras
 from keras import ops
 
+from cartoongan.models.layers import ImageLayerNormalization
+
 
 def _as_float32(x):
     return ops.cast(x, "float32")
@@ -116,3 +118,15 @@ class ExternalAttention(keras.layers.Layer):
         config = super().get_config()
         config.pop("dtype", None)
         return {**config, "units": self.units, "epsilon": self.epsilon}
+
+
+
+@keras.saving.register_keras_serializable(package="cartoongan")
+class ChannelInstanceNormalization(ImageLayerNormalization):
+    """TF1's `tf.contrib.layers.instance_norm`: per-image, per-channel moments over height and
+    width, `(x - mean) * rsqrt(variance + epsilon) * scale + shift` (epsilon inside the root).
+    The tiler streams it as the other norms (`moments`, `normalize`)."""
+
+    def __init__(self, epsilon=1e-5, **kwargs):
+        super().__init__(epsilon=epsilon, **kwargs)
+        self.per_channel = True
