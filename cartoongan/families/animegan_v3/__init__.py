@@ -55,9 +55,10 @@ FAMILY = Family(
                "AnimeGANv3_PortraitSketch_fp16.onnx",
                "b78d071098843614408f55760acfff670afb597d035d198a9a122e37f8b10b88"),
         _style("animeganv3_face",
-               "Japanese-anime faces, made for face crops: clean anime shading and outlines, but it "
-               "lightens every face (measured on 120 selfies: skin to L* 86-91 whatever its tone, the "
-               "darkest third by +36 L*) and roughly halves the colour (chroma). Non-commercial use only.",
+               "Japanese-anime faces, made for face crops: pale flat skin, drawn outlines, sometimes "
+               "anime eyes; eyes and mouths can wash out. It lightens every face (measured on 120 selfies: "
+               "skin to L* 86-91 whatever its tone, the darkest third by +36 L*) and roughly halves the "
+               "colour (chroma). Non-commercial use only.",
                "JP_face weights v1.0, the authors' second generator layout (layer norms, three convs per "
                "level, instance norm after the attention; float16 ONNX, opset 9; reproduced to 83-85 dB "
                "PSNR against the file under onnxruntime, whose float16 arithmetic is most of the "
