@@ -136,3 +136,7 @@ def test_every_listed_style_has_a_human_description_and_licence(capsys):
         assert "non-commercial" in description.lower() and "non-commercial" in license.lower() and details
     assert "Generator" not in listed and "filters" not in listed
     assert "hayao's painted anime look" in listed
+    # one column of statuses, the longest style name included (animeganv3_shinkai overran a 16-wide one)
+    starts = {line.index(status) for line in listed.splitlines()
+              for status in ("shipped", "downloaded on first use", "cached") if f" {status} " in line}
+    assert len(starts) == 1, starts

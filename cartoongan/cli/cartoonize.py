@@ -39,12 +39,14 @@ def build_parser():
 def list_styles():
     from cartoongan.presets import DEFAULT_STYLE, available_presets, read_preset_config, resolve_preset, style_summary
 
-    for name, origin, local in available_presets():
+    presets = available_presets()
+    width = max(len(name) for name, _, _ in presets)  # one column of names, however long
+    for name, origin, local in presets:
         config = read_preset_config(resolve_preset(name)) if origin == "embedded" else None
         description, license, _ = style_summary(name, config)
         status = "shipped" if origin == "embedded" else "cached" if local else "downloaded on first use"
-        print(f"{name:16s} {status:24s} {description}{' (default)' if name == DEFAULT_STYLE else ''}")
-        print(f"{'':16s} {'':24s} licence: {license}")
+        print(f"{name:{width}s} {status:24s} {description}{' (default)' if name == DEFAULT_STYLE else ''}")
+        print(f"{'':{width}s} {'':24s} licence: {license}")
 
 
 class TerminalReport:
