@@ -24,6 +24,8 @@ import time
 import numpy as np
 from PIL import Image
 
+from cartoongan.evaluation import to_uint8, to_unit_range
+
 SHARED = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "..", "shared")
 PEERS = {  # style -> (file under ../shared/weights/cartoongan, side, channel order)
     "whitebox": ("whitebox/whitebox_cartoon_gan_fp16.tflite", 224, "BGR"),
@@ -62,13 +64,12 @@ def peer_runner(path, order):
     source, target = interpreter.get_input_details()[0]["index"], interpreter.get_output_details()[0]["index"]
 
     def run(image):
-        x = image.astype(np.float32) / 127.5 - 1
+        x = to_unit_range(image)
         x = x[..., ::-1] if order == "BGR" else x
         interpreter.set_tensor(source, np.ascontiguousarray(x[None]))
         interpreter.invoke()
         y = interpreter.get_tensor(target)[0]
-        y = y[..., ::-1] if order == "BGR" else y
-        return np.clip(np.round((y + 1) * 127.5), 0, 255).astype(np.uint8)
+        return to_uint8(y[..., ::-1] if order == "BGR" else y)
 
     return run
 
@@ -131,11 +132,13 @@ V3_FILES = {  # style -> its published file under ../shared/weights/cartoongan/<
 
 
 def _unit(image):
-    return (image.astype(np.float32) / 127.5 - 1)[None]
+    """One uint8 photo -> a batch of one in [-1, 1] (`evaluation.to_unit_range`)."""
+    return to_unit_range(image)[None]
 
 
 def _uint8(y):
-    return np.clip(np.round((np.asarray(y, np.float32)[0] + 1) * 127.5), 0, 255).astype(np.uint8)
+    """A batch of one in [-1, 1] -> its uint8 photo (`evaluation.to_uint8`)."""
+    return to_uint8(np.asarray(y)[0])
 
 
 def onnx_runner(model):
