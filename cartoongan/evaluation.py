@@ -29,11 +29,12 @@ def to_uint8(images):
     return np.clip(np.round((np.asarray(images, np.float32) + 1.0) * 127.5), 0, 255).astype(np.uint8)
 
 
-def edge_pad_to_multiple(images, multiple):
+def edge_pad_to_multiple(images, multiple, minimum=1):
     """NHWC numpy `images` padded at the bottom and right, by repeating the last row and
-    column, to a multiple of `multiple` and at least MIN_GENERATOR_SIZE (as the Cartoonizer)."""
+    column, to a multiple of `multiple`, at least `minimum` and MIN_GENERATOR_SIZE a side (as
+    the Cartoonizer)."""
     height, width = images.shape[1:3]
-    target = [max(-(-n // multiple) * multiple, MIN_GENERATOR_SIZE) for n in (height, width)]
+    target = [-(-max(n, minimum, MIN_GENERATOR_SIZE) // multiple) * multiple for n in (height, width)]
     return np.pad(images, ((0, 0), (0, target[0] - height), (0, target[1] - width), (0, 0)), mode="edge")
 
 
@@ -45,7 +46,7 @@ def generator_cartoonizer(generator, preprocessing):
         x = np.asarray(image, np.float32)[None]
         if preprocessing.channel_order == "BGR":
             x = x[..., ::-1]
-        x = edge_pad_to_multiple(to_unit_range(x), preprocessing.size_multiple)
+        x = edge_pad_to_multiple(to_unit_range(x), preprocessing.size_multiple, preprocessing.min_size)
         y = np.asarray(generator.predict_on_batch(x), np.float32)[0, : image.shape[0], : image.shape[1]]
         if preprocessing.channel_order == "BGR":
             y = y[..., ::-1]

@@ -39,18 +39,25 @@ _AUTO_TILE_SIDES = (512, 384, 256, 128)
 _HALO = 32
 
 
-def _edge_pad_index(size, multiple):
+def padded_side(size, multiple, minimum=1):
+    """The side an axis of `size` is padded to: a multiple of `multiple`, at least `minimum`
+    and MIN_GENERATOR_SIZE (ints or integer tensors)."""
+    floor = max(minimum, MIN_GENERATOR_SIZE)
+    size = tf.maximum(size, floor) if tf.is_tensor(size) else max(size, floor)
+    return (size + multiple - 1) // multiple * multiple
+
+
+def _edge_pad_index(size, multiple, minimum):
     """Indices that pad an axis of `size` up to a multiple (and the minimum) by repeating the
     last row: a gather, which every runtime (TFLite builtins, ONNX) supports for any size."""
-    target = tf.maximum((size + multiple - 1) // multiple * multiple, MIN_GENERATOR_SIZE)
-    return tf.minimum(tf.range(target), size - 1)
+    return tf.minimum(tf.range(padded_side(size, multiple, minimum)), size - 1)
 
 
-def edge_pad_to_multiple(images, multiple):
+def edge_pad_to_multiple(images, multiple, minimum=1):
     """NHWC `images` padded at the bottom and right, by repeating the last row and column,
-    to a multiple of `multiple` (and at least MIN_GENERATOR_SIZE)."""
-    images = tf.gather(images, _edge_pad_index(tf.shape(images)[1], multiple), axis=1)
-    return tf.gather(images, _edge_pad_index(tf.shape(images)[2], multiple), axis=2)
+    to a multiple of `multiple`, at least `minimum` (and MIN_GENERATOR_SIZE) a side."""
+    images = tf.gather(images, _edge_pad_index(tf.shape(images)[1], multiple, minimum), axis=1)
+    return tf.gather(images, _edge_pad_index(tf.shape(images)[2], multiple, minimum), axis=2)
 
 
 def uint8_look_fn(look):
@@ -88,7 +95,7 @@ def uint8_cartoonize_fn(generator, preprocessing, look=None):
         if preprocessing.channel_order == "BGR":
             x = x[..., ::-1]
         x = x / 127.5 - 1.0
-        x = edge_pad_to_multiple(x, preprocessing.size_multiple)
+        x = edge_pad_to_multiple(x, preprocessing.size_multiple, preprocessing.min_size)
         # Runtime-sized padding leaves the channel count unknown to shape inference; the
         # TFLite converter cannot lower a convolution without it.
         x = tf.ensure_shape(x, [None, None, None, 3])
@@ -241,8 +248,7 @@ class Cartoonizer:
     # ---- whole image or tiles
 
     def _padded_size(self, height, width):
-        multiple = self.preprocessing.size_multiple
-        pad = lambda n: max(-(-n // multiple) * multiple, MIN_GENERATOR_SIZE)
+        pad = lambda n: padded_side(n, self.preprocessing.size_multiple, self.preprocessing.min_size)
         return pad(height), pad(width)
 
     def _tiler(self, tile_size):

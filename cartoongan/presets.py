@@ -34,8 +34,10 @@ PRETRAINED_DIR = next((folder for folder in (Path(__file__).resolve().parent / "
                        if folder.is_dir()), Path(__file__).resolve().parent.parent / "pretrained")
 # A preset's name becomes an output folder (DIR/<name>/...): one plain path component.
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$")
-# size_multiple is the generator's total stride: 4 for every network here.
+# size_multiple is the generator's total stride (4 to 16 for the networks here); min_size the
+# smallest side it takes (twice its stride for AnimeGANv3: a 3x3 conv reflection-pads the smallest map).
 _MAX_SIZE_MULTIPLE = 64
+_MAX_MIN_SIZE = 256
 
 
 class PresetError(ValueError):
@@ -48,6 +50,7 @@ class Preprocessing:
 
     channel_order: str = "RGB"  # "RGB" or "BGR"
     size_multiple: int = 4  # the generator's total stride; inputs are padded to it
+    min_size: int = 1  # the smallest height and width the generator takes; smaller inputs are padded to it
 
     def __post_init__(self):
         if self.channel_order not in ("RGB", "BGR"):
@@ -64,7 +67,8 @@ class Style:
 
 
 STYLES = {
-    name: Style(name, row.description, row.license, Preprocessing(row.channel_order, row.size_multiple), row.details)
+    name: Style(name, row.description, row.license, Preprocessing(row.channel_order, row.size_multiple, row.min_size),
+                row.details)
     for name, row in STYLE_TABLE.items()
 }
 # The style that looks best on the contact sheets and keeps the photo's colours
@@ -320,8 +324,11 @@ def validate_preset_config(config, where=CONFIG_FILE):
         elif key == "size_multiple":
             if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= _MAX_SIZE_MULTIPLE:
                 fail(field, f"expected an integer from 1 to {_MAX_SIZE_MULTIPLE}, got {value!r}")
+        elif key == "min_size":
+            if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= _MAX_MIN_SIZE:
+                fail(field, f"expected an integer from 1 to {_MAX_MIN_SIZE}, got {value!r}")
         else:
-            fail(field, "unknown field (known: channel_order, size_multiple)")
+            fail(field, "unknown field (known: channel_order, size_multiple, min_size)")
     return config
 
 

@@ -35,7 +35,8 @@ paths = st.sampled_from([
     ("name",), ("generator",), ("generator", "class_name"), ("generator", "config"),
     ("generator", "config", "filters"), ("generator", "config", "num_residual_blocks"),
     ("generator", "config", "end_kernel_size"), ("generator", "config", "dtype"), ("preprocessing",),
-    ("preprocessing", "channel_order"), ("preprocessing", "size_multiple"), ("training",), ("other",),
+    ("preprocessing", "channel_order"), ("preprocessing", "size_multiple"), ("preprocessing", "min_size"),
+    ("training",), ("other",),
 ])
 
 
