@@ -1,7 +1,7 @@
 """The AnimeGANv3 family: each published file against its own runtime (TensorFlow for the
 frozen graphs, onnxruntime for the ONNX files) at several sizes, odd multiples of 8 included;
 independent float16 copies of the graphs; converter failures named; tiles; the styles fetched
-over loopback."""
+over loopback; photos smaller than the generators take."""
 
 import functools
 import glob
@@ -15,6 +15,9 @@ from tests.conftest import psnr, required_module, shared_path
 PB_FILES = {"animeganv3_hayao": "AnimeGANv3_Hayao_36.pb", "animeganv3_shinkai": "AnimeGANv3_Shinkai_37.pb"}
 ONNX_FILES = {"animeganv3_sketch": "AnimeGANv3_PortraitSketch_fp16.onnx",
               "animeganv3_face": "AnimeGANv3_JP_face_v1.0_fp16.onnx"}
+# Each style's generator layout: a small random one of it serves the tests that need no weights.
+LAYOUTS = {"animeganv3_hayao": {}, "animeganv3_shinkai": {}, "animeganv3_sketch": {"attention_layer_norm": 1},
+           "animeganv3_face": {"face_layout": 1}}
 PB_OUTPUT = "generator_1/main/out_layer:0"
 # 256x256, a non-square 200x328 and 120x88 (15 x 11 times the stride 8)
 SIZES = [(256, 256), (200, 328), (120, 88)]
@@ -231,7 +234,7 @@ def test_style_is_fetched_over_loopback_and_matches_the_graph(hayao_style):
 
     config = read_preset_config(hayao_style)
     assert "non-commercial" in config["license"].lower()
-    assert config["preprocessing"] == {"channel_order": "RGB", "size_multiple": 8}
+    assert config["preprocessing"] == {"channel_order": "RGB", "size_multiple": 8, "min_size": 16}
     assert config["generator"]["class_name"] == "AnimeGanV3Generator"
     image = _photo((200, 328))
     expected = _run_graph_def(_graph_def(_file("animeganv3_hayao")), [image[None].astype(np.float32) / 127.5 - 1])[0]
@@ -293,3 +296,27 @@ def test_float16_copies_of_the_graphs_agree(style):
         on_litert = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
         assert _psnr_unit(ours, on_onnxruntime.astype(np.float32)) >= 60, _psnr_unit(ours, on_onnxruntime)
         assert _psnr_unit(ours, on_litert) >= 65, _psnr_unit(ours, on_litert)
+
+
+@pytest.mark.parametrize("style", sorted(LAYOUTS))
+def test_photos_smaller_than_the_generator_takes_are_padded(style):
+    """A 5x7 and a 1x1 photo through each v3 style's layout (a small random generator of it)
+    with the style's preprocessing, whole and in 16-pixel tiles: the result has the photo's
+    shape (the Cartoonizer pads to the style's min_size, twice the stride, and crops back)."""
+    import keras
+
+    from cartoongan import Cartoonizer
+    from cartoongan.families import STYLE_TABLE
+    from cartoongan.families.animegan_v3.generator import AnimeGanV3Generator
+    from cartoongan.presets import STYLES
+
+    assert set(LAYOUTS) == {name for name, row in STYLE_TABLE.items() if row.family == "animegan_v3"}
+    keras.utils.set_random_seed(0)
+    generator = AnimeGanV3Generator(filters=4, **LAYOUTS[style])
+    preprocessing = STYLES[style].preprocessing
+    assert preprocessing.min_size == 2 * preprocessing.size_multiple
+    rng = np.random.default_rng(0)
+    for shape in [(5, 7, 3), (1, 1, 3)]:
+        image = rng.integers(0, 256, shape, dtype=np.uint8)
+        for tile_size in (0, 16):
+            assert Cartoonizer(generator, preprocessing, tile_size=tile_size)(image).shape == shape

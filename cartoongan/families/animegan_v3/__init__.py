@@ -14,12 +14,15 @@ _FACE_ARCHITECTURE = ("an encoder of conv -> layer norm -> LeakyReLU blocks (a s
                       "blocks per level with skip connections (1.5 M parameters)")
 
 
-def _style(name, description, details, source_url, filename, sha256, upstream_note="", architecture=_ARCHITECTURE):
+def _style(name, description, details, source_url, filename, sha256, upstream_note="", architecture=_ARCHITECTURE,
+           stride=8):
+    # The smallest map (1/stride) must be at least 2x2: its 3x3 convs reflection-pad it.
     return StyleSource(
         name=name, family="animegan_v3", description=description,
         details=f"AnimeGANv3 (Chen 2022-2023), {details}: {architecture}. Converted from {filename} "
                 f"({source_url.split('/')[3]}/{source_url.split('/')[4]}{upstream_note}).",
-        license=LICENSE, channel_order="RGB", source_url=source_url, files={filename: sha256}, size_multiple=8)
+        license=LICENSE, channel_order="RGB", source_url=source_url, files={filename: sha256}, size_multiple=stride,
+        min_size=2 * stride)
 
 
 FAMILY = Family(
