@@ -128,6 +128,7 @@ V3_FILES = {  # style -> its published file under ../shared/weights/cartoongan/<
     "animeganv3_hayao": "AnimeGANv3_Hayao_36.pb",
     "animeganv3_shinkai": "AnimeGANv3_Shinkai_37.pb",
     "animeganv3_sketch": "AnimeGANv3_PortraitSketch_fp16.onnx",
+    "animeganv3_cute": "AnimeGANv3_tiny_Cute.onnx",
 }
 
 

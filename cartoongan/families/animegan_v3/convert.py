@@ -31,11 +31,13 @@ def _conv_name(index):
     return "Conv" if index == 0 else f"Conv_{index}"
 
 
-def weight_scopes(face_layout=0):
+def weight_scopes(face_layout=0, tiny_layout=0):
     """TF variable name -> (Keras layer, variable) for the generator's every convolution
     kernel and attention matrix, and (scenery layout) its LADE kernels and batch norm."""
     if face_layout:
         return _face_weight_scopes()
+    if tiny_layout:
+        return _tiny_weight_scopes()
     names = {}
     for scope, blocks in (("generator/base", _ENCODER_BLOCKS), ("generator/main", _DECODER_BLOCKS)):
         for i, block in enumerate(blocks):
@@ -64,6 +66,30 @@ def _face_weight_scopes():
     names[f"{_ATTENTION}/Conv/weights"] = ("attention", "query_kernel")
     names[f"{_ATTENTION}/kernel"] = ("attention", "memory")
     names[f"{_ATTENTION}/Conv_1/weights"] = ("attention", "output_kernel")
+    return names
+
+
+# The tiny_Cute file's convolutions in creation order per scope; None: the LADE's 1x1 conv.
+_TINY_ENCODER = [f"enc{i}" for i in range(1, 10)] + ["res1a", "res1b", "res1c", "res2a", "res2b", "res2c"]
+_TINY_DECODER = [f"dec{i}" for i in range(1, 12)] + [None, "out"]
+_TINY_WITHOUT_BIAS = {"res1c", "res2c", "dec11", "out"}  # no batch norm was folded into these
+
+
+def _tiny_weight_scopes():
+    """The tiny_Cute file (tf2onnx folded each batch norm into its conv: a kernel and a bias
+    named `<scope>/Conv2D_weights_fused_bn`, `..._bias_fused_bn`; the convs without a norm
+    keep `<scope>/weights`)."""
+    names = {}
+    for scope, blocks in (("generator/base", _TINY_ENCODER), ("generator/main", _TINY_DECODER)):
+        for i, block in enumerate(blocks):
+            conv = f"{scope}/{_conv_name(i)}"
+            if block is None:
+                names[f"{conv}/weights"] = ("dec11_norm", "kernel")
+            elif block in _TINY_WITHOUT_BIAS:
+                names[f"{conv}/weights"] = (f"{block}_conv", "kernel")
+            else:
+                names[f"{conv}/Conv2D_weights_fused_bn"] = (f"{block}_conv", "kernel")
+                names[f"{conv}/Conv2D_bias_fused_bn"] = (f"{block}_conv", "bias")
     return names
 
 
@@ -279,6 +305,10 @@ def _onnx_config(graph):
         except ValueError as error:
             graph.fail(f"initializer {name!r}: {error}")
 
+    first_kernel = graph.initializers.get("generator/base/Conv/Conv2D_weights_fused_bn")
+    if first_kernel is not None:  # the tiny_Cute layout: folded batch norms, no attention
+        return {"filters": int(first_kernel.shape[0]), "norm_epsilon_exponent": exponent("generator/main/add_4", 1),
+                "tiny_layout": 1}
     if f"{_ONNX_ATTENTION}/InstanceNorm/gamma/read:0" in graph.initializers:  # the JP_face layout
         return {"norm_epsilon_exponent": exponent("generator/base/LayerNorm/batchnorm/add", 1),
                 "softmax_epsilon_exponent": exponent(f"{_ONNX_ATTENTION}/add", 0), "face_layout": 1}
@@ -294,7 +324,8 @@ class _ONNXConversion:
     def __init__(self, generator, graph):
         self.generator, self.graph = generator, graph
         self.face_layout = getattr(generator, "face_layout", 0)
-        self.scopes = weight_scopes(self.face_layout)
+        self.tiny_layout = getattr(generator, "tiny_layout", 0)
+        self.scopes = weight_scopes(self.face_layout, self.tiny_layout)
         self.norm_scopes = _face_norm_scopes() if self.face_layout else {}
         self.roles = {}  # initializer -> what it is
         self.arrays = {}  # source name -> array in Keras layout
@@ -306,24 +337,30 @@ class _ONNXConversion:
         graph = self.graph
         memory = f"{_ONNX_ATTENTION}/conv1d/ExpandDims_1:0"
         for name, value in graph.initializers.items():
-            scope = name[: -len("/read:0")] if name.endswith("/read:0") else None
+            scope = _variable(name)
             if scope in self.scopes:
                 layer, param = self.scopes[scope]
-                if value.ndim != 4:
-                    self.fail(f"initializer {name!r} {value.shape}: expected a convolution kernel")
-                try:
-                    self.arrays[scope] = _layout(layer, param, np.transpose(value, (2, 3, 1, 0)))
-                except ValueError as error:
-                    self.fail(f"initializer {name!r}: {error}")
+                if param == "bias":
+                    if value.ndim != 1:
+                        self.fail(f"initializer {name!r} {value.shape}: expected a convolution bias")
+                    self.arrays[scope] = value
+                else:
+                    if value.ndim != 4:
+                        self.fail(f"initializer {name!r} {value.shape}: expected a convolution kernel")
+                    try:
+                        self.arrays[scope] = _layout(layer, param, np.transpose(value, (2, 3, 1, 0)))
+                    except ValueError as error:
+                        self.fail(f"initializer {name!r}: {error}")
                 self.roles[name] = f"{layer}.{param}"
             elif name == memory:  # conv1d kernel (slots, channels, 1, 1)
                 self.arrays[f"{_ATTENTION}/kernel"] = value[:, :, 0, 0].T
                 self.roles[name] = "attention.memory"
         if self.face_layout:
             self._face_norms()
-        else:
+        elif not self.tiny_layout:
             self._attention_norm()
-        self._memory_transpose()
+        if not self.tiny_layout:
+            self._memory_transpose()
         for node in graph.nodes:
             self._check_node(node)
         for name in graph.initializers:
@@ -378,7 +415,7 @@ class _ONNXConversion:
 
     def _conv_layer(self, node):
         """The Keras layer name of a Conv node (from its kernel's scope)."""
-        scope = node.input[1][: -len("/read:0")]
+        scope = _variable(node.input[1])
         if scope in self.scopes:
             return self.scopes[scope][0]
         return "attention" if node.input[1].startswith(f"{_ONNX_ATTENTION}/conv1d") else None
@@ -389,12 +426,16 @@ class _ONNXConversion:
             layer_name = self._conv_layer(node)
             if layer_name is None:
                 self.fail(f"convolution {node.name!r} reads {node.input[1]!r}, which is no variable of the generator")
-            strides = list(self.generator.get_layer(layer_name).strides) if layer_name.endswith("_conv") else [1, 1]
+            layer = self.generator.get_layer(layer_name)
+            strides = list(layer.strides) if layer_name.endswith("_conv") else [1, 1]
+            bias = getattr(layer, "use_bias", False)
             if list(graph.attribute(node, "strides", [1, 1])) != strides or graph.attribute(node, "group", 1) != 1 \
-                    or set(graph.attribute(node, "dilations", [1, 1])) != {1} or len(node.input) > 2 \
+                    or set(graph.attribute(node, "dilations", [1, 1])) != {1} or len(node.input) != 2 + bias \
                     or set(graph.attribute(node, "pads", [0])) != {0}:
                 self.fail(f"convolution {node.name!r}: strides, groups, dilations, padding or bias differ from "
-                          f"{layer_name} (strides {strides}, no bias, padded by its Pad node)")
+                          f"{layer_name} (strides {strides}, {'a' if bias else 'no'} bias, padded by its Pad node)")
+            if bias and self.scopes.get(_variable(node.input[2])) != (layer_name, "bias"):
+                self.fail(f"convolution {node.name!r} adds {node.input[2]!r}, which is not the bias of {layer_name}")
         elif node.op_type == "Pad":
             self._check_pad(node)
         elif node.op_type == "LeakyRelu" and not _close(graph.attribute(node, "alpha"), 0.2):
@@ -470,9 +511,10 @@ class _ONNXConversion:
         if value.dtype.kind in "iu" and value.size <= 8 and consumers and set(consumers) <= _SHAPE_OPS:
             self.roles[name] = "shape arithmetic"
             return
-        if value.size == 0 and consumers and all(  # an empty region of interest, cast for a Resize
-                graph.consumers(node.output[0])[0][0].op_type == "Resize"
-                for node, _ in graph.consumers(name) if node.op_type == "Cast"):
+        if value.size == 0 and consumers and all(  # an empty region of interest of a Resize, maybe cast
+                node.op_type == "Resize" and position in (1, 2)  # roi, or empty scales
+                or node.op_type == "Cast" and graph.consumers(node.output[0])[0][0].op_type == "Resize"
+                for node, position in graph.consumers(name)):
             self.roles[name] = "a resize's empty region of interest"
             return
         if value.dtype.kind == "f" and value.tolist() == [1, 1] and set(consumers) == {"Concat"} and all(
@@ -481,6 +523,12 @@ class _ONNXConversion:
             return
         self.fail(f"initializer {name!r} {value.shape} (read by {', '.join(consumers) or 'nothing'}) matches no "
                   f"variable of {type(self.generator).__name__} and no expected constant")
+
+
+def _variable(name):
+    """An initializer's source variable: tf2onnx names a variable's value `<variable>/read:0`
+    and a folded one by itself."""
+    return name[: -len("/read:0")] if name.endswith("/read:0") else name
 
 
 def _feeds_resize(graph, node):

@@ -1,7 +1,8 @@
 """The AnimeGANv3 generator (Chen 2022-2023) as a Keras functional model, reconstructed from
 the authors' frozen graphs (`AnimeGANv3_Hayao_36.pb`, `AnimeGANv3_Shinkai_37.pb`) and their
-public `net/generator.py`: the inference branch ("main") of their two-branch generator; and
-the other layout of the JP_face ONNX file (`face_layout=1`)."""
+public `net/generator.py`: the inference branch ("main") of their two-branch generator; the
+other layout of the JP_face ONNX file (`face_layout=1`); and the small one of the tiny_Cute
+ONNX file (`tiny_layout=1`)."""
 
 import keras
 
@@ -17,12 +18,12 @@ from cartoongan.models.layers import ImageLayerNormalization, LegacyBilinearUpsa
 _LEAKY_SLOPE = 0.2
 
 
-def apply_conv(x, filters, kernel_size, name, strides=1, dtype=None):
-    """Reflection pad -> conv (VALID, no bias). A stride-2 conv is padded by 1 at the top and
-    left only (the authors' padding for even sizes); others by (k - 1) / 2 all round."""
+def apply_conv(x, filters, kernel_size, name, strides=1, dtype=None, use_bias=False):
+    """Reflection pad -> conv (VALID). A stride-2 conv is padded by 1 at the top and left only
+    (the authors' padding for even sizes); others by (k - 1) / 2 all round."""
     pad = ((1, 0), (1, 0)) if strides == 2 else (kernel_size - 1) // 2
     x = ReflectionPadding2D(pad, name=f"{name}_pad", dtype=dtype)(x)
-    return keras.layers.Conv2D(filters, kernel_size, strides=strides, use_bias=False, name=f"{name}_conv",
+    return keras.layers.Conv2D(filters, kernel_size, strides=strides, use_bias=use_bias, name=f"{name}_conv",
                                dtype=dtype)(x)
 
 
@@ -96,6 +97,38 @@ def _face_layout(inputs, f, norm_epsilon, softmax_epsilon, dtype):
     return apply_conv(x, 3, 3, "out", dtype=dtype)
 
 
+def _tiny_layout(inputs, f, norm_epsilon, dtype):
+    """The tiny_Cute generator: conv (with bias: the authors' batch norms are folded into it)
+    -> LeakyReLU blocks, four levels down to 1/16, two bottleneck residual blocks, four levels
+    up with skips, one LADE block at full resolution, a 7x7 conv to RGB. Returns the pre-tanh map."""
+    def block(x, n, k, name, strides=1):
+        x = apply_conv(x, n, k, name, strides=strides, dtype=dtype, use_bias=True)
+        return keras.layers.LeakyReLU(negative_slope=_LEAKY_SLOPE, name=f"{name}_lrelu", dtype="float32")(x)
+
+    x = block(inputs, f, 7, "enc1")
+    skips = [x]
+    for level, n in enumerate((f, 2 * f, 4 * f, 8 * f)):  # a stride-2 conv, then a conv
+        x = block(x, n, 3, f"enc{2 * level + 2}", strides=2)
+        x = block(x, n, 3, f"enc{2 * level + 3}")
+        skips.append(x)
+    for i in (1, 2):  # 1x1 down to half the width, 3x3, 1x1 back (no bias), sum, LeakyReLU
+        residual = block(x, 4 * f, 1, f"res{i}a")
+        residual = block(residual, 4 * f, 3, f"res{i}b")
+        residual = apply_conv(residual, 8 * f, 1, f"res{i}c", dtype=dtype)
+        x = keras.layers.Add(name=f"res{i}_add", dtype="float32")([residual, x])
+        x = keras.layers.LeakyReLU(negative_slope=_LEAKY_SLOPE, name=f"res{i}_lrelu", dtype="float32")(x)
+    for i, skip in enumerate([skips[3], skips[2], skips[1], skips[0]]):
+        n = skip.shape[-1]
+        x = LegacyBilinearUpsampling2D(name=f"dec{i + 1}_resize", dtype="float32")(x)
+        x = block(x, n, 3, f"dec{3 * i + 1}")
+        x = keras.layers.Add(name=f"dec{i + 1}_skip", dtype="float32")([x, skip])
+        if i < 3:
+            x = block(x, n, 3, f"dec{3 * i + 2}")
+            x = block(x, n, 3, f"dec{3 * i + 3}")
+    x = apply_conv_lade_lrelu(x, f, 3, "dec11", epsilon=norm_epsilon, dtype=dtype)
+    return apply_conv(x, 3, 7, "out", dtype=dtype)
+
+
 @keras.saving.register_keras_serializable(package="cartoongan")
 class AnimeGanV3Generator(keras.Model):
     """An encoder of seven conv -> LADE -> LeakyReLU 0.2 blocks (7x7, then pairs of a stride-2
@@ -119,8 +152,18 @@ class AnimeGanV3Generator(keras.Model):
     skip added after the first; the last level's third is 7x7) and a 3x3 conv to RGB;
     `attention_layer_norm` does not apply.
 
-    Takes float NHWC of any size that is a multiple of 8 (three stride-2 convs); the value
-    convention (RGB in [-1, 1] for the authors' weights) travels in the preset.
+    `tiny_layout=1` builds the small generator of the tiny_Cute file: no attention, no norm
+    but one; conv (with bias) -> LeakyReLU blocks, 7x7 to `filters`, then four levels of a
+    stride-2 3x3 and a 3x3 conv (`filters`, 1x, 2x, 4x, 8x; total stride 16), two residual
+    bottlenecks at 1/16 (1x1 to 4x, 3x3, 1x1 back without bias, sum, LeakyReLU), four x2
+    upsamplings each followed by a block to the width of the encoder map of that resolution
+    (added after it) and, on the first three levels, two more; then one 3x3 conv -> LADE ->
+    LeakyReLU block and a 7x7 conv to RGB. Its `softmax_epsilon_exponent` and
+    `attention_layer_norm` do not apply.
+
+    Takes float NHWC of any size that is a multiple of 8 (three stride-2 convs; 16 for
+    `tiny_layout=1`) and at least twice that (a 3x3 conv reflection-pads the smallest map);
+    the value convention (RGB in [-1, 1] for the authors' weights) travels in the preset.
 
     Example:
         generator = AnimeGanV3Generator()
@@ -128,13 +171,17 @@ class AnimeGanV3Generator(keras.Model):
     """
 
     def __init__(self, filters=32, norm_epsilon_exponent=12, softmax_epsilon_exponent=9, attention_layer_norm=0,
-                 face_layout=0, dtype=None, **kwargs):
+                 face_layout=0, tiny_layout=0, dtype=None, **kwargs):
+        if face_layout and tiny_layout:
+            raise ValueError("face_layout and tiny_layout are two different generators: set one of them")
         norm_epsilon, softmax_epsilon = 10.0 ** -norm_epsilon_exponent, 10.0 ** -softmax_epsilon_exponent
         # === Functional Model ===
         f = filters
         inputs = keras.Input(shape=(None, None, 3), name="image")
         if face_layout:
             x = _face_layout(inputs, f, norm_epsilon, softmax_epsilon, dtype)
+        elif tiny_layout:
+            x = _tiny_layout(inputs, f, norm_epsilon, dtype)
         else:
             x = _scenery_layout(inputs, f, norm_epsilon, softmax_epsilon, attention_layer_norm, dtype)
         outputs = keras.layers.Activation("tanh", name="out_tanh", dtype="float32")(x)
@@ -146,6 +193,7 @@ class AnimeGanV3Generator(keras.Model):
         self.softmax_epsilon_exponent = softmax_epsilon_exponent
         self.attention_layer_norm = attention_layer_norm
         self.face_layout = face_layout
+        self.tiny_layout = tiny_layout
         self.norm_epsilon, self.softmax_epsilon = norm_epsilon, softmax_epsilon
         self.conv_dtype = dtype
 
@@ -153,4 +201,5 @@ class AnimeGanV3Generator(keras.Model):
         return {"name": self.name, "trainable": self.trainable, "filters": self.filters,
                 "norm_epsilon_exponent": self.norm_epsilon_exponent,
                 "softmax_epsilon_exponent": self.softmax_epsilon_exponent,
-                "attention_layer_norm": self.attention_layer_norm, "face_layout": self.face_layout}
+                "attention_layer_norm": self.attention_layer_norm, "face_layout": self.face_layout,
+                "tiny_layout": self.tiny_layout}
