@@ -33,7 +33,8 @@ def resolve_config(data, workdir, generator=None, **options):
     init_from = options.get("init_from")
     if init_from:
         check_preset_name(init_from)
-        class_name = read_preset_config(resolve_preset(init_from))["generator"]["class_name"]
+        preset = read_preset_config(resolve_preset(init_from))
+        class_name = preset["generator"]["class_name"]
         kind = {v: k for k, v in GENERATOR_CLASSES.items()}.get(class_name)
         if kind is None:
             raise ParameterError("init_from", "{name} {init_from}: training cannot build its {class_name}",
@@ -46,6 +47,8 @@ def resolve_config(data, workdir, generator=None, **options):
                                  "{names[init_from]}")
         generator = kind
     config = TrainConfig(data, workdir, generator=generator or "cartoongan", **options)
+    if init_from:
+        _check_crop_size(config.image_size, init_from, preset.get("preprocessing", {}))
     if options.get("photo_path") == "on" and not has_photo_path(config.generator):
         raise ParameterError("photo_path", "{name} on: the {generator} generator has no photo path (only "
                              "{families} have one)", generator=config.generator,
@@ -61,6 +64,16 @@ def resolve_config(data, workdir, generator=None, **options):
                              "{names[workdir]}",
                              steps=config.steps, workdir=workdir, reached=reached)
     return config
+
+
+def _check_crop_size(image_size, init_from, preprocessing):
+    """ParameterError (`image_size`) for a crop the preset's generator cannot take: not a
+    multiple of its stride (its skip connections would not line up) or under its min_size."""
+    multiple, minimum = preprocessing.get("size_multiple", 4), preprocessing.get("min_size", 1)
+    if image_size % multiple or image_size < minimum:
+        raise ParameterError("image_size", "{name} {image_size}: the generator of {names[init_from]} {init_from} takes "
+                             "multiples of {multiple}{minimum}", image_size=image_size, init_from=init_from,
+                             multiple=multiple, minimum=f", at least {minimum}" if minimum > multiple else "")
 
 
 def _read_run_config(path, workdir):

@@ -406,3 +406,31 @@ def test_photos_smaller_than_the_generator_takes_are_padded(style):
         image = rng.integers(0, 256, shape, dtype=np.uint8)
         for tile_size in (0, 16):
             assert Cartoonizer(generator, preprocessing, tile_size=tile_size)(image).shape == shape
+
+
+@pytest.mark.parametrize("style", [pytest.param("animeganv3_hayao", marks=pytest.mark.slow), "animeganv3_cute"])
+def test_fine_tuning_from_a_v3_preset_keeps_its_layout_and_preprocessing(style, tmp_path):
+    """Two training steps (one content-only, one GAN) from a small random preset of the
+    scenery and the tiny layout, saved with the style's preprocessing, on 32-pixel crops: the
+    run's preset is the same generator (class, layout) with the same stride and min_size, its
+    weights moved. (`cartoongan-train --init-from animeganv3_hayao` takes the same path.)"""
+    import keras
+
+    from cartoongan.families.animegan_v3.generator import AnimeGanV3Generator
+    from cartoongan.presets import STYLES, load_preset, save_preset
+    from cartoongan.training.trainer import Trainer
+    from tests.training.synthetic import synthetic_dataset, tiny_config
+
+    keras.utils.set_random_seed(0)
+    start = save_preset(AnimeGanV3Generator(filters=4, **LAYOUTS[style]), tmp_path / "start",
+                        STYLES[style].preprocessing, name="start")
+    config = tiny_config(tmp_path / "run", generator="animegan_v3", generator_config={}, init_from=str(start),
+                         init_steps=1, steps=2, checkpoint_every=2, sample_every=100)
+    assert Trainer(config, dataset_fn=synthetic_dataset).fit(progress=False) == 2
+    tuned, preprocessing, saved = load_preset(str(tmp_path / "run" / "preset"))
+    original, _, _ = load_preset(str(start))
+    assert preprocessing == STYLES[style].preprocessing
+    assert saved["generator"]["class_name"] == "AnimeGanV3Generator"
+    assert tuned.get_config() == original.get_config()
+    moved = [np.abs(np.asarray(a) - np.asarray(b)).max() for a, b in zip(tuned.weights, original.weights)]
+    assert max(moved) > 0

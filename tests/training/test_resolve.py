@@ -195,3 +195,27 @@ def test_restore_checkpoint_names_a_weight_count_that_differs(tmp_path):
     restore_checkpoint(checkpoint((3, 3), (3,)), path, str(tmp_path / "config.json"))
     with pytest.raises(ResumeError, match="the generator has 2 weights there, 3 as built from config.json"):
         restore_checkpoint(checkpoint((3, 3), (3,), (2,)), path, str(tmp_path / "config.json"))
+
+
+@pytest.mark.parametrize("image_size, expected", [
+    (36, "--image-size 36: the generator of --init-from .*v3 takes multiples of 16, at least 32"),
+    (16, "--image-size 16: the generator of --init-from .*v3 takes multiples of 16, at least 32"),
+])
+def test_a_crop_the_presets_generator_cannot_take_is_refused(data, tmp_path, image_size, expected):
+    """A fine-tune of a stride-16 AnimeGANv3 preset (min_size 32) on crops it cannot take:
+    refused before any model is built, naming --image-size (36 crashed in the first step)."""
+    import re
+
+    import keras
+
+    from cartoongan.families.animegan_v3.generator import AnimeGanV3Generator
+    from cartoongan.presets import Preprocessing, save_preset
+
+    keras.utils.set_random_seed(0)
+    preset = save_preset(AnimeGanV3Generator(filters=4, tiny_layout=1), tmp_path / "v3", Preprocessing("RGB", 16, 32),
+                         name="v3")
+    with pytest.raises(ParameterError) as error_info:
+        resolve_config(data, str(tmp_path / "w"), init_from=str(preset), image_size=image_size)
+    assert error_info.value.field == "image_size"
+    assert re.fullmatch(expected, error_info.value.explain(lambda name: "--" + name.replace("_", "-")))
+    assert resolve_config(data, str(tmp_path / "w"), init_from=str(preset), image_size=48).image_size == 48
