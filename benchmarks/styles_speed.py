@@ -12,7 +12,7 @@
    and the published ONNX file under onnxruntime; PSNR of each against our float32 output.
 
     CARTOONGAN_WEIGHTS_URL=../shared/weights/cartoongan CARTOONGAN_HOME=/tmp/cghome \\
-        python benchmarks/styles_speed.py [--repeats 5] [--tiles] [--only-v3]
+        python benchmarks/styles_speed.py [--repeats 5] [--tiles] [--only-v3 [--v3-styles STYLE ...]]
 """
 
 import argparse
@@ -80,6 +80,8 @@ def main(argv=None):
     parser.add_argument("--photos", type=int, default=3, help="held-out photos per round (default: 3)")
     parser.add_argument("--tiles", action="store_true", help="also the 3 MP tiles-vs-whole check (minutes)")
     parser.add_argument("--only-v3", action="store_true", help="only part 5 (AnimeGANv3 against its files)")
+    parser.add_argument("--v3-styles", nargs="+", choices=list(V3_FILES), default=list(V3_FILES),
+                        help="the AnimeGANv3 styles of part 5 (default: all)")
     args = parser.parse_args(argv)
     os.environ.setdefault("CARTOONGAN_WEIGHTS_URL", os.path.join(SHARED, "weights", "cartoongan"))
 
@@ -177,7 +179,8 @@ def animegan_v3(args, Cartoonizer, psnr, side=512):
 
     print(f"\n5. AnimeGANv3 at {side}x{side}: seconds per image (median) and PSNR against our float32 output")
     images = photos((side, side), args.photos)
-    for style, file in V3_FILES.items():
+    for style in args.v3_styles:
+        file = V3_FILES[style]
         path = os.path.join(SHARED, "weights", "cartoongan", style, file)
         candidates = {"ours float32": Cartoonizer.from_pretrained(style, precision="float32", tile_size=0),
                       "ours auto": Cartoonizer.from_pretrained(style, precision="auto", tile_size=0)}
