@@ -439,11 +439,20 @@ def preset_config(generator, preprocessing, **metadata):
     """The config.json content of a preset of `generator`, checked."""
     config = {
         "generator": {"class_name": type(generator).__name__, "config": generator.get_config()},
-        "preprocessing": dataclasses.asdict(preprocessing),
+        "preprocessing": _preprocessing_fields(preprocessing),
         **metadata,
     }
     _check_finite(config)
     return validate_preset_config(config)
+
+
+def _preprocessing_fields(preprocessing):
+    """`preprocessing` as config.json stores it: min_size only where it is set, so presets
+    that need none stay as they were (the shipped ones are reproduced byte for byte)."""
+    fields = dataclasses.asdict(preprocessing)
+    if fields["min_size"] == Preprocessing.min_size:
+        del fields["min_size"]
+    return fields
 
 
 def write_preset_files(generator, directory, config):
