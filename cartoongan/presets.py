@@ -23,7 +23,7 @@ import re
 import warnings
 from pathlib import Path
 
-from cartoongan.families import GENERATOR_BOUNDS, STYLE_TABLE
+from cartoongan.families import GENERATOR_BOUNDS, STYLE_TABLE, input_sizes
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.weights.h5"
@@ -55,6 +55,12 @@ class Preprocessing:
     def __post_init__(self):
         if self.channel_order not in ("RGB", "BGR"):
             raise ValueError(f"channel_order must be RGB or BGR, not {self.channel_order!r}")
+
+
+def generator_preprocessing(generator, channel_order="RGB"):
+    """The Preprocessing of a preset of `generator`: `channel_order`, and the sizes its family
+    says a generator of its config takes (`cartoongan.families.input_sizes`)."""
+    return Preprocessing(channel_order, *input_sizes(type(generator).__name__, generator.get_config()))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -212,7 +218,11 @@ def convert_upstream_style(style, base_url, preset_dir, keep_existing=True, weig
         generator, metadata = upstream_generator(style, base_url, os.path.join(tmp, "download"))
         if weights_dtype != "float32":
             metadata["weights_dtype"] = weights_dtype
-        write_preset_files(generator, tmp, preset_config(generator, STYLES[style].preprocessing, **metadata))
+        preprocessing = generator_preprocessing(generator, STYLE_TABLE[style].channel_order)
+        if preprocessing != STYLES[style].preprocessing:
+            raise RuntimeError(f"style {style!r}: its row says {STYLES[style].preprocessing}, but the generator "
+                               f"converted from its files takes {preprocessing}")
+        write_preset_files(generator, tmp, preset_config(generator, preprocessing, **metadata))
     return preset_dir
 
 
@@ -225,7 +235,8 @@ def convert_light_checkpoint(checkpoint_prefix, preset_dir, name=None):
 
     prefix = resolve_checkpoint_prefix(checkpoint_prefix)
     generator = load_light_checkpoint(LightGenerator(), prefix)
-    return save_preset(generator, preset_dir, Preprocessing("RGB"), name=name or preset_name_from_path(preset_dir),
+    return save_preset(generator, preset_dir, generator_preprocessing(generator),
+                       name=name or preset_name_from_path(preset_dir),
                        source=f"CartoonGan-tensorflow light generator checkpoint {os.path.abspath(prefix)}",
                        license=SOURCE_LICENSE)
 

@@ -20,7 +20,7 @@ from importlib import resources
 from cartoongan.families.family import Family, StyleSource, resolve
 
 __all__ = ["Family", "StyleSource", "FAMILIES", "STYLE_TABLE", "GENERATOR_BOUNDS", "TRAINABLE_FAMILIES",
-           "family_name", "family_of_class", "generator_class", "build_generator", "style_files",
+           "family_name", "family_of_class", "generator_class", "build_generator", "input_sizes", "style_files",
            "fetch_style_files", "convert_style_files", "upstream_generator"]
 
 
@@ -81,6 +81,13 @@ def family_of_class(class_name):
 def generator_class(class_name):
     """The Keras class a preset's `generator.class_name` names (imports TensorFlow)."""
     return resolve(family_of_class(class_name).generator)
+
+
+def input_sizes(class_name, config):
+    """(size_multiple, min_size) of a `class_name` generator built from `config` (a preset's
+    generator config or constructor overrides; missing parameters at their defaults): the
+    stride its inputs are padded to and the smallest side it takes. Imports no TensorFlow."""
+    return family_of_class(class_name).input_sizes(config)
 
 
 def build_generator(class_name, config, dtype=None):

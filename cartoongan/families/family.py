@@ -16,7 +16,15 @@ Shape (strings are resolved on use, so reading a `Family` imports nothing):
         styles=(StyleSource(...), ...),           # the downloadable styles of the family
         trainable=True,                           # offered by cartoongan-train --generator
         aliases=(),                               # older names still accepted (e.g. "full")
+        input_sizes=input_sizes,                  # generator config -> (size_multiple, min_size)
     )
+
+`input_sizes` is the one place that says which sizes a generator takes: a function, defined in
+the family's `__init__.py` (so it imports nothing), of a generator config (its constructor
+parameters; missing ones at their defaults) returning (size_multiple, min_size): its total
+stride and the smallest side it takes. The default, `stride_four`, suits two stride-2 stages.
+Presets, training and distillation ask it through `cartoongan.families.input_sizes`; style
+rows of a family whose sizes vary with the layout call it for theirs.
 
 A converter is `function(paths) -> generator`: `paths` is {file name: verified local path}
 of every file of one style (`StyleSource.files`, or the family's manifest), and it returns
@@ -26,6 +34,11 @@ longest such suffix wins); a single string serves every style.
 """
 
 import dataclasses
+
+
+def stride_four(config):
+    """(size_multiple, min_size) of a generator with two stride-2 stages and no smallest size."""
+    return 4, 1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,6 +53,8 @@ class StyleSource:
     channel_order: str  # what the weights take and give: "RGB" or "BGR", in [-1, 1]
     source_url: str  # upstream folder holding `files`, at a pinned commit
     files: dict = dataclasses.field(default_factory=dict)  # file name -> sha256 (empty: the family's manifest)
+    # The family's input_sizes of the style's generator (listing a style builds none); its
+    # conversion checks them against the generator it builds.
     size_multiple: int = 4  # the generator's total stride; inputs are padded to it
     min_size: int = 1  # the smallest height and width the generator accepts (smaller ones are padded)
 
@@ -54,6 +69,7 @@ class Family:
     trainable: bool = True
     aliases: tuple = ()
     manifest: str = ""  # "package:file" of {style}/{file} sha256 lines, for styles with no `files`
+    input_sizes: object = stride_four  # generator config -> (size_multiple, min_size)
 
     @property
     def generator_class(self):

@@ -6,7 +6,7 @@ import math
 import os
 
 from cartoongan.errors import ParameterError
-from cartoongan.families import FAMILIES, GENERATOR_BOUNDS, TRAINABLE_FAMILIES, family_name
+from cartoongan.families import FAMILIES, GENERATOR_BOUNDS, TRAINABLE_FAMILIES, family_name, input_sizes
 from cartoongan.options import option as _option
 
 # Adam's first steps move every weight by about the learning rate whatever the gradient:
@@ -203,6 +203,12 @@ class TrainConfig:
             if not ok:
                 raise ConfigError(field, message)
         check_generator_config(self.generator, self.generator_config)
+        if not self.init_from:  # a fine-tune's generator is its preset's: resolve_config checks that one
+            multiple, minimum = input_sizes(GENERATOR_CLASSES[self.generator], self.generator_config)
+            if self.image_size % multiple or self.image_size < minimum:
+                raise ConfigError("image_size", f"image_size {self.image_size}: the {self.generator} generator"
+                                  f"{' ' + json.dumps(self.generator_config) if self.generator_config else ''} "
+                                  f"takes multiples of {multiple}, at least {max(minimum, 16)}")
         if not has_photo_path(self.generator):
             self.photo_path = "off"  # what the run trains: this family has no photo path
 

@@ -32,8 +32,8 @@ from cartoongan.data import teacher_targets
 from cartoongan.errors import ParameterError
 from cartoongan.evaluation import edge_pad_to_multiple, evaluate, generator_cartoonizer
 from cartoongan.presets import (
-    Preprocessing,
     check_preset_name,
+    generator_preprocessing,
     load_preset,
     read_preset_config,
     resolve_preset,
@@ -127,12 +127,15 @@ class TeacherPairs(keras.utils.PyDataset):
     differ in every dimension keep it open to photos of any size, in batches of any count (so
     an epoch has at least two batches); for crops, batches of the one shape they have."""
 
-    def __init__(self, photos, targets, batch_size, crop_size, epoch_steps, seed, size_multiple=4):
+    def __init__(self, photos, targets, batch_size, crop_size, epoch_steps, seed, size_multiple=4, min_size=1):
         super().__init__()
         self.photos, self.targets = photos, targets
         self.batch_size, self.crop_size, self.epoch_steps, self.seed = batch_size, crop_size, epoch_steps, seed
-        self.size_multiple = size_multiple
+        self.size_multiple, self.min_size = size_multiple, min_size
         self.epoch = None
+
+    def _pad(self, images):
+        return edge_pad_to_multiple(images, self.size_multiple, self.min_size)
 
     def __len__(self):
         return self.epoch_steps
@@ -142,12 +145,14 @@ class TeacherPairs(keras.utils.PyDataset):
             if self.crop_size:
                 count, height, width = self.batch_size, self.crop_size, self.crop_size
             else:
-                count, height, width = (1, 7, 11) if index % 2 == 0 else (2, 10, 6)
+                # Padded, one is the smallest input on one axis and a stride more on the other.
+                side = self._pad(np.zeros((1, 1, 1, 3), np.float32)).shape[1]
+                count, height, width = (1, side - 1, side + 3) if index % 2 == 0 else (2, side + 2, side - 2)
             probe = np.zeros((count, height, width, 3), np.float32)
-            return edge_pad_to_multiple(probe, self.size_multiple), probe
+            return self._pad(probe), probe
         rng = np.random.default_rng([self.seed, self.epoch * self.epoch_steps + index])
         photos, targets = random_batch(self.photos, self.targets, self.batch_size, self.crop_size, rng)
-        return edge_pad_to_multiple(_to_unit(photos), self.size_multiple), _to_unit(targets)
+        return self._pad(_to_unit(photos)), _to_unit(targets)
 
 
 class StudentLoss(keras.losses.Loss):
@@ -265,6 +270,7 @@ def train_student(config, callbacks=(), log=print):
     log(f"{len(photos)} training pairs, " + (f"{crop_size}x{crop_size} crops" if crop_size else "whole"))
     dtype = "mixed_bfloat16" if config.train_precision == "bfloat16" else None
     student = build_student(config.generator, config.generator_config, config.seed, dtype)
+    preprocessing = generator_preprocessing(student, "RGB")
     if config.init_from is not None:
         source, source_preprocessing, _ = load_preset(config.init_from)
         copied = init_from_generator(student, source, source_preprocessing.channel_order)
@@ -279,9 +285,10 @@ def train_student(config, callbacks=(), log=print):
     evaluate_student = None
     if config.eval_photos and os.path.exists(config.references_path):
         names, eval_photos, references = teacher_targets.read_references(config.references_path)
-        cartoonize = generator_cartoonizer(student, Preprocessing("RGB"))
+        cartoonize = generator_cartoonizer(student, preprocessing)
         evaluate_student = lambda: evaluate(cartoonize, eval_photos, references, names)["mean_psnr"]  # noqa: E731
-    data = TeacherPairs(photos, targets, config.batch_size, crop_size, config.epoch_steps, config.seed)
+    data = TeacherPairs(photos, targets, config.batch_size, crop_size, config.epoch_steps, config.seed,
+                        preprocessing.size_multiple, preprocessing.min_size)
     os.makedirs(config.train_dir, exist_ok=True)
     restore_torn_backup(os.path.join(config.train_dir, BACKUP_DIR), config.epoch_steps, log)
     metrics = _MetricsLog(os.path.join(config.train_dir, METRICS_FILE))
@@ -299,7 +306,7 @@ def train_student(config, callbacks=(), log=print):
         student.fit(data, epochs=config.steps // config.epoch_steps, callbacks=all_callbacks, shuffle=False, verbose=0)
     finally:
         metrics.on_train_end()  # closes the file when fit stopped on an exception
-    return save_preset(student, os.path.join(config.train_dir, PRESET_DIR), Preprocessing("RGB"), **metadata)
+    return save_preset(student, os.path.join(config.train_dir, PRESET_DIR), preprocessing, **metadata)
 
 
 def restore_torn_backup(backup_dir, epoch_steps, log=print):

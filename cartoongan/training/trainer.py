@@ -19,7 +19,7 @@ import tensorflow as tf
 from cartoongan import losses
 from cartoongan import precision as precision_lib
 from cartoongan.atomic import atomic_file
-from cartoongan.presets import Preprocessing, load_preset, preset_name_from_path, save_preset
+from cartoongan.presets import generator_preprocessing, load_preset, preset_name_from_path, save_preset
 from cartoongan.training.config import GENERATOR_CLASSES
 from cartoongan.training.resume import restore_checkpoint
 
@@ -113,7 +113,7 @@ class Trainer:
                 self.generator, self.preprocessing, _ = load_preset(config.init_from, dtype=policy)
             else:
                 self.generator = build_generator(GENERATOR_CLASSES[config.generator], config.generator_config, dtype=policy)
-                self.preprocessing = Preprocessing("RGB")
+                self.preprocessing = generator_preprocessing(self.generator, "RGB")
             if config.photo_path == "on" and supports_photo_path(self.generator):
                 self.generator = with_photo_path(self.generator, dtype=policy)
             self.discriminator = CartoonGanDiscriminator(
@@ -441,7 +441,8 @@ class Trainer:
         for photo in photos:
             # A direct call, as the Cartoonizer pads and crops: Keras' predict would run through
             # the distribution strategy, whose other workers do not take part here.
-            x = edge_pad_to_multiple(to_unit_range(photo[None]), self.preprocessing.size_multiple)
+            x = edge_pad_to_multiple(to_unit_range(photo[None]), self.preprocessing.size_multiple,
+                                     self.preprocessing.min_size)
             y = self.generator(self._to_generator_convention(tf.constant(x)), training=False)
             y = self._to_generator_convention(tf.cast(y, tf.float32))[:, : photo.shape[0], : photo.shape[1]]
             outputs += _to_uint8(y)

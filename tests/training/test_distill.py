@@ -104,6 +104,24 @@ def test_distill_trains_scores_and_writes_a_preset_the_cartoonizer_loads(tmp_pat
         distill.distill(tiny_config(tmp_path, tiny_preset, batch_size=3), log=logs.append)
 
 
+def test_a_v3_student_trains_on_crops_its_stride_does_not_divide_and_its_preset_takes_any_size(tmp_path,
+                                                                                                 tiny_preset):
+    """A tiny-layout AnimeGANv3 student (stride 16, min_size 32) from random weights, on 24px
+    crops (padded to 32 for it, cropped back by the loss) and scored on the 40-52 x 48 held-out
+    photos (padded to 64 x 48): two steps train, and its preset records the stride and min_size,
+    so the Cartoonizer takes a 42x23 photo."""
+    config = tiny_config(tmp_path, tiny_preset, generator="AnimeGanV3Generator",
+                         generator_config={"filters": 4, "tiny_layout": 1}, init_from=None, steps=2,
+                         eval_photos=str(tmp_path / "photos"))
+    distill.distill(config, log=lambda *_: None)
+    assert all(np.isfinite(row["loss"]) for row in distill.read_metrics(config.train_dir))
+    assert np.isfinite(distill.read_metrics(config.train_dir)[-1]["val_psnr"])
+    preset = f"{config.train_dir}/preset"
+    assert read_preset_config(preset)["preprocessing"] == {"channel_order": "RGB", "size_multiple": 16, "min_size": 32}
+    photo = np.random.default_rng(0).integers(0, 256, (23, 42, 3), dtype=np.uint8)
+    assert Cartoonizer.from_pretrained(preset, precision="float32")(photo).shape == (23, 42, 3)
+
+
 @pytest.mark.slow
 def test_whole_photo_targets_are_the_teacher_on_the_whole_photo(tmp_path, tiny_preset):
     photos = _photos(tmp_path / "photos", count=3)

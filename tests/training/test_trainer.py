@@ -120,6 +120,23 @@ def test_fine_tuning_without_the_photo_path_keeps_the_presets_network(tmp_path, 
     assert "photo_path" not in trainer.generator.get_config()
 
 
+@pytest.mark.parametrize("layout, sizes", [({}, (8, 16)), ({"tiny_layout": 1}, (16, 32))])
+def test_a_v3_generator_trained_from_scratch_saves_a_preset_that_takes_any_size(tmp_path, layout, sizes):
+    """A from-scratch AnimeGANv3 run's preset (saved at step 0, untrained) records its
+    generator's stride and min_size (8 and 16; 16 and 32 for the tiny layout), so the
+    Cartoonizer pads a 42x23 photo (44x24 at a stride of 4, which neither layout takes) to what
+    the generator takes and crops it back; the guard, which runs the generator itself on
+    held-out photos, pads the same way."""
+    config = tiny_config(tmp_path, generator="animegan_v3", generator_config={"filters": 4, **layout})
+    trainer = Trainer(config, dataset_fn=synthetic_dataset)
+    trainer.save()
+    photo = np.random.default_rng(0).integers(0, 256, (23, 42, 3), dtype=np.uint8)
+    assert Cartoonizer.from_pretrained(str(tmp_path / "preset"), precision="float32")(photo).shape == (23, 42, 3)
+    saved = json.loads((tmp_path / "preset" / "config.json").read_text())["preprocessing"]
+    assert (saved["size_multiple"], saved.get("min_size")) == sizes
+    assert np.isfinite(trainer._guard_scores(([photo], None), [photo])["colour_distance"])
+
+
 @pytest.mark.parametrize("precision, xla", [("bfloat16", "off"), ("float32", "on")])
 def test_mixed_precision_and_xla_steps_are_finite(tmp_path, precision, xla):
     config = tiny_config(tmp_path, precision=precision, xla=xla, steps=3, init_steps=1)

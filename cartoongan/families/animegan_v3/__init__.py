@@ -19,15 +19,24 @@ _TINY_ARCHITECTURE = ("conv -> LeakyReLU blocks (the authors' batch norms folded
                       "connections, one LADE block before the conv to RGB (0.6 M parameters)")
 
 
+def input_sizes(config):
+    """(size_multiple, min_size) of an AnimeGanV3Generator config: its total stride (three
+    stride-2 convs, four with tiny_layout=1) and twice that, since the smallest map (1/stride)
+    must be at least 2x2 for its 3x3 convs to reflection-pad it."""
+    stride = 16 if config.get("tiny_layout", 0) else 8
+    return stride, 2 * stride
+
+
 def _style(name, description, details, source_url, filename, sha256, upstream_note="", architecture=_ARCHITECTURE,
-           stride=8):
-    # The smallest map (1/stride) must be at least 2x2: its 3x3 convs reflection-pad it.
+           layout=None):
+    """A style row; `layout`: the generator parameters its file sets that decide its sizes."""
+    size_multiple, min_size = input_sizes(layout or {})
     return StyleSource(
         name=name, family="animegan_v3", description=description,
         details=f"AnimeGANv3 (Chen 2022-2023), {details}: {architecture}. Converted from {filename} "
                 f"({source_url.split('/')[3]}/{source_url.split('/')[4]}{upstream_note}).",
-        license=LICENSE, channel_order="RGB", source_url=source_url, files={filename: sha256}, size_multiple=stride,
-        min_size=2 * stride)
+        license=LICENSE, channel_order="RGB", source_url=source_url, files={filename: sha256},
+        size_multiple=size_multiple, min_size=min_size)
 
 
 FAMILY = Family(
@@ -37,6 +46,7 @@ FAMILY = Family(
                 ".onnx": "cartoongan.families.animegan_v3.convert:convert_onnx_file"},
     bounds={"filters": (1, 256), "norm_epsilon_exponent": (1, 30), "softmax_epsilon_exponent": (1, 30),
             "attention_layer_norm": (0, 1), "face_layout": (0, 1), "tiny_layout": (0, 1)},
+    input_sizes=input_sizes,
     styles=(
         _style("animeganv3_hayao",
                "Miyazaki-style anime painting that keeps the photo's colours: flattened shading, drawn "
@@ -85,6 +95,6 @@ FAMILY = Family(
                "https://raw.githubusercontent.com/tuanmjnh/AnimeGANv3_Video/"
                "68b721c853d00a417eda9f18c2e950dfb7cdc60e/resources", "AnimeGANv3_tiny_Cute.onnx",
                "3ef02d6b2939a0e81621abc5beb0e741bb58654570033cd0e97f6b6ef37c1171",
-               architecture=_TINY_ARCHITECTURE, stride=16),
+               architecture=_TINY_ARCHITECTURE, layout={"tiny_layout": 1}),
     ),
 )
