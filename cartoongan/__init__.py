@@ -1,6 +1,6 @@
 """cartoongan: photos into anime-style images with CartoonGAN-family generators."""
 
-from cartoongan.tf_runtime import install_quiet_import
+from cartoongan.tf_runtime import install_quiet_import, skip_optional_jax
 
 __all__ = ["Cartoonizer", "load_generator"]
 __version__ = "0.1.0"
@@ -8,6 +8,8 @@ __version__ = "0.1.0"
 # TensorFlow's start-up lines (absl, oneDNN, "failed call to cuInit") stay off the terminal
 # when the library loads it, as in the command-line tools; CARTOONGAN_VERBOSE=1 shows them.
 install_quiet_import()
+# TensorFlow would load JAX (145 MB resident) for parts of TFLite and Keras this project never uses.
+skip_optional_jax()
 
 
 def __getattr__(name):

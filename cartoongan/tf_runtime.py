@@ -12,6 +12,10 @@ The command-line tools call `import_tensorflow`. The library gets the same throu
 `install_quiet_import`, which `import cartoongan` calls: the first import of TensorFlow in
 the process (by any module) runs quietly, unless the user asks for the logs with
 CARTOONGAN_VERBOSE=1 or by setting TF_CPP_MIN_LOG_LEVEL themselves.
+
+`import cartoongan` also keeps TensorFlow from loading JAX (`skip_optional_jax`): where JAX
+is installed, TensorFlow's import loads it for a TFLite converter and a Keras callback that
+this project never uses, and that adds 145 MB to every process's resident memory.
 """
 
 import contextlib
@@ -54,6 +58,32 @@ def install_quiet_import():
             or "TF_CPP_MIN_LOG_LEVEL" in os.environ or any(isinstance(f, _QuietFinder) for f in sys.meta_path)):
         return
     sys.meta_path.insert(0, _QuietFinder())
+
+
+def skip_optional_jax():
+    """Makes `import jax` fail for the two modules that TensorFlow's import runs and that treat
+    JAX as optional: TFLite's utilities (for `TFLiteConverter.experimental_from_jax`) and Keras'
+    Orbax checkpoint callback (a compatibility patch for old JAX versions). Loaded, JAX's
+    runtime libraries are 145 MB of resident memory in every process that imports TensorFlow
+    (docs/reliability.md). Everyone else, Keras' JAX backend included, imports JAX as usual,
+    and once JAX is loaded this changes nothing."""
+    if not any(isinstance(finder, _OptionalJaxFinder) for finder in sys.meta_path):
+        sys.meta_path.insert(0, _OptionalJaxFinder())
+
+
+class _OptionalJaxFinder(importlib.abc.MetaPathFinder):
+    IMPORTERS = ("tensorflow.lite.python.util", "keras.src.callbacks.orbax_checkpoint")
+
+    def find_spec(self, name, path, target=None):
+        if name != "jax":
+            return None
+        frame = sys._getframe(1)
+        while frame is not None and frame.f_globals.get("__name__", "").startswith("importlib"):
+            frame = frame.f_back  # the import machinery's frames, up to the importing module
+        importer = frame.f_globals.get("__name__") if frame is not None else None
+        if importer in self.IMPORTERS:
+            raise ImportError(f"JAX is not loaded for {importer} (cartoongan.tf_runtime.skip_optional_jax)")
+        return None
 
 
 def _uninstall():

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.conftest import PROJECT_ROOT
+from tests.conftest import PROJECT_ROOT, required_module
 
 
 def test_a_cartoongan_folder_in_the_current_directory_does_not_shadow_the_package(tmp_path):
@@ -49,6 +49,19 @@ def test_the_python_api_is_as_quiet_as_the_cli_unless_asked(tiny_preset, imports
                              env={**env, "CARTOONGAN_VERBOSE": "1"})
     assert verbose.returncode == 0, verbose.stderr
     assert "absl::InitializeLog" in verbose.stderr
+
+
+def test_tensorflow_loaded_through_cartoongan_leaves_jax_out():
+    """Where JAX is installed (the test extra installs it), importing TensorFlow and Keras
+    loads it for TFLite's from_jax converter and Keras' Orbax callback: 145 MB of resident
+    memory in every process (docs/reliability.md). `import cartoongan` keeps those two
+    imports out, and JAX still loads for whoever asks for it."""
+    required_module("jax")
+    code = ("import sys, cartoongan, keras, tensorflow; print('jax' in sys.modules); "
+            "import jax; print(callable(jax.jit))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180, cwd=PROJECT_ROOT)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["False", "True"]
 
 
 # What a wheel is built from (everything else in the clone is tests, tools and docs).
