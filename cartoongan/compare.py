@@ -12,17 +12,19 @@ and how a trained checkpoint is compared with the preset it started from.
 
 Memory stays bounded whatever the number of photos: one photo and its results are held at a
 time, each photo's band of the sheet goes to a temporary file as it is made, and the sheet is
-encoded from there (a PNG row by row; a JPEG or WebP a page at a time, since their encoders
-need the whole picture and their formats end at 65,535 and 16,383 pixels: a long sheet
-continues in `NAME-2.jpg`, `NAME-3.jpg`, ...). `compare()` is the same in memory, for a few
-photos.
+encoded from there (a PNG row by row, a JPEG a strip of rows at a time, a WebP a page at a
+time, since its encoder needs the whole picture; JPEG and WebP end at 65,535 and 16,383
+pixels: a long sheet continues in `NAME-2.jpg`, `NAME-3.jpg`, ...). `compare()` is the same
+in memory, for a few photos.
 
 The colour shift is the mean CIEDE2000 difference between the photo and the result after a
 strong Gaussian blur of both (sigma: 1/32 of the long side), which leaves the colour cast and
 the change of brightness a style makes and not its strokes or texture.
 """
 
+import functools
 import os
+import re
 import struct
 import tempfile
 import time
@@ -42,9 +44,9 @@ _COLOUR_ROWS = 64  # rows of the colour difference computed at once
 SHEET_FORMATS = (".jpg", ".jpeg", ".png", ".webp")
 # The tallest picture each format can hold (PNG: 2**31 - 1, never reached here).
 MAX_HEIGHT = {".jpg": 65_535, ".jpeg": 65_535, ".webp": 16_383, ".png": None}
-# Pixels of a JPEG or WebP page encoded at once (Pillow holds 4 bytes a pixel: 64 MB), so a
-# wide or long sheet pages sooner than its format would make it: 85 photos a page at the
-# default cell with three columns.
+# Pixels of a JPEG or WebP page, so a wide or long sheet pages sooner than its format would
+# make it: 85 photos a page at the default cell with three columns. A WebP page is encoded
+# whole (Pillow holds 4 bytes a pixel: 64 MB); a JPEG, in strips, pages at the same size.
 PAGE_PIXELS = 16 << 20
 
 
@@ -301,12 +303,22 @@ class SheetWriter:
 
 def write_page(path, width, height, blocks, quality=95):
     """Writes a JPEG or WebP atomically from `blocks` (uint8 RGB, `width` wide, `height` rows
-    in all), pasted into the one picture the encoder needs (no second copy of the page)."""
+    in all): a JPEG a strip of rows at a time (`write_jpeg`), a WebP pasted into the one
+    picture its encoder needs (no second copy of the page)."""
     from PIL import Image
 
     from cartoongan.atomic import atomic_file
 
     extension = os.path.splitext(path)[1].lower()
+    if extension in (".jpg", ".jpeg") and _jpeg_restarts_written():
+        try:
+            with atomic_file(path, suffix=extension) as partial, open(partial, "wb") as out:
+                top = write_jpeg(out, height, blocks, quality)
+                if top != height:
+                    raise ValueError(f"{path}: {top} rows given for a picture {height} tall")
+        except OSError as error:  # a full disk says "No space left on device" without the path
+            raise OSError(error.errno, f"{path}: cannot write ({error.strerror or error})") from error
+        return
     page, top = Image.new("RGB", (width, height), "white"), 0
     for block in blocks:
         page.paste(Image.fromarray(np.ascontiguousarray(block)), (0, top))
@@ -316,8 +328,94 @@ def write_page(path, width, height, blocks, quality=95):
     try:
         with atomic_file(path, suffix=extension) as partial:
             page.save(partial, format=Image.registered_extensions()[extension], quality=quality)
-    except OSError as error:  # a full disk says "No space left on device" without the path
+    except OSError as error:
         raise OSError(error.errno, f"{path}: cannot write ({error.strerror or error})") from error
+
+
+# Rows of a JPEG encoded at once: a multiple of 16, the height of a row of 4:2:0 MCUs.
+_JPEG_STRIP_ROWS = 1024
+_RESTART_MARKER = re.compile(rb"\xff[\xd0-\xd7]")  # in entropy-coded data 0xFF is stuffed (FF 00)
+
+
+def write_jpeg(out, height, blocks, quality=95):
+    """Encodes the rows of `blocks` (uint8 RGB of one width, `height` rows expected) as a
+    baseline JPEG to the binary file `out`, in memory that does not grow with the picture;
+    -> the rows given. Each strip of rows (a multiple of 16: whole rows of MCUs) is encoded
+    on its own with a restart marker after every row of MCUs; their entropy-coded data, joined
+    by restart markers numbered on, is the scan of the whole picture, under the first strip's
+    headers with the whole height: byte for byte what Pillow writes for the whole picture with
+    `quality` and `restart_marker_rows=1` (tests/test_compare.py)."""
+    header, restarts, rows = None, 0, 0
+
+    def restart(_=None):  # the next restart marker: RST0 .. RST7, then RST0 again
+        nonlocal restarts
+        restarts += 1
+        return bytes((0xFF, 0xD0 + (restarts - 1) % 8))
+
+    for strip in _strips(blocks):
+        head, scan = _jpeg_parts(_encode_jpeg(strip, quality))
+        if header is None:
+            header = head
+            out.write(_with_height(head, height))
+        elif _with_height(head, 0) != _with_height(header, 0):
+            raise RuntimeError("JPEG strips were encoded with different tables")  # same settings: never
+        else:
+            out.write(restart())
+        out.write(_RESTART_MARKER.sub(restart, scan))
+        rows += strip.shape[0]
+    out.write(b"\xff\xd9")  # end of image
+    return rows
+
+
+def _strips(blocks, rows=_JPEG_STRIP_ROWS):
+    """`blocks` regrouped into strips of `rows` rows (a multiple of 16), the last one shorter."""
+    pending, count = [], 0
+    for block in blocks:
+        pending.append(block)
+        count += block.shape[0]
+        if count >= rows:
+            joined = np.concatenate(pending)
+            for top in range(0, count - rows + 1, rows):
+                yield joined[top:top + rows]
+            pending, count = [joined[count // rows * rows:]], count % rows
+    if count:
+        yield np.concatenate(pending)
+
+
+def _encode_jpeg(rgb, quality):
+    import io
+
+    from PIL import Image
+
+    data = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(rgb)).save(data, format="JPEG", quality=quality, restart_marker_rows=1)
+    return data.getvalue()
+
+
+def _jpeg_parts(data):
+    """A JPEG's bytes -> (every segment up to the start of scan, the entropy-coded data)."""
+    position = 2  # after the start of image
+    while True:
+        if data[position] != 0xFF:
+            raise ValueError("not a JPEG segment")
+        marker = data[position + 1]
+        position += 2 + struct.unpack(">H", data[position + 2:position + 4])[0]
+        if marker == 0xDA:  # start of scan: its data runs to the end of image
+            return data[:position], data[position:-2]
+
+
+def _with_height(head, height):
+    """`head` (the segments up to the start of scan) with the frame's height set to `height`."""
+    position = 2
+    while head[position + 1] != 0xC0:  # start of frame (baseline)
+        position += 2 + struct.unpack(">H", head[position + 2:position + 4])[0]
+    return head[:position + 5] + struct.pack(">H", height) + head[position + 7:]
+
+
+@functools.cache
+def _jpeg_restarts_written():
+    """Whether this Pillow writes restart markers (`restart_marker_rows`; older ones do not)."""
+    return b"\xff\xdd" in _jpeg_parts(_encode_jpeg(np.zeros((32, 16, 3), np.uint8), 95))[0]  # DRI segment
 
 
 def write_png(path, width, height, blocks):

@@ -251,6 +251,37 @@ class _Negative:
         return lambda photo: 255 - photo
 
 
+def test_a_jpeg_page_is_encoded_in_strips_as_the_whole_picture(tmp_path, monkeypatch):
+    """A JPEG page was pasted whole into one picture for the encoder (Pillow: 4 bytes a pixel,
+    64 MB for a page of 16 M pixels), the last allocation of a compare run and its peak. Now
+    strips of at most 1,024 rows are encoded and joined: the file is byte for byte Pillow's
+    encoding of the whole picture (restart markers after every row of MCUs), from blocks of
+    any height, past eight restart markers (RST0..RST7 wrap) and an height that is no
+    multiple of 16; without restart markers (an older Pillow) the whole page is encoded."""
+    import io
+
+    rng = np.random.default_rng(5)
+    picture = rng.integers(0, 256, (2500, 120, 3), dtype=np.uint8)
+    picture[:, :60] = smooth_photo(2500, 60, seed=2)  # flat parts and noise: all kinds of codes
+    whole = io.BytesIO()
+    Image.fromarray(picture).save(whole, format="JPEG", quality=95, restart_marker_rows=1)
+    assert compare._jpeg_restarts_written()
+    encoded = []
+    real = compare._encode_jpeg
+    monkeypatch.setattr(compare, "_encode_jpeg", lambda rgb, quality: encoded.append(len(rgb)) or real(rgb, quality))
+    heights = [16, 700, 37, 1500, 247]
+    blocks = (picture[sum(heights[:i]):sum(heights[:i + 1])] for i in range(len(heights)))
+    compare.write_page(str(tmp_path / "p.jpg"), 120, 2500, blocks)
+    assert (tmp_path / "p.jpg").read_bytes() == whole.getvalue()
+    assert encoded == [1024, 1024, 452]
+    monkeypatch.setattr(compare, "_jpeg_restarts_written", lambda: False)
+    compare.write_page(str(tmp_path / "q.jpg"), 120, 2500, iter([picture]))
+    np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "q.jpg")), np.asarray(Image.open(whole)))
+    with pytest.raises(ValueError, match="2400 rows given for a picture 2500 tall"):
+        compare.write_page(str(tmp_path / "r.jpg"), 120, 2500, iter([picture[:2400]]))
+    assert not (tmp_path / "r.jpg").exists()
+
+
 def test_memory_holds_one_photo_at_a_time(tmp_path, monkeypatch):
     """Was: every photo and result was held until the end (900 photos at 128 px peaked at 2.63
     GB). Now a band at a time goes to disk: 200 photos of 256 x 256 with two looks (the old
