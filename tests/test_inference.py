@@ -3,6 +3,7 @@ import pytest
 from PIL import Image
 
 from cartoongan import Cartoonizer
+from cartoongan.inference import uint8_cartoonize_fn
 from cartoongan.presets import load_preset
 from tests.conftest import psnr, shared_path
 
@@ -35,6 +36,26 @@ def test_batch_groups_sizes_and_matches_single_calls(tiny):
     images = [rng.integers(0, 256, s, dtype=np.uint8) for s in [(20, 24, 3), (17, 9, 3), (20, 24, 3)]]
     for single, batched in zip([tiny(i) for i in images], tiny.cartoonize_batch(images)):
         assert np.abs(single.astype(int) - batched).max() <= 1
+
+
+def test_the_network_runs_on_tensorflows_single_threaded_executor(tiny, monkeypatch):
+    """TensorFlow caches its oneDNN primitives per thread and input shape (whitebox: 3.5 MB a
+    new shape, 1,024 primitives a thread): photos of many sizes filled a cache on each of its
+    inter-op threads (a compare run of 600 stood at 1,174 MB before its last page, 1,132 MB on
+    one thread; docs/reliability.md). Every call, one image or a batch, runs on the
+    single-threaded executor, with the results of the default one."""
+    import tensorflow as tf
+
+    executors = []
+    real = tf.experimental.function_executor_type
+    monkeypatch.setattr(tf.experimental, "function_executor_type", lambda name: executors.append(name) or real(name))
+    image = np.random.default_rng(3).integers(0, 256, (20, 28, 3), dtype=np.uint8)
+    single, [batched] = tiny(image), tiny.cartoonize_batch([image])
+    assert executors == ["SINGLE_THREADED_EXECUTOR"] * 2
+    default = tf.function(uint8_cartoonize_fn(tiny.generator, tiny.preprocessing),
+                          input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8)])(image[None]).numpy()[0]
+    np.testing.assert_array_equal(single, default)
+    np.testing.assert_array_equal(batched, default)
 
 
 def test_rejects_non_uint8_rgb(tiny):
