@@ -224,3 +224,52 @@ def test_colour_distribution_loss_does_not_reward_collapsing_onto_the_commonest_
         loss = losses.colour_distribution_loss(collapsed, anime, seed=seed)
     step = -tape.gradient(loss, collapsed)[0, 0]
     assert float(tf.reduce_sum(tf.reduce_sum(step, 0) * (tf.constant(red) - grey))) > 0
+
+
+def _two_regions(line_level=None, noise=0.0, seed=0):
+    """A 32x32 RGB image in [-1, 1]: left half at level 60, right half at 200 (0..255), with
+    a one-pixel vertical line of `line_level` on the boundary and Gaussian grain of `noise`
+    levels; batch of one."""
+    image = np.full((32, 32), 200.0, np.float32)
+    image[:, :16] = 60.0
+    if line_level is not None:
+        image[:, 16] = line_level
+    image += np.random.default_rng(seed).normal(0, noise, image.shape)
+    return tf.constant(np.repeat(image[None, ..., None], 3, -1) / 127.5 - 1.0)
+
+
+def test_line_profile_puts_a_drawn_outline_in_the_edge_bins_and_grain_in_the_flat_ones():
+    """The boundary's contrast (140 levels over the 5x5 binomial's width, about 35 levels a
+    pixel after the /8 Sobel) lands in the top bin: a 1 px line 160 levels under the bright
+    side is ink there (mean over the top bin's pixels above 8 levels), none on the flat
+    areas; grain of 8 levels is ink on the flat areas (mean above 3); each channel has its
+    own ink, so a line dark in red and green only is one of that colour."""
+    ink, share = losses.line_profile(_two_regions(line_level=40.0))
+    ink, share = ink.numpy(), share.numpy()
+    assert ink.shape == (len(losses.LINE_CONTRAST_BINS) + 1, 3)
+    assert share[-1] > 0 and ink[-1].min() > 8.0
+    np.testing.assert_allclose(ink[0], 0.0, atol=1e-4)
+    grain, _ = losses.line_profile(_two_regions(noise=8.0))
+    assert grain.numpy()[0].min() > 3.0
+    blue = _two_regions(line_level=40.0).numpy()
+    blue[:, :, 16, 2] = 200.0 / 127.5 - 1.0  # the line's blue channel as bright as the right side
+    blue_ink = losses.line_profile(tf.constant(blue))[0].numpy()[-1]
+    assert blue_ink[0] > 8.0 and blue_ink[1] > 8.0 and blue_ink[2] < 0.5 * blue_ink[0]  # a yellow line
+
+
+def test_line_loss_tells_outlined_pictures_from_grainy_ones_and_asks_for_the_line():
+    """Against an outlined anime batch, an outlined image scores near 0 and the same image
+    without the line but with grain scores at least 5x more; the loss's gradient on the
+    plain image darkens the boundary (a pixel beside it) and leaves the flat areas five
+    pixels away alone (gradient under a tenth of the boundary's)."""
+    anime = _two_regions(line_level=40.0)
+    outlined = float(losses.line_loss(_two_regions(line_level=40.0, noise=1.0, seed=1), anime))
+    grainy = float(losses.line_loss(_two_regions(noise=8.0, seed=1), anime))
+    assert grainy > 5 * max(outlined, 1e-3)
+    plain = tf.Variable(_two_regions())
+    with tf.GradientTape() as tape:
+        loss = losses.line_loss(plain, anime)
+    gradient = tape.gradient(loss, plain).numpy()[0, 8:24].sum(-1).mean(0)  # per column, rows away from the border
+    boundary = gradient[15:17].max()
+    assert boundary > 0  # descending the gradient darkens the boundary
+    assert np.abs(gradient[[9, 10, 22, 23]]).max() < 0.1 * boundary

@@ -12,9 +12,17 @@ unchanged when the path is added (fine-tuning starts exactly at the preset):
   response at the 2-pixel period is exactly 0). With the raw photo there, fine-tunes copy
   its fine texture (the photos have more checkerboard than hayao_lite's outputs; measured
   in docs/learning.md).
-Each is scaled by PHOTO_PATH_GAIN: Adam moves a weight by about the learning rate a step
-whatever its scale, so a fixed gain is a larger rate for these few weights only (a 1x1 pass
-through needs weights near 1, which 1e-4 a step would take 10 000 steps to reach).
+Each is scaled by a fixed gain: Adam moves a weight by about the learning rate a step
+whatever its scale, so the gain is a larger rate for these few weights only (a 1x1 pass
+through needs weights near 1, which 1e-4 a step would take 10 000 steps to reach). The gain
+travels in the generator's config (`photo_path_gain`; cartoongan.families holds the
+default of new paths and the legacy one of presets saved without it).
+
+The ink path (`ink_path=1`) is a third one, for lines: before the tanh, a zero-initialised 1x1
+conv of InkFeatures (the photo's edges thinned to one pixel across, above a few contrast
+thresholds), so that fine-tuning learns whether and how dark a style draws the photo's
+edges. The network itself does not learn thin lines in a fine-tune's few hundred steps: asked
+for them by the line loss it draws dotted strokes (its stride-2 upsampling); docs/learning.md.
 
 Sizes: the head conv adds the photo at the output's size, so a photo-path generator takes
 multiples of 4 (the Cartoonizer pads to that; the networks without the path round up).
@@ -24,39 +32,98 @@ import inspect
 
 import keras
 import numpy as np
+from keras import ops
 
+from cartoongan.families import PHOTO_PATH_GAIN
 from cartoongan.models.layers import ReflectionPadding2D
 
-PHOTO_PATH_GAIN = 10.0
 _BINOMIAL = np.outer([1.0, 2.0, 1.0], [1.0, 2.0, 1.0]) / 16.0
+_SOBEL_X = np.array([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]]) / 8.0  # levels a pixel
+# Contrast thresholds of the ink features (levels of 0..255 a pixel) and their scale: an
+# edge of 32 levels a pixel gives a feature of about 1.
+INK_THRESHOLDS = (2.0, 5.0, 10.0, 20.0)
+_INK_SCALE = 32.0
+_TAN_22_5 = 0.41421356  # |gy| / |gx| under which a gradient counts as horizontal
 
 
-def add_photo_path(features, photo, filters, kernel_size, name, dtype=None):
-    """`features` + PHOTO_PATH_GAIN * conv(`photo`), the conv zero-initialised, without bias
-    (`photo` already padded for a `kernel_size` > 1)."""
+def _filter3x3(x, kernel):
+    """[B, H, W, 1] filtered by a fixed 3x3 kernel, reflected borders."""
+    x = ops.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]], mode="reflect")
+    return ops.conv(x, ops.convert_to_tensor(kernel[:, :, None, None].astype("float32")), padding="valid")
+
+
+@keras.saving.register_keras_serializable(package="cartoongan")
+class InkFeatures(keras.layers.Layer):
+    """Photo [-1, 1] -> [B, H, W, len(thresholds)]: the gradient magnitude of its grey level
+    (blurred twice by the 3x3 binomial kernel, Sobel), kept only where it is the largest of the
+    two neighbours along the gradient (non-maximum suppression, Canny's thinning: one pixel
+    across; of two equal neighbours, the later one along the axis), minus each threshold
+    (0..255 levels a pixel), above 0, divided by 32. No weights."""
+
+    def __init__(self, thresholds=INK_THRESHOLDS, **kwargs):
+        super().__init__(**kwargs)
+        self.thresholds = tuple(float(t) for t in thresholds)
+
+    def call(self, photo):
+        grey = ops.mean(ops.cast(photo, "float32"), axis=-1, keepdims=True) * 127.5
+        grey = _filter3x3(_filter3x3(grey, _BINOMIAL), _BINOMIAL)
+        gx, gy = _filter3x3(grey, _SOBEL_X), _filter3x3(grey, _SOBEL_X.T)
+        magnitude = ops.sqrt(gx * gx + gy * gy + 1e-6)
+        padded = ops.pad(magnitude, [[0, 0], [1, 1], [1, 1], [0, 0]])
+
+        def neighbour(dy, dx):
+            return padded[:, 1 + dy:(dy - 1) or None, 1 + dx:(dx - 1) or None]
+
+        def is_peak(dy, dx):  # a tie between two pixels keeps one of them
+            return ops.logical_and(magnitude > neighbour(dy, dx), magnitude >= neighbour(-dy, -dx))
+
+        ax, ay = ops.abs(gx), ops.abs(gy)
+        peak = ops.where(ay <= _TAN_22_5 * ax, is_peak(0, 1),
+                         ops.where(ax <= _TAN_22_5 * ay, is_peak(1, 0),
+                                   ops.where(gx * gy > 0, is_peak(1, 1), is_peak(1, -1))))
+        thin = magnitude * ops.cast(peak, "float32")
+        return ops.concatenate([ops.relu(thin - t) for t in self.thresholds], axis=-1) / _INK_SCALE
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], len(self.thresholds))
+
+    def get_config(self):
+        return {**super().get_config(), "thresholds": list(self.thresholds)}
+
+
+def add_photo_path(features, photo, filters, kernel_size, name, gain, dtype=None):
+    """`features` + `gain` * conv(`photo`), the conv zero-initialised, without bias (`photo`
+    already padded for a `kernel_size` > 1)."""
     path = keras.layers.Conv2D(filters, kernel_size, use_bias=False, kernel_initializer="zeros",
                                name=f"{name}_photo_conv", dtype=dtype)(photo)
-    path = keras.layers.Rescaling(PHOTO_PATH_GAIN, name=f"{name}_photo_gain", dtype="float32")(path)
+    path = keras.layers.Rescaling(float(gain), name=f"{name}_photo_gain", dtype="float32")(path)
     return keras.layers.Add(name=f"{name}_photo_add", dtype="float32")([features, path])
 
 
-def add_blurred_photo_path(features, photo, name, dtype=None):
+def add_blurred_photo_path(features, photo, name, gain, dtype=None):
     """`features` (3 channels) + the path from the photo blurred by the fixed binomial kernel."""
     blurred = ReflectionPadding2D(1, name=f"{name}_photo_pad", dtype=dtype)(photo)
     kernel = np.repeat(_BINOMIAL[:, :, None, None], 3, axis=2).astype("float32")
     blurred = keras.layers.DepthwiseConv2D(3, use_bias=False, trainable=False, name=f"{name}_photo_blur", dtype="float32",
                                            depthwise_initializer=keras.initializers.Constant(kernel))(blurred)
-    return add_photo_path(features, blurred, 3, 1, name, dtype=dtype)
+    return add_photo_path(features, blurred, 3, 1, name, gain, dtype=dtype)
 
 
-def with_photo_path(generator, dtype=None):
-    """The same network with the photo path added and every existing weight copied: its
-    outputs equal `generator`'s. A generator that has the path is returned as is."""
+def add_ink_path(features, photo, gain, dtype=None):
+    """`features` (3 channels) + `gain` * a zero-initialised 1x1 conv of InkFeatures(`photo`)."""
+    ink = InkFeatures(name="ink_features", dtype="float32")(photo)
+    return add_photo_path(features, ink, 3, 1, "ink", gain, dtype=dtype)
+
+
+def with_photo_path(generator, dtype=None, gain=PHOTO_PATH_GAIN, ink_path=True):
+    """The same network with the photo path (scaled by `gain`) and, with `ink_path`, the ink
+    path added and every existing weight copied: its outputs equal `generator`'s. A generator
+    that has the photo path is returned as is."""
     config = generator.get_config()
     if config.get("photo_path"):
         return generator
     config = {key: value for key, value in config.items() if key not in ("name", "trainable")}
-    extended = type(generator)(dtype=dtype, photo_path=1, **config)
+    extended = type(generator)(dtype=dtype, photo_path=1, photo_path_gain=gain, ink_path=int(ink_path), **config)
     for layer in generator.layers:
         if layer.weights:
             extended.get_layer(layer.name).set_weights(layer.get_weights())

@@ -6,7 +6,15 @@ import math
 import os
 
 from cartoongan.errors import ParameterError
-from cartoongan.families import FAMILIES, GENERATOR_BOUNDS, TRAINABLE_FAMILIES, family_name, input_sizes
+from cartoongan.families import (
+    FAMILIES,
+    GENERATOR_BOUNDS,
+    LEGACY_PHOTO_PATH_GAIN,
+    PHOTO_PATH_GAIN,
+    TRAINABLE_FAMILIES,
+    family_name,
+    input_sizes,
+)
 from cartoongan.options import option as _option
 
 # Adam's first steps move every weight by about the learning rate whatever the gradient:
@@ -33,13 +41,14 @@ with XLA): the progress bar says so while it happens."""
 # loss takes (losses.VggFeatures.FEATURE_SCALE).
 PAPER_RECIPE = {"colour_weight": 0.0, "colour_distribution_weight": 0.0, "checkerboard_weight": 0.0, "palette_weight": 0.0,
                 "discriminator_norm": "instance", "warmup_steps": 0, "vgg_weights": "imagenet", "content_features": "vgg",
-                "photo_path": "off", "content_weight": 3250.0, "colour_pool": 1, "texture_weight": 0.0}
+                "photo_path": "off", "content_weight": 3250.0, "colour_pool": 1, "texture_weight": 0.0,
+                "line_weight": 0.0, "ink_path": "off"}
 
 # The generator families training builds (`cartoongan.families`, TensorFlow-free), by their
 # one name; their bounds are the families' one table, which presets check too.
 GENERATOR_CLASSES = {name: FAMILIES[name].generator_class for name in TRAINABLE_FAMILIES}
 # Generator parameters that options of their own set (--photo-path), not --generator-config.
-_SET_BY_OPTIONS = ("photo_path",)
+_SET_BY_OPTIONS = ("photo_path", "photo_path_gain", "ink_path")
 def canonical_generator(name):
     """The family's one name for an older one ("full" -> "cartoongan"); anything else as it is,
     for the choices check to refuse by name."""
@@ -50,7 +59,8 @@ def canonical_generator(name):
 
 
 # Keys whose absence in an older run's config.json means this value (not today's default).
-_RESUME_LEGACY = {"discriminator_norm": "instance", "warmup_steps": 0, "photo_path": "off", "texture_weight": 0.0}
+_RESUME_LEGACY = {"discriminator_norm": "instance", "warmup_steps": 0, "photo_path": "off", "texture_weight": 0.0,
+                  "photo_path_gain": LEGACY_PHOTO_PATH_GAIN, "ink_path": "off"}
 # Resume keys of which only whether they are zero changes the checkpoint (a second discriminator).
 _RESUME_SWITCHES = ("texture_weight",)
 
@@ -58,7 +68,7 @@ _RESUME_SWITCHES = ("texture_weight",)
 # warmup_steps: with a warm-up the optimizers' learning rate is a schedule, without one a
 # variable the checkpoint holds, so the two cannot restore each other's checkpoints.
 _RESUME_KEYS = ("generator", "generator_config", "init_from", "discriminator_filters", "discriminator_norm", "precision",
-                "warmup_steps", "photo_path", "texture_weight")
+                "warmup_steps", "photo_path", "photo_path_gain", "ink_path", "texture_weight")
 
 
 def has_photo_path(generator):
@@ -101,6 +111,12 @@ class TrainConfig:
                               "(zero-initialised, so a fine-tune starts at its preset): their first instance norm "
                               "hides how bright and coloured the photo is, so without it they cannot keep or map "
                               "its colours", choices=("on", "off"))
+    ink_path: str = _option("on", "with the photo path, a path for lines: a learned weighting of the photo's edges "
+                            "thinned to one pixel across, added before the output (zero-initialised)",
+                            choices=("on", "off"))
+    photo_path_gain: int = _option(PHOTO_PATH_GAIN, "fixed gain of the photo path's convolutions: a larger learning "
+                                   "rate for them alone, so that the photo's colours pass through within a few hundred "
+                                   "steps", metavar="N")
     init_steps: int = _option(1000, "content-only initialization steps (the paper's first phase)")
     steps: int = _option(10000, "all steps, initialization included")
     batch_size: int = _option(8, "global batch size, split across replicas")
@@ -132,6 +148,8 @@ class TrainConfig:
                                   "grayscale outputs and anime images)")
     structure_weight: float = _option(0.0, "weight of White-box's structure loss (content features of each output "
                                       "against its SLIC-superpixel-flattened self: asks for flat regions)")
+    line_weight: float = _option(5.0, "weight of the line loss: how dark the thin structures are at each level of "
+                                 "local contrast, the outputs' against the anime batch's (outlines at edges)")
     checkerboard_weight: float = _option(30.0, "weight of the excess of the outputs' pixel-period response (2x2 "
                                          "checkerboard, [1, -2, 1] stripes along each axis) over the photos': keeps "
                                          "transposed-convolution artefacts out")
@@ -164,7 +182,7 @@ class TrainConfig:
             self.generator_lr = FINE_TUNE_GENERATOR_LR if self.init_from else SCRATCH_GENERATOR_LR
 
         floats = ("content_weight", "edge_weight", "palette_weight", "colour_weight", "colour_distribution_weight",
-                  "checkerboard_weight", "texture_weight", "style_weight", "structure_weight", "generator_lr", "discriminator_lr",
+                  "checkerboard_weight", "texture_weight", "style_weight", "structure_weight", "line_weight", "generator_lr", "discriminator_lr",
                   "beta_1", "beta_2")
         if isinstance(self.generator, str) and self.generator not in GENERATOR_CLASSES:
             self.generator = canonical_generator(self.generator)  # an older name ("full"); else refused below
@@ -198,6 +216,9 @@ class TrainConfig:
             ("discriminator_norm", self.discriminator_norm in DISCRIMINATOR_NORMS,
              f"discriminator_norm must be one of {', '.join(DISCRIMINATOR_NORMS)}"),
             ("photo_path", self.photo_path in ("on", "off"), f"photo_path must be on or off, not {self.photo_path!r}"),
+            ("ink_path", self.ink_path in ("on", "off"), f"ink_path must be on or off, not {self.ink_path!r}"),
+            ("photo_path_gain", isinstance(self.photo_path_gain, int) and not isinstance(self.photo_path_gain, bool)
+             and 1 <= self.photo_path_gain <= 1000, f"photo_path_gain must be an integer from 1 to 1000, not {self.photo_path_gain!r}"),
         ]
         for field, ok, message in checks:
             if not ok:
@@ -211,6 +232,8 @@ class TrainConfig:
                                   f"takes multiples of {multiple}, at least {max(minimum, 16)}")
         if not has_photo_path(self.generator):
             self.photo_path = "off"  # what the run trains: this family has no photo path
+        if self.photo_path == "off":
+            self.ink_path = "off"  # it comes with the photo path
 
     def to_json(self):
         return json.dumps(dataclasses.asdict(self), indent=2, allow_nan=False) + "\n"
@@ -222,8 +245,10 @@ class TrainConfig:
             before = previous.get(key, _RESUME_LEGACY.get(key, getattr(self, key)))
             if key == "generator" and isinstance(before, str):
                 before = canonical_generator(before)  # older runs stored an older name of the family
-            if key == "photo_path" and not has_photo_path(self.generator):
+            if key in ("photo_path", "ink_path") and not has_photo_path(self.generator):
                 continue  # built without it whatever was recorded (older runs recorded "on")
+            if key == "photo_path_gain" and "off" in (self.photo_path, previous.get("photo_path", _RESUME_LEGACY["photo_path"])):
+                continue  # no path, no gain
             if (bool(before) != bool(getattr(self, key))) if key in _RESUME_SWITCHES else before != getattr(self, key):
                 invalid = _invalid_value(self, key, before)
                 if invalid:  # advising to pass it would only fail again

@@ -115,7 +115,8 @@ class Trainer:
                 self.generator = build_generator(GENERATOR_CLASSES[config.generator], config.generator_config, dtype=policy)
                 self.preprocessing = generator_preprocessing(self.generator, "RGB")
             if config.photo_path == "on" and supports_photo_path(self.generator):
-                self.generator = with_photo_path(self.generator, dtype=policy)
+                self.generator = with_photo_path(self.generator, dtype=policy, gain=config.photo_path_gain,
+                                                 ink_path=config.ink_path == "on")
             self.discriminator = CartoonGanDiscriminator(
                 filters=config.discriminator_filters, dtype=policy, normalization=config.discriminator_norm)
             # White-box's texture discriminator: the same network, shown grayscale images.
@@ -225,6 +226,7 @@ class Trainer:
                      if self.config.style_weight else tf.constant(0.0))
             structure = (losses.content_loss(self.vgg(losses.superpixel_flatten(generated)), self.vgg(generated))
                          if self.config.structure_weight else tf.constant(0.0))
+            line = (losses.line_loss(generated_rgb, batch["anime"]) if self.config.line_weight else tf.constant(0.0))
             distribution = (losses.colour_distribution_loss(generated_rgb, batch["anime"], seed=self._palette_seed() + 1)
                             if self.config.colour_distribution_weight else tf.constant(0.0))
             generator_loss = (adversarial + self.config.content_weight * content
@@ -234,7 +236,8 @@ class Trainer:
                               + self.config.checkerboard_weight * checkerboard
                               + self.config.texture_weight * texture
                               + self.config.style_weight * style
-                              + self.config.structure_weight * structure)
+                              + self.config.structure_weight * structure
+                              + self.config.line_weight * line)
             generator_scaled = self._scaled(self.generator_optimizer, generator_loss)
             discriminator_scaled = self._scaled(self.discriminator_optimizer, discriminator_loss)
         generator_gradients = generator_tape.gradient(generator_scaled, self.generator.trainable_variables)
@@ -250,6 +253,7 @@ class Trainer:
             "texture_loss": texture,
             "style_loss": style,
             "structure_loss": structure,
+            "line_loss": line,
             "discriminator_loss": discriminator_loss,
             # What D makes of each input (LSGAN targets: anime 1, generated 0, smoothed 0).
             "d_real": tf.reduce_mean(real_logits),

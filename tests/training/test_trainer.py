@@ -98,7 +98,7 @@ def test_fine_tuning_starts_exactly_from_the_preset(tmp_path, tiny_preset):
     for layer in reference.layers:  # every weight of the preset, the photo path's added beside them
         for ours, theirs in zip(trainer.generator.get_layer(layer.name).weights, layer.weights):
             np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
-    for name in ("stem_photo_conv", "head_photo_conv"):
+    for name in ("stem_photo_conv", "head_photo_conv", "ink_photo_conv"):
         assert not np.any(trainer.generator.get_layer(name).get_weights()[0])
     photo = np.random.default_rng(0).uniform(-1, 1, (2, 32, 32, 3)).astype("float32")
     np.testing.assert_array_equal(trainer.generator(photo).numpy(), reference(photo).numpy())
@@ -107,6 +107,8 @@ def test_fine_tuning_starts_exactly_from_the_preset(tmp_path, tiny_preset):
     saved = json.loads((tmp_path / "preset" / "config.json").read_text())
     assert saved["preprocessing"]["channel_order"] == "BGR"
     assert saved["generator"]["config"]["photo_path"] == 1
+    assert saved["generator"]["config"]["photo_path_gain"] == config.photo_path_gain == 100
+    assert saved["generator"]["config"]["ink_path"] == 1
     # The path was trained, and the saved preset is the network that was trained.
     assert np.any(trainer.generator.get_layer("head_photo_conv").get_weights()[0])
     np.testing.assert_allclose(load_generator(str(tmp_path / "preset"))(photo).numpy(), trainer.generator(photo).numpy(),
@@ -281,6 +283,21 @@ def test_runs_from_before_the_photo_path_resume_only_without_it(tmp_path):
     with pytest.raises(ValueError, match="photo_path='off', not 'on'"):
         tiny_config(tmp_path).check_resumable_from(before)
     tiny_config(tmp_path, photo_path="off", texture_weight=0.0).check_resumable_from(before)
+
+
+def test_runs_from_before_the_photo_path_gain_and_the_ink_path_resume_only_as_they_trained(tmp_path):
+    """The gain scales weights the checkpoint holds raw: a run with the path from before the
+    gain was recorded trained with the legacy 10, so today's default is refused by name and
+    --photo-path-gain 10 resumes it; it had no ink path (weights its checkpoint lacks) either,
+    refused until --ink-path off; runs without the photo path have neither to agree on."""
+    before = {"discriminator_norm": "none", "warmup_steps": 100, "photo_path": "on", "texture_weight": 1.0}
+    assert tiny_config(tmp_path, ink_path="off").photo_path_gain == 100
+    with pytest.raises(ValueError, match="photo_path_gain=10, not 100"):
+        tiny_config(tmp_path, ink_path="off").check_resumable_from(before)
+    with pytest.raises(ValueError, match="ink_path='off', not 'on'"):
+        tiny_config(tmp_path, photo_path_gain=10).check_resumable_from(before)
+    tiny_config(tmp_path, photo_path_gain=10, ink_path="off").check_resumable_from(before)
+    tiny_config(tmp_path, photo_path="off").check_resumable_from(dict(before, photo_path="off"))
 
 
 def test_a_workdir_given_as_dotdot_names_the_preset_after_the_real_folder(tmp_path, monkeypatch):

@@ -2,8 +2,9 @@
 
 import keras
 
+from cartoongan.families import LEGACY_PHOTO_PATH_GAIN
 from cartoongan.models.layers import CropTopLeft, InstanceNormalization, ReflectionPadding2D
-from cartoongan.models.photo_path import add_blurred_photo_path, add_photo_path
+from cartoongan.models.photo_path import add_blurred_photo_path, add_ink_path, add_photo_path
 
 # `dtype` is the dtype policy of the convolutions ("float32", "mixed_bfloat16", ...).
 # Instance norms and residual sums stay float32 whatever it is: low-precision statistics
@@ -49,17 +50,19 @@ class CartoonGanGenerator(keras.Model):
     Takes float NHWC of any size; sizes that are not multiples of 4 come out rounded up,
     exactly like the original network. The value convention (BGR or RGB, [-1, 1]) belongs
     to the weights and travels in the preset, not here. `photo_path=1` adds
-    cartoongan.models.photo_path (then sizes must be multiples of 4).
+    cartoongan.models.photo_path, scaled by `photo_path_gain` (then sizes must be multiples of 4);
+    `ink_path=1` its ink path.
     """
 
-    def __init__(self, filters=64, num_residual_blocks=8, photo_path=0, dtype=None, **kwargs):
+    def __init__(self, filters=64, num_residual_blocks=8, photo_path=0,
+                 photo_path_gain=LEGACY_PHOTO_PATH_GAIN, ink_path=0, dtype=None, **kwargs):
         # === Functional Model ===
         inputs = keras.Input(shape=(None, None, 3), name="image")
         padded = ReflectionPadding2D(3, name="stem_pad", dtype=dtype)(inputs)
         x = keras.layers.Conv2D(filters, 7, name="stem_conv", dtype=dtype)(padded)
         x = InstanceNormalization(name="stem_norm")(x)
         if photo_path:
-            x = add_photo_path(x, padded, filters, 7, "stem", dtype=dtype)
+            x = add_photo_path(x, padded, filters, 7, "stem", photo_path_gain, dtype=dtype)
         x = keras.layers.ReLU(name="stem_relu", dtype=dtype)(x)
         x = apply_conv_norm_block(x, filters * 2, "down1", strides=2, dtype=dtype)
         x = apply_conv_norm_block(x, filters * 4, "down2", strides=2, dtype=dtype)
@@ -70,7 +73,9 @@ class CartoonGanGenerator(keras.Model):
         x = ReflectionPadding2D(3, name="head_pad", dtype=dtype)(x)
         x = keras.layers.Conv2D(3, 7, name="head_conv", dtype=dtype)(x)
         if photo_path:
-            x = add_blurred_photo_path(x, inputs, "head", dtype=dtype)
+            x = add_blurred_photo_path(x, inputs, "head", photo_path_gain, dtype=dtype)
+        if ink_path:
+            x = add_ink_path(x, inputs, photo_path_gain, dtype=dtype)
         outputs = keras.layers.Activation("tanh", name="head_tanh", dtype="float32")(x)
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
 
@@ -78,6 +83,8 @@ class CartoonGanGenerator(keras.Model):
         self.filters = filters
         self.num_residual_blocks = num_residual_blocks
         self.photo_path = photo_path
+        self.photo_path_gain = photo_path_gain
+        self.ink_path = ink_path
         self.conv_dtype = dtype
 
     def get_config(self):
@@ -86,5 +93,6 @@ class CartoonGanGenerator(keras.Model):
             "trainable": self.trainable,
             "filters": self.filters,
             "num_residual_blocks": self.num_residual_blocks,
-            **({"photo_path": self.photo_path} if self.photo_path else {}),
+            **({"photo_path": self.photo_path, "photo_path_gain": self.photo_path_gain} if self.photo_path else {}),
+            **({"ink_path": self.ink_path} if self.ink_path else {}),
         }

@@ -3,13 +3,14 @@ functional model whose layers the published TF2 checkpoints map onto one to one.
 
 import keras
 
+from cartoongan.families import LEGACY_PHOTO_PATH_GAIN
 from cartoongan.models.layers import (
     ChannelShuffle,
     ChannelSplit,
     InstanceNormalization,
     LegacyBilinearUpsampling2D,
 )
-from cartoongan.models.photo_path import add_blurred_photo_path, add_photo_path
+from cartoongan.models.photo_path import add_blurred_photo_path, add_ink_path, add_photo_path
 
 # `dtype` is the dtype policy of the convolutions ("float32", "mixed_bfloat16", ...).
 # Instance norms run in float32 whatever it is (the layer pins it), and so do the layers
@@ -85,7 +86,8 @@ class LightGenerator(keras.Model):
     and give RGB in [-1, 1]; that convention travels in the preset, not here.
     """
 
-    def __init__(self, filters=96, num_residual_blocks=8, end_kernel_size=5, photo_path=0, dtype=None, **kwargs):
+    def __init__(self, filters=96, num_residual_blocks=8, end_kernel_size=5, photo_path=0,
+                 photo_path_gain=LEGACY_PHOTO_PATH_GAIN, ink_path=0, dtype=None, **kwargs):
         # === Functional Model ===
         inputs = keras.Input(shape=(None, None, 3), name="image")
         end_padding = (end_kernel_size - 1) // 2
@@ -93,7 +95,7 @@ class LightGenerator(keras.Model):
         x = keras.layers.Conv2D(filters, end_kernel_size, name="stem_conv", dtype=dtype)(padded)
         x = _norm("stem_norm")(x)
         if photo_path:
-            x = add_photo_path(x, padded, filters, end_kernel_size, "stem", dtype=dtype)
+            x = add_photo_path(x, padded, filters, end_kernel_size, "stem", photo_path_gain, dtype=dtype)
         x = keras.layers.ReLU(name="stem_relu", dtype="float32")(x)
         x = apply_down_shuffle_block(x, filters * 2, "down1", dtype=dtype)
         x = apply_down_shuffle_block(x, filters * 4, "down2", dtype=dtype)
@@ -104,7 +106,9 @@ class LightGenerator(keras.Model):
         x = keras.layers.ZeroPadding2D(end_padding, name="head_pad", dtype=dtype)(x)
         x = keras.layers.Conv2D(3, end_kernel_size, name="head_conv", dtype=dtype)(x)
         if photo_path:
-            x = add_blurred_photo_path(x, inputs, "head", dtype=dtype)
+            x = add_blurred_photo_path(x, inputs, "head", photo_path_gain, dtype=dtype)
+        if ink_path:
+            x = add_ink_path(x, inputs, photo_path_gain, dtype=dtype)
         outputs = keras.layers.Activation("tanh", name="head_tanh", dtype="float32")(x)
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
 
@@ -113,6 +117,8 @@ class LightGenerator(keras.Model):
         self.num_residual_blocks = num_residual_blocks
         self.end_kernel_size = end_kernel_size
         self.photo_path = photo_path
+        self.photo_path_gain = photo_path_gain
+        self.ink_path = ink_path
         self.conv_dtype = dtype
 
     def get_config(self):
@@ -122,5 +128,6 @@ class LightGenerator(keras.Model):
             "filters": self.filters,
             "num_residual_blocks": self.num_residual_blocks,
             "end_kernel_size": self.end_kernel_size,
-            **({"photo_path": self.photo_path} if self.photo_path else {}),
+            **({"photo_path": self.photo_path, "photo_path_gain": self.photo_path_gain} if self.photo_path else {}),
+            **({"ink_path": self.ink_path} if self.ink_path else {}),
         }
