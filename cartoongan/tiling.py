@@ -55,6 +55,7 @@ from cartoongan.models.layers import (
     LegacyBilinearUpsampling2D,
     ReflectionPadding2D,
 )
+from cartoongan.models.photo_path import InkFeatures
 
 # Maps with at most this many values per pixel of the input image are stored rather than
 # recomputed: with 64, every instance-norm input and residual sum of the full generator
@@ -326,21 +327,25 @@ class _Norm(_Op):
         return self.layer.normalize(inputs[0], *statistics[self.layer.name])
 
 
-class _GuidedFilter(_Op):
-    """GuidedFilter([guide, image]): two box filters of radius r in a row, so an output
-    needs 2r pixels around it. The layer runs on the region clipped to the map (its box
-    windows are clipped at the region's edges, which are the map's edges only where the
-    region meets them: exactly the whole-image windows there), and the halo is sliced off."""
+class _Local(_Op):
+    """A layer whose output pixel depends on the `halo` pixels around it, handling the map's
+    border itself: GuidedFilter([guide, image]) (two box filters of radius r in a row: 2r;
+    its windows are clipped at the edges) and InkFeatures (its HALO; reflected at the edges).
+    The layer runs on the region clipped to the map, whose edges are the map's only where
+    the region meets them (exactly the whole image's there), and the halo is sliced off."""
+
+    def __init__(self, layer, halo):
+        super().__init__(layer)
+        self.halo = halo
 
     def needs(self, o0, o1, n, axis):
-        halo = 2 * self.layer.radius
-        return max(0, o0 - halo), min(n, o1 + halo)
+        return max(0, o0 - self.halo), min(n, o1 + self.halo)
 
     def geometry(self, in_regions, out_region, in_sizes):
         return _output_window(in_regions, out_region, (1, 1))
 
     def apply(self, inputs, geometry, statistics):
-        return tf.slice(self.layer(list(inputs)), *geometry)
+        return tf.slice(self.layer(list(inputs)) if len(inputs) > 1 else self.layer(inputs[0]), *geometry)
 
 
 def _make_op(layer):
@@ -349,7 +354,9 @@ def _make_op(layer):
     if isinstance(layer, ReflectionPadding2D):
         return _Padding(layer, layer.pads, reflect=True)
     if isinstance(layer, GuidedFilter):
-        return _GuidedFilter(layer)
+        return _Local(layer, 2 * layer.radius)
+    if isinstance(layer, InkFeatures):
+        return _Local(layer, InkFeatures.HALO)
     if isinstance(layer, keras.layers.ZeroPadding2D):
         if layer.data_format != "channels_last":
             raise NotTileableError(f"{layer.name}: channels_last only")

@@ -58,7 +58,12 @@ class InkFeatures(keras.layers.Layer):
     (blurred twice by the 3x3 binomial kernel, Sobel), kept only where it is the largest of the
     two neighbours along the gradient (non-maximum suppression, Canny's thinning: one pixel
     across; of two equal neighbours, the later one along the axis), minus each threshold
-    (0..255 levels a pixel), above 0, divided by 32. No weights."""
+    (0..255 levels a pixel), above 0, divided by 32. No weights.
+
+    An output pixel depends on the HALO pixels around it (two blurs, the gradient and the
+    neighbours compared: one each); at the map's edges the blurs and the gradient reflect."""
+
+    HALO = 4
 
     def __init__(self, thresholds=INK_THRESHOLDS, **kwargs):
         super().__init__(**kwargs)
