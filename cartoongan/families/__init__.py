@@ -20,7 +20,6 @@ from importlib import resources
 from cartoongan.families.family import Family, StyleSource, resolve
 
 __all__ = ["Family", "StyleSource", "FAMILIES", "STYLE_TABLE", "GENERATOR_BOUNDS", "TRAINABLE_FAMILIES",
-           "PHOTO_PATH_GAIN", "LEGACY_PHOTO_PATH_GAIN",
            "family_name", "family_of_class", "generator_class", "build_generator", "input_sizes", "style_files",
            "fetch_style_files", "convert_style_files", "upstream_generator"]
 
@@ -60,11 +59,6 @@ STYLE_TABLE = _unique(((row.name, row, f.name) for f in FAMILIES.values() for ro
 # generator class name -> {integer constructor parameter: (low, high)}: the one bounds table
 # that presets, training and distillation check against.
 GENERATOR_BOUNDS = {class_name: dict(f.bounds) for class_name, f in _BY_CLASS.items()}
-# The fixed gain of the photo path (cartoongan.models.photo_path) of the families that have one:
-# new paths get PHOTO_PATH_GAIN (measured in docs/learning.md); a generator whose config does
-# not say (presets saved before the gain was recorded) has the legacy one.
-PHOTO_PATH_GAIN = 100
-LEGACY_PHOTO_PATH_GAIN = 10
 # What `cartoongan-train --generator` offers.
 TRAINABLE_FAMILIES = tuple(name for name, f in FAMILIES.items() if f.trainable)
 

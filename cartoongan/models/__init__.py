@@ -1,2 +1,9 @@
 """Network parts every family shares: layers, the discriminator, the photo path. The
 generators live with their families (`cartoongan.families.<name>.generator`)."""
+
+# The fixed gain of the photo path (cartoongan.models.photo_path) of the families that have one:
+# new paths get PHOTO_PATH_GAIN (measured in docs/learning.md); a generator whose config does
+# not say (presets saved before the gain was recorded) has the legacy one. Here, free of
+# TensorFlow, so that the training config can offer it.
+PHOTO_PATH_GAIN = 100
+LEGACY_PHOTO_PATH_GAIN = 10

@@ -15,7 +15,7 @@ unchanged when the path is added (fine-tuning starts exactly at the preset):
 Each is scaled by a fixed gain: Adam moves a weight by about the learning rate a step
 whatever its scale, so the gain is a larger rate for these few weights only (a 1x1 pass
 through needs weights near 1, which 1e-4 a step would take 10 000 steps to reach). The gain
-travels in the generator's config (`photo_path_gain`; cartoongan.families holds the
+travels in the generator's config (`photo_path_gain`; cartoongan.models holds the
 default of new paths and the legacy one of presets saved without it).
 
 The ink path (`ink_path=1`) is a third one, for lines: before the tanh, a zero-initialised 1x1
@@ -34,7 +34,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from cartoongan.families import PHOTO_PATH_GAIN
+from cartoongan.models import PHOTO_PATH_GAIN
 from cartoongan.models.layers import ReflectionPadding2D
 
 _BINOMIAL = np.outer([1.0, 2.0, 1.0], [1.0, 2.0, 1.0]) / 16.0

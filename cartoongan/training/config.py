@@ -6,15 +6,8 @@ import math
 import os
 
 from cartoongan.errors import ParameterError
-from cartoongan.families import (
-    FAMILIES,
-    GENERATOR_BOUNDS,
-    LEGACY_PHOTO_PATH_GAIN,
-    PHOTO_PATH_GAIN,
-    TRAINABLE_FAMILIES,
-    family_name,
-    input_sizes,
-)
+from cartoongan.families import FAMILIES, GENERATOR_BOUNDS, TRAINABLE_FAMILIES, family_name, input_sizes
+from cartoongan.models import LEGACY_PHOTO_PATH_GAIN, PHOTO_PATH_GAIN
 from cartoongan.options import option as _option
 
 # Adam's first steps move every weight by about the learning rate whatever the gradient:

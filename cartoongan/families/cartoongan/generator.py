@@ -2,7 +2,7 @@
 
 import keras
 
-from cartoongan.families import LEGACY_PHOTO_PATH_GAIN
+from cartoongan.models import LEGACY_PHOTO_PATH_GAIN
 from cartoongan.models.layers import CropTopLeft, InstanceNormalization, ReflectionPadding2D
 from cartoongan.models.photo_path import add_blurred_photo_path, add_ink_path, add_photo_path
 

@@ -3,7 +3,7 @@ functional model whose layers the published TF2 checkpoints map onto one to one.
 
 import keras
 
-from cartoongan.families import LEGACY_PHOTO_PATH_GAIN
+from cartoongan.models import LEGACY_PHOTO_PATH_GAIN
 from cartoongan.models.layers import (
     ChannelShuffle,
     ChannelSplit,
