@@ -303,7 +303,7 @@ def train_and_score(records, workdir, evaluation, steps, every, options, log=pri
     from cartoongan.training.config import TrainConfig
     from cartoongan.training.trainer import Trainer
 
-    config = TrainConfig(data=records, workdir=workdir, steps=0, **options)
+    config = TrainConfig(data=records, workdir=workdir, steps=steps, **options)  # the learning rate's horizon
     trainer = Trainer(config)
     cartoonize = trainer_cartoonizer(trainer)
     targets = targets if targets is not None else [toy_anime(p) for p in evaluation]

@@ -108,7 +108,7 @@ def rgb_to_yuv(images):
     return tf.tensordot(tf.cast(images, tf.float32), tf.constant(_RGB_TO_YUV, tf.float32), axes=1)
 
 
-def photo_colour_loss(generated, photo, pool=1):
+def photo_colour_loss(generated, photo, pool=1, chroma=1.0):
     """Colour loss between each output and its own photo (RGB in [-1, 1]): mean L1 in YUV of
     the two images averaged over `pool` x `pool` cells. AnimeGANv2 takes L1 on luma and a
     Huber loss on chroma; its quadratic part barely pulls at the small chroma differences of a
@@ -116,12 +116,14 @@ def photo_colour_loss(generated, photo, pool=1):
     L1 too. It anchors the colours to the input: a pretrained style's casts are undone while
     the distribution term below pulls the colours toward the style's. With `pool` > 1 it
     anchors each cell's mean colour only, so a flat area or a thin dark line inside a cell
-    costs little; per pixel (1) it holds every pixel at the photo's and erases both."""
+    costs little; per pixel (1) it holds every pixel at the photo's and erases both. `chroma`
+    weighs U and V against Y (1: alike; 0: luma only, the colours left to the other terms)."""
     generated, photo = rgb_to_yuv(generated), rgb_to_yuv(photo)
     if pool > 1:
         generated = tf.nn.avg_pool2d(generated, pool, pool, "VALID")
         photo = tf.nn.avg_pool2d(photo, pool, pool, "VALID")
-    return tf.reduce_mean(tf.abs(generated - photo))
+    difference = tf.reduce_mean(tf.abs(generated - photo), axis=[0, 1, 2])
+    return (difference[0] + chroma * (difference[1] + difference[2])) / 3
 
 
 def random_grayscale(images, seed=None):
@@ -238,6 +240,13 @@ def line_loss(generated, anime):
     anime_ink, anime_share = line_profile(anime)
     present = tf.cast((generated_share > 0) & (anime_share > 0), tf.float32)[:, None]
     return tf.reduce_sum(present * tf.abs(generated_ink - anime_ink)) / (3 * 127.5)
+
+
+def network_share_loss(share):
+    """Mean square of the network's own share of the output before the tanh
+    (models.photo_path.with_network_share): small when the photo and ink paths carry the
+    picture and the network adds only what the other losses ask for."""
+    return tf.reduce_mean(tf.square(tf.cast(share, tf.float32)))
 
 
 def content_loss(photo_features, generated_features):

@@ -188,13 +188,15 @@ def test_palette_loss_with_a_seed_draws_the_same_pixels_every_time():
     assert other != first  # another step draws other pixels
 
 
-def test_photo_colour_loss_is_l1_in_yuv():
+def test_photo_colour_loss_is_l1_in_yuv_with_chroma_weighed():
     photo = tf.zeros((1, 2, 2, 3))
     # A grey shift moves only the luma (U and V of grey are 0): mean |dY, dU, dV| = 0.1 / 3.
     assert float(losses.photo_colour_loss(photo + 0.1, photo)) == pytest.approx(0.1 / 3, rel=1e-5)
     blue = tf.constant([0.0, 0.0, 0.3])  # a colour cast: 0.3 of blue is Y 0.0342, U 0.1308, V -0.0300
     assert float(losses.photo_colour_loss(photo + blue, photo)) == pytest.approx((0.0342 + 0.1308 + 0.0300) / 3, rel=1e-3)
     assert float(losses.photo_colour_loss(photo, photo)) == 0.0
+    # chroma=0 (--colour-chroma 0) holds the luma only: the cast's U and V cost nothing.
+    assert float(losses.photo_colour_loss(photo + blue, photo, chroma=0.0)) == pytest.approx(0.0342 / 3, rel=1e-3)
 
 
 def test_sliced_wasserstein_is_the_shift_along_the_direction_and_ignores_order():

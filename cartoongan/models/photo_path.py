@@ -24,6 +24,11 @@ thresholds), so that fine-tuning learns whether and how dark a style draws the p
 edges. The network itself does not learn thin lines in a fine-tune's few hundred steps: asked
 for them by the line loss it draws dotted strokes (its stride-2 upsampling); docs/learning.md.
 
+The network's own share of the output (`with_network_share`) is what its last convolution adds
+before the tanh, beside these paths: training can weigh it (`--body-weight`), so that the
+network draws what the losses ask for over the paths' rendering instead of re-drawing the
+photo (docs/learning.md).
+
 Sizes: the head conv adds the photo at the output's size, so a photo-path generator takes
 multiples of 4 (the Cartoonizer pads to that; the networks without the path round up).
 """
@@ -133,6 +138,16 @@ def with_photo_path(generator, dtype=None, gain=PHOTO_PATH_GAIN, ink_path=True):
         if layer.weights:
             extended.get_layer(layer.name).set_weights(layer.get_weights())
     return extended
+
+
+def with_network_share(generator):
+    """A model sharing `generator`'s layers: photo -> [its output, the network's own share of
+    the output before the tanh (what the photo and ink paths are added to)]; None for a
+    generator without the photo path."""
+    if not generator.get_config().get("photo_path"):
+        return None
+    share = generator.get_layer("head_photo_add").input[0]
+    return keras.Model(generator.input, [generator.output, share], name=f"{generator.name}_with_share")
 
 
 def supports_photo_path(generator):

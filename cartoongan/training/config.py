@@ -35,7 +35,8 @@ with XLA): the progress bar says so while it happens."""
 PAPER_RECIPE = {"colour_weight": 0.0, "colour_distribution_weight": 0.0, "checkerboard_weight": 0.0, "palette_weight": 0.0,
                 "discriminator_norm": "instance", "warmup_steps": 0, "vgg_weights": "imagenet", "content_features": "vgg",
                 "photo_path": "off", "content_weight": 3250.0, "colour_pool": 1, "texture_weight": 0.0,
-                "line_weight": 0.0, "ink_path": "off"}
+                "line_weight": 0.0, "ink_path": "off", "body_weight": 0.0,
+                "lr_decay": "none"}
 
 # The generator families training builds (`cartoongan.families`, TensorFlow-free), by their
 # one name; their bounds are the families' one table, which presets check too.
@@ -53,15 +54,15 @@ def canonical_generator(name):
 
 # Keys whose absence in an older run's config.json means this value (not today's default).
 _RESUME_LEGACY = {"discriminator_norm": "instance", "warmup_steps": 0, "photo_path": "off", "texture_weight": 0.0,
-                  "photo_path_gain": LEGACY_PHOTO_PATH_GAIN, "ink_path": "off"}
+                  "photo_path_gain": LEGACY_PHOTO_PATH_GAIN, "ink_path": "off", "lr_decay": "none"}
 # Resume keys of which only whether they are zero changes the checkpoint (a second discriminator).
 _RESUME_SWITCHES = ("texture_weight",)
 
 # Options that change what a checkpoint contains: a resumed run must agree on them.
-# warmup_steps: with a warm-up the optimizers' learning rate is a schedule, without one a
-# variable the checkpoint holds, so the two cannot restore each other's checkpoints.
+# warmup_steps, lr_decay: with a warm-up or a decay the optimizers' learning rate is a
+# schedule, without either a variable the checkpoint holds: the two cannot restore each other.
 _RESUME_KEYS = ("generator", "generator_config", "init_from", "discriminator_filters", "discriminator_norm", "precision",
-                "warmup_steps", "photo_path", "photo_path_gain", "ink_path", "texture_weight")
+                "warmup_steps", "lr_decay", "photo_path", "photo_path_gain", "ink_path", "texture_weight")
 
 
 def has_photo_path(generator):
@@ -133,6 +134,9 @@ class TrainConfig:
     colour_distribution_weight: float = _option(10.0, "weight of the sliced Wasserstein distance between the colours "
                                                 "of the outputs and of the anime batch: a style's colour distribution, "
                                                 "proportions included")
+    colour_chroma: float = _option(1.0, "weight of chroma against luma in the colour loss (1: AnimeGANv2's, alike): "
+                                   "at 0 it holds the photo's light only and the style's colours (desaturation, "
+                                   "tints) come from the distribution term and the discriminators")
     colour_pool: int = _option(4, "the colour loss compares the mean colours of N x N cells: per pixel (1) it holds "
                                "every pixel at its photo's colour, erasing drawn lines and flat areas", metavar="N")
     texture_weight: float = _option(1.0, "weight of White-box's texture discriminator (a second one, shown randomly "
@@ -143,6 +147,9 @@ class TrainConfig:
                                       "against its SLIC-superpixel-flattened self: asks for flat regions)")
     line_weight: float = _option(5.0, "weight of the line loss: how dark the thin structures are at each level of "
                                  "local contrast, the outputs' against the anime batch's (outlines at edges)")
+    body_weight: float = _option(5.0, "weight of the network's own share of the output (the mean square of what its "
+                                 "last convolution adds beside the photo and ink paths): it draws what the "
+                                 "discriminators ask for, not the photo over again; photo-path generators only")
     checkerboard_weight: float = _option(30.0, "weight of the excess of the outputs' pixel-period response (2x2 "
                                          "checkerboard, [1, -2, 1] stripes along each axis) over the photos': keeps "
                                          "transposed-convolution artefacts out")
@@ -151,6 +158,8 @@ class TrainConfig:
     discriminator_lr: float = _option(2e-4, "Adam learning rate of the discriminator")
     warmup_steps: int = _option(100, "both learning rates rise linearly from 0 over their first N steps (Adam's "
                                 "first steps move every weight by about the learning rate)", metavar="N")
+    lr_decay: str = _option("linear", "after the warm-up, both learning rates fall linearly to 0 at --steps (linear) "
+                            "or stay (none)", choices=("linear", "none"))
     beta_1: float = 0.5
     beta_2: float = 0.999
     discriminator_filters: int = 32
@@ -175,7 +184,8 @@ class TrainConfig:
             self.generator_lr = FINE_TUNE_GENERATOR_LR if self.init_from else SCRATCH_GENERATOR_LR
 
         floats = ("content_weight", "edge_weight", "palette_weight", "colour_weight", "colour_distribution_weight",
-                  "checkerboard_weight", "texture_weight", "style_weight", "structure_weight", "line_weight", "generator_lr", "discriminator_lr",
+                  "checkerboard_weight", "texture_weight", "style_weight", "structure_weight", "line_weight",
+                  "body_weight", "colour_chroma", "generator_lr", "discriminator_lr",
                   "beta_1", "beta_2")
         if isinstance(self.generator, str) and self.generator not in GENERATOR_CLASSES:
             self.generator = canonical_generator(self.generator)  # an older name ("full"); else refused below
@@ -209,6 +219,7 @@ class TrainConfig:
             ("discriminator_norm", self.discriminator_norm in DISCRIMINATOR_NORMS,
              f"discriminator_norm must be one of {', '.join(DISCRIMINATOR_NORMS)}"),
             ("photo_path", self.photo_path in ("on", "off"), f"photo_path must be on or off, not {self.photo_path!r}"),
+            ("lr_decay", self.lr_decay in ("linear", "none"), f"lr_decay must be linear or none, not {self.lr_decay!r}"),
             ("ink_path", self.ink_path in ("on", "off"), f"ink_path must be on or off, not {self.ink_path!r}"),
             ("photo_path_gain", isinstance(self.photo_path_gain, int) and not isinstance(self.photo_path_gain, bool)
              and 1 <= self.photo_path_gain <= 1000, f"photo_path_gain must be an integer from 1 to 1000, not {self.photo_path_gain!r}"),
@@ -240,6 +251,8 @@ class TrainConfig:
                 before = canonical_generator(before)  # older runs stored an older name of the family
             if key in ("photo_path", "ink_path") and not has_photo_path(self.generator):
                 continue  # built without it whatever was recorded (older runs recorded "on")
+            if key == "lr_decay" and self.warmup_steps and previous.get("warmup_steps", _RESUME_LEGACY["warmup_steps"]):
+                continue  # with a warm-up the rate is a schedule either way: the same checkpoint
             if key == "photo_path_gain" and "off" in (self.photo_path, previous.get("photo_path", _RESUME_LEGACY["photo_path"])):
                 continue  # no path, no gain
             if (bool(before) != bool(getattr(self, key))) if key in _RESUME_SWITCHES else before != getattr(self, key):

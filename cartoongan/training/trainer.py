@@ -51,18 +51,27 @@ class LinearWarmup(keras.optimizers.schedules.LearningRateSchedule):
     step at 2e-4 to 14 dB from itself. Rising from 0 lets v settle before steps are full size
     (a toy fine-tune at 1e-4 then kept its start intact; the default rate stays
     FINE_TUNE_GENERATOR_LR, since 1e-4 learned no more).
+
+    With `decay_steps`, it then falls linearly to 0 at that step (--lr-decay linear): a GAN
+    fine-tune's scores wander by tenths of a dB from step to step at full rate, and the run
+    ends where it settles (docs/learning.md).
     """
 
-    def __init__(self, learning_rate, warmup_steps):
+    def __init__(self, learning_rate, warmup_steps, decay_steps=None):
         self.learning_rate = float(learning_rate)
         self.warmup_steps = int(warmup_steps)
+        self.decay_steps = None if decay_steps is None else int(decay_steps)
 
     def __call__(self, step):
-        progress = (keras.ops.cast(step, "float32") + 1.0) / float(self.warmup_steps)
-        return self.learning_rate * keras.ops.minimum(1.0, progress)
+        step = keras.ops.cast(step, "float32")
+        rate = self.learning_rate * keras.ops.minimum(1.0, (step + 1.0) / float(max(1, self.warmup_steps)))
+        if self.decay_steps is not None:
+            span = float(max(1, self.decay_steps - self.warmup_steps))
+            rate = rate * keras.ops.clip((float(self.decay_steps) - step) / span, 0.0, 1.0)
+        return rate
 
     def get_config(self):
-        return {"learning_rate": self.learning_rate, "warmup_steps": self.warmup_steps}
+        return {"learning_rate": self.learning_rate, "warmup_steps": self.warmup_steps, "decay_steps": self.decay_steps}
 
 
 def make_strategy(kind):
@@ -100,7 +109,7 @@ class Trainer:
         anime_smooth: RGB in [-1, 1]); default: the TFRecords in `config.data`."""
         from cartoongan.families import build_generator
         from cartoongan.models.discriminator import CartoonGanDiscriminator
-        from cartoongan.models.photo_path import supports_photo_path, with_photo_path
+        from cartoongan.models.photo_path import supports_photo_path, with_network_share, with_photo_path
 
         self.config = config
         self.strategy = make_strategy(config.distribute)
@@ -117,6 +126,8 @@ class Trainer:
             if config.photo_path == "on" and supports_photo_path(self.generator):
                 self.generator = with_photo_path(self.generator, dtype=policy, gain=config.photo_path_gain,
                                                  ink_path=config.ink_path == "on")
+            # The same layers, also giving the network's share of the output (--body-weight).
+            self._generator_with_share = with_network_share(self.generator) if config.body_weight else None
             self.discriminator = CartoonGanDiscriminator(
                 filters=config.discriminator_filters, dtype=policy, normalization=config.discriminator_norm)
             # White-box's texture discriminator: the same network, shown grayscale images.
@@ -125,8 +136,9 @@ class Trainer:
                 name="texture_discriminator") if config.texture_weight else None
             self.vgg = losses.content_features(config.content_features, config.vgg_weights,
                                                self.preprocessing.channel_order)
-            self.generator_optimizer = self._optimizer(config.generator_lr)
-            self.discriminator_optimizer = self._optimizer(config.discriminator_lr)
+            # Each optimizer counts its own steps: the discriminator's start after the initialization.
+            self.generator_optimizer = self._optimizer(config.generator_lr, config.steps)
+            self.discriminator_optimizer = self._optimizer(config.discriminator_lr, config.steps - config.init_steps)
             # Optimizer slots exist before a restore, so a checkpoint is matched in full.
             self.generator_optimizer.build(self.generator.trainable_variables)
             self.discriminator_optimizer.build(self._discriminator_variables())
@@ -158,9 +170,11 @@ class Trainer:
         extra = self.texture_discriminator.trainable_variables if self.texture_discriminator else []
         return self.discriminator.trainable_variables + extra
 
-    def _optimizer(self, learning_rate):
-        if self.config.warmup_steps:
-            learning_rate = LinearWarmup(learning_rate, self.config.warmup_steps)
+    def _optimizer(self, learning_rate, last_step):
+        """Adam; its rate rises over --warmup-steps and, with --lr-decay linear, falls to 0 at `last_step`."""
+        decay_steps = max(1, last_step) if self.config.lr_decay == "linear" else None
+        if self.config.warmup_steps or decay_steps:
+            learning_rate = LinearWarmup(learning_rate, self.config.warmup_steps, decay_steps)
         optimizer = keras.optimizers.Adam(learning_rate, beta_1=self.config.beta_1, beta_2=self.config.beta_2)
         if self.config.precision == "float16":
             optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
@@ -206,7 +220,11 @@ class Trainer:
         anime = self._to_generator_convention(batch["anime"])
         smooth = self._to_generator_convention(batch["anime_smooth"])
         with tf.GradientTape() as generator_tape, tf.GradientTape() as discriminator_tape:
-            generated = self.generator(photo, training=True)
+            if self._generator_with_share is not None:
+                generated, share = self._generator_with_share(photo, training=True)
+                body = losses.network_share_loss(share)
+            else:
+                generated, body = self.generator(photo, training=True), tf.constant(0.0)
             real_logits = self.discriminator(anime, training=True)
             fake_logits = self.discriminator(generated, training=True)
             smooth_logits = self.discriminator(smooth, training=True)
@@ -218,7 +236,8 @@ class Trainer:
             palette = (losses.palette_loss(generated, anime, seed=self._palette_seed())
                        if self.config.palette_weight else tf.constant(0.0))
             generated_rgb = self._to_generator_convention(generated)
-            colour = (losses.photo_colour_loss(generated_rgb, batch["photo"], pool=self.config.colour_pool)
+            colour = (losses.photo_colour_loss(generated_rgb, batch["photo"], pool=self.config.colour_pool,
+                                             chroma=self.config.colour_chroma)
                       if self.config.colour_weight else tf.constant(0.0))
             texture, texture_discriminator_loss = self._texture_losses(generated_rgb, batch)
             discriminator_loss += self.config.texture_weight * texture_discriminator_loss
@@ -237,7 +256,8 @@ class Trainer:
                               + self.config.texture_weight * texture
                               + self.config.style_weight * style
                               + self.config.structure_weight * structure
-                              + self.config.line_weight * line)
+                              + self.config.line_weight * line
+                              + self.config.body_weight * body)
             generator_scaled = self._scaled(self.generator_optimizer, generator_loss)
             discriminator_scaled = self._scaled(self.discriminator_optimizer, discriminator_loss)
         generator_gradients = generator_tape.gradient(generator_scaled, self.generator.trainable_variables)
@@ -254,6 +274,7 @@ class Trainer:
             "style_loss": style,
             "structure_loss": structure,
             "line_loss": line,
+            "body_loss": body,
             "discriminator_loss": discriminator_loss,
             # What D makes of each input (LSGAN targets: anime 1, generated 0, smoothed 0).
             "d_real": tf.reduce_mean(real_logits),

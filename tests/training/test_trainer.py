@@ -109,6 +109,9 @@ def test_fine_tuning_starts_exactly_from_the_preset(tmp_path, tiny_preset):
     assert saved["generator"]["config"]["photo_path"] == 1
     assert saved["generator"]["config"]["photo_path_gain"] == config.photo_path_gain == 100
     assert saved["generator"]["config"]["ink_path"] == 1
+    with open(tmp_path / "metrics.jsonl") as f:  # the network's share of the output is weighed (--body-weight)
+        body = json.loads(f.readlines()[-1])["body_loss"]
+    assert np.isfinite(body) and body > 0
     # The path was trained, and the saved preset is the network that was trained.
     assert np.any(trainer.generator.get_layer("head_photo_conv").get_weights()[0])
     np.testing.assert_allclose(load_generator(str(tmp_path / "preset"))(photo).numpy(), trainer.generator(photo).numpy(),
@@ -267,12 +270,16 @@ def test_discriminator_normalization_is_a_switch_that_resume_checks(tmp_path, no
 def test_runs_from_before_the_warm_up_resume_only_without_it(tmp_path):
     """With a warm-up the optimizers' learning rate is a schedule, without one a checkpointed
     variable: a run from before the warm-up (no warmup_steps in its config.json) cannot restore
-    into optimizers with one, so it is refused by name instead of failing inside the restore."""
+    into optimizers with one, so it is refused by name instead of failing inside the restore;
+    nor, without a warm-up, into a decaying rate (--lr-decay linear, also a schedule)."""
     config = tiny_config(tmp_path)
     assert config.warmup_steps == 100
     with pytest.raises(ValueError, match="warmup_steps=0, not 100"):
         config.check_resumable_from({"discriminator_norm": "none"})
-    tiny_config(tmp_path, warmup_steps=0, photo_path="off", texture_weight=0.0).check_resumable_from(
+    with pytest.raises(ValueError, match="lr_decay='none', not 'linear'"):  # no decay then either
+        tiny_config(tmp_path, warmup_steps=0, photo_path="off", texture_weight=0.0).check_resumable_from(
+            {"discriminator_norm": "none"})
+    tiny_config(tmp_path, warmup_steps=0, photo_path="off", texture_weight=0.0, lr_decay="none").check_resumable_from(
         {"discriminator_norm": "none"})
 
 
@@ -373,3 +380,16 @@ def test_texture_style_and_structure_terms_train_and_the_texture_discriminator_r
     tiny_config(tmp_path, texture_weight=3.0).check_resumable_from(previous)  # another weight: same checkpoint
     with pytest.raises(ValueError, match="texture_weight"):
         tiny_config(tmp_path, texture_weight=0.0).check_resumable_from(previous)
+
+
+def test_the_learning_rate_rises_over_the_warm_up_then_falls_linearly_to_zero_at_the_last_step():
+    """LinearWarmup(1e-4, 100, decay_steps=1000) at steps the optimizer counts from 0, against
+    rates worked out by hand: 1e-4 * (step + 1) / 100 while warming up, then 1e-4 * (1000 -
+    step) / 900; without decay_steps it stays at 1e-4."""
+    from cartoongan.training.trainer import LinearWarmup
+
+    decaying, flat = LinearWarmup(1e-4, 100, decay_steps=1000), LinearWarmup(1e-4, 100)
+    expected = {0: 1e-6, 49: 5e-5, 99: 1e-4, 100: 1e-4, 550: 5e-5, 999: 1e-4 / 900, 1000: 0.0, 1200: 0.0}
+    for step, rate in expected.items():
+        assert float(decaying(step)) == pytest.approx(rate, rel=1e-5, abs=1e-12), step
+    assert [float(flat(step)) for step in (99, 550, 5000)] == pytest.approx([1e-4] * 3, rel=1e-6)
