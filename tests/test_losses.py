@@ -195,7 +195,7 @@ def test_photo_colour_loss_is_l1_in_yuv_with_chroma_weighed():
     blue = tf.constant([0.0, 0.0, 0.3])  # a colour cast: 0.3 of blue is Y 0.0342, U 0.1308, V -0.0300
     assert float(losses.photo_colour_loss(photo + blue, photo)) == pytest.approx((0.0342 + 0.1308 + 0.0300) / 3, rel=1e-3)
     assert float(losses.photo_colour_loss(photo, photo)) == 0.0
-    # chroma=0 (--colour-chroma 0) holds the luma only: the cast's U and V cost nothing.
+    # chroma=0 (the training default) holds the luma only: the cast's U and V cost nothing.
     assert float(losses.photo_colour_loss(photo + blue, photo, chroma=0.0)) == pytest.approx(0.0342 / 3, rel=1e-3)
 
 

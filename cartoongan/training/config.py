@@ -134,7 +134,7 @@ class TrainConfig:
     colour_distribution_weight: float = _option(10.0, "weight of the sliced Wasserstein distance between the colours "
                                                 "of the outputs and of the anime batch: a style's colour distribution, "
                                                 "proportions included")
-    colour_chroma: float = _option(1.0, "weight of chroma against luma in the colour loss (1: AnimeGANv2's, alike): "
+    colour_chroma: float = _option(0.0, "weight of chroma against luma in the colour loss (1: AnimeGANv2's, alike): "
                                    "at 0 it holds the photo's light only and the style's colours (desaturation, "
                                    "tints) come from the distribution term and the discriminators")
     colour_pool: int = _option(4, "the colour loss compares the mean colours of N x N cells: per pixel (1) it holds "
