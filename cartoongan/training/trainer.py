@@ -43,8 +43,9 @@ class CheckpointError(RuntimeError):
     """A checkpoint could not be written (e.g. a full disk); its partial files are removed."""
 
 
-class LinearWarmup(keras.optimizers.schedules.LearningRateSchedule):
-    """`learning_rate` * min(1, (step + 1) / `warmup_steps`), the step being the optimizer's own.
+class WarmupThenDecay(keras.optimizers.schedules.LearningRateSchedule):
+    """`learning_rate` * min(1, (step + 1) / `warmup_steps`), the step being the optimizer's own,
+    then, with `decay_steps`, falling linearly to 0 at that step.
 
     Adam's first updates move every weight by about the learning rate whatever the gradient
     (m/sqrt(v) is the gradient's sign until v has averaged): a pretrained generator took one
@@ -52,15 +53,16 @@ class LinearWarmup(keras.optimizers.schedules.LearningRateSchedule):
     (a toy fine-tune at 1e-4 then kept its start intact; the default rate stays
     FINE_TUNE_GENERATOR_LR, since 1e-4 learned no more).
 
-    With `decay_steps`, it then falls linearly to 0 at that step (--lr-decay linear): a GAN
-    fine-tune's scores wander by tenths of a dB from step to step at full rate, and the run
-    ends where it settles (docs/learning.md).
+    The decay (--lr-decay linear): a GAN fine-tune's scores wander by tenths of a dB from step
+    to step at full rate, and the run ends where it settles (docs/learning.md). `decay_steps`
+    counts as at least 1 (the discriminator's optimizer has none to run when init_steps >=
+    steps), and the decay spans at least one step when the warm-up reaches past it.
     """
 
     def __init__(self, learning_rate, warmup_steps, decay_steps=None):
         self.learning_rate = float(learning_rate)
         self.warmup_steps = int(warmup_steps)
-        self.decay_steps = None if decay_steps is None else int(decay_steps)
+        self.decay_steps = None if decay_steps is None else max(1, int(decay_steps))
 
     def __call__(self, step):
         step = keras.ops.cast(step, "float32")
@@ -172,9 +174,9 @@ class Trainer:
 
     def _optimizer(self, learning_rate, last_step):
         """Adam; its rate rises over --warmup-steps and, with --lr-decay linear, falls to 0 at `last_step`."""
-        decay_steps = max(1, last_step) if self.config.lr_decay == "linear" else None
-        if self.config.warmup_steps or decay_steps:
-            learning_rate = LinearWarmup(learning_rate, self.config.warmup_steps, decay_steps)
+        decay_steps = last_step if self.config.lr_decay == "linear" else None
+        if self.config.warmup_steps or decay_steps is not None:
+            learning_rate = WarmupThenDecay(learning_rate, self.config.warmup_steps, decay_steps)
         optimizer = keras.optimizers.Adam(learning_rate, beta_1=self.config.beta_1, beta_2=self.config.beta_2)
         if self.config.precision == "float16":
             optimizer = keras.optimizers.LossScaleOptimizer(optimizer)

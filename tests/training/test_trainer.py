@@ -383,13 +383,14 @@ def test_texture_style_and_structure_terms_train_and_the_texture_discriminator_r
 
 
 def test_the_learning_rate_rises_over_the_warm_up_then_falls_linearly_to_zero_at_the_last_step():
-    """LinearWarmup(1e-4, 100, decay_steps=1000) at steps the optimizer counts from 0, against
+    """WarmupThenDecay(1e-4, 100, decay_steps=1000) at steps the optimizer counts from 0, against
     rates worked out by hand: 1e-4 * (step + 1) / 100 while warming up, then 1e-4 * (1000 -
     step) / 900; without decay_steps it stays at 1e-4."""
-    from cartoongan.training.trainer import LinearWarmup
+    from cartoongan.training.trainer import WarmupThenDecay
 
-    decaying, flat = LinearWarmup(1e-4, 100, decay_steps=1000), LinearWarmup(1e-4, 100)
+    decaying, flat = WarmupThenDecay(1e-4, 100, decay_steps=1000), WarmupThenDecay(1e-4, 100)
     expected = {0: 1e-6, 49: 5e-5, 99: 1e-4, 100: 1e-4, 550: 5e-5, 999: 1e-4 / 900, 1000: 0.0, 1200: 0.0}
     for step, rate in expected.items():
         assert float(decaying(step)) == pytest.approx(rate, rel=1e-5, abs=1e-12), step
     assert [float(flat(step)) for step in (99, 550, 5000)] == pytest.approx([1e-4] * 3, rel=1e-6)
+    assert WarmupThenDecay(1e-4, 0, decay_steps=0).get_config()["decay_steps"] == 1  # an optimizer with no steps
