@@ -76,6 +76,8 @@ def has_photo_path(generator):
 ADVERSARIAL_LOSS_KINDS = ("lsgan", "bce")
 CONTENT_FEATURE_KINDS = ("auto", "vgg", "encoder")
 DISCRIMINATOR_NORMS = ("instance", "none")
+ON_OFF = ("on", "off")  # photo_path, ink_path
+LR_DECAYS = ("linear", "none")
 
 
 class ConfigError(ParameterError):
@@ -104,10 +106,10 @@ class TrainConfig:
     photo_path: str = _option("on", "give the full and light generators a path for the photo's own colours "
                               "(zero-initialised, so a fine-tune starts at its preset): their first instance norm "
                               "hides how bright and coloured the photo is, so without it they cannot keep or map "
-                              "its colours", choices=("on", "off"))
+                              "its colours", choices=ON_OFF)
     ink_path: str = _option("on", "with the photo path, a path for lines: a learned weighting of the photo's edges "
                             "thinned to one pixel across, added before the output (zero-initialised)",
-                            choices=("on", "off"))
+                            choices=ON_OFF)
     photo_path_gain: int = _option(PHOTO_PATH_GAIN, "fixed gain of the photo path's convolutions: a larger learning "
                                    "rate for them alone, so that the photo's colours pass through within a few hundred "
                                    "steps", metavar="N")
@@ -159,7 +161,7 @@ class TrainConfig:
     warmup_steps: int = _option(100, "both learning rates rise linearly from 0 over their first N steps (Adam's "
                                 "first steps move every weight by about the learning rate)", metavar="N")
     lr_decay: str = _option("linear", "after the warm-up, both learning rates fall linearly to 0 at --steps (linear) "
-                            "or stay (none)", choices=("linear", "none"))
+                            "or stay (none)", choices=LR_DECAYS)
     beta_1: float = 0.5
     beta_2: float = 0.999
     discriminator_filters: int = 32
@@ -218,9 +220,8 @@ class TrainConfig:
              f"content_features must be one of {', '.join(CONTENT_FEATURE_KINDS)}"),
             ("discriminator_norm", self.discriminator_norm in DISCRIMINATOR_NORMS,
              f"discriminator_norm must be one of {', '.join(DISCRIMINATOR_NORMS)}"),
-            ("photo_path", self.photo_path in ("on", "off"), f"photo_path must be on or off, not {self.photo_path!r}"),
-            ("lr_decay", self.lr_decay in ("linear", "none"), f"lr_decay must be linear or none, not {self.lr_decay!r}"),
-            ("ink_path", self.ink_path in ("on", "off"), f"ink_path must be on or off, not {self.ink_path!r}"),
+            *((name, getattr(self, name) in choices, f"{name} must be {' or '.join(choices)}, not {getattr(self, name)!r}")
+              for name, choices in (("photo_path", ON_OFF), ("lr_decay", LR_DECAYS), ("ink_path", ON_OFF))),
             ("photo_path_gain", isinstance(self.photo_path_gain, int) and not isinstance(self.photo_path_gain, bool)
              and 1 <= self.photo_path_gain <= 1000, f"photo_path_gain must be an integer from 1 to 1000, not {self.photo_path_gain!r}"),
         ]
