@@ -43,6 +43,20 @@ PAPER_RECIPE = {"colour_weight": 0.0, "colour_distribution_weight": 0.0, "checke
 GENERATOR_CLASSES = {name: FAMILIES[name].generator_class for name in TRAINABLE_FAMILIES}
 # Generator parameters that options of their own set (--photo-path), not --generator-config.
 _SET_BY_OPTIONS = ("photo_path", "photo_path_gain", "ink_path")
+
+
+def _photo_path_gain_bounds():
+    """(low, high) of --photo-path-gain, whatever the generator: the bounds table's, which
+    every family with a photo path shares."""
+    bounds = {b["photo_path_gain"] for b in GENERATOR_BOUNDS.values() if "photo_path_gain" in b}
+    if len(bounds) != 1:
+        raise ImportError(f"the families with a photo path disagree on the bounds of photo_path_gain: {sorted(bounds)}")
+    return bounds.pop()
+
+
+PHOTO_PATH_GAIN_BOUNDS = _photo_path_gain_bounds()
+
+
 def canonical_generator(name):
     """The family's one name for an older one ("full" -> "cartoongan"); anything else as it is,
     for the choices check to refuse by name."""
@@ -223,7 +237,8 @@ class TrainConfig:
             *((name, getattr(self, name) in choices, f"{name} must be {' or '.join(choices)}, not {getattr(self, name)!r}")
               for name, choices in (("photo_path", ON_OFF), ("lr_decay", LR_DECAYS), ("ink_path", ON_OFF))),
             ("photo_path_gain", isinstance(self.photo_path_gain, int) and not isinstance(self.photo_path_gain, bool)
-             and 1 <= self.photo_path_gain <= 1000, f"photo_path_gain must be an integer from 1 to 1000, not {self.photo_path_gain!r}"),
+             and PHOTO_PATH_GAIN_BOUNDS[0] <= self.photo_path_gain <= PHOTO_PATH_GAIN_BOUNDS[1],
+             "photo_path_gain must be an integer from {} to {}, not {!r}".format(*PHOTO_PATH_GAIN_BOUNDS, self.photo_path_gain)),
         ]
         for field, ok, message in checks:
             if not ok:
