@@ -120,8 +120,9 @@ class _Op:
         return []
 
     def apply(self, inputs, geometry, statistics):
-        """The layer on a region (inside the traced pass)."""
-        return self.layer(*inputs) if len(inputs) > 1 else self.layer(inputs[0])
+        """The layer on a region (inside the traced pass): the tensor of its one input, or the
+        list of its several (GuidedFilter's [guide, image])."""
+        return self.layer(list(inputs)) if len(inputs) > 1 else self.layer(inputs[0])
 
 
 class _Pointwise(_Op):
@@ -345,7 +346,7 @@ class _Local(_Op):
         return _output_window(in_regions, out_region, (1, 1))
 
     def apply(self, inputs, geometry, statistics):
-        return tf.slice(self.layer(list(inputs)) if len(inputs) > 1 else self.layer(inputs[0]), *geometry)
+        return tf.slice(super().apply(inputs, geometry, statistics), *geometry)
 
 
 def _make_op(layer):
