@@ -14,7 +14,7 @@ import numpy as np
 from cartoongan.images import psnr
 
 # Feature maps smaller than 2x2 cannot be reflection-padded inside the generator, so tiny inputs
-# are padded up to this size first (and cropped back); `cartoongan.inference` imports it from here.
+# are padded up to this size first (and cropped back): `padded_side`, which the Cartoonizer uses too.
 MIN_GENERATOR_SIZE = 8
 
 
@@ -29,12 +29,19 @@ def to_uint8(images):
     return np.clip(np.round((np.asarray(images, np.float32) + 1.0) * 127.5), 0, 255).astype(np.uint8)
 
 
+def padded_side(size, multiple, minimum=1, maximum=max):
+    """The side an axis of `size` is padded to: a multiple of `multiple`, at least `minimum`
+    and MIN_GENERATOR_SIZE. `maximum` takes the larger of two sizes: `max` for ints, the
+    framework's own for integer tensors (`cartoongan.inference` passes tf.maximum)."""
+    size = maximum(size, max(minimum, MIN_GENERATOR_SIZE))
+    return (size + multiple - 1) // multiple * multiple
+
+
 def edge_pad_to_multiple(images, multiple, minimum=1):
     """NHWC numpy `images` padded at the bottom and right, by repeating the last row and
-    column, to a multiple of `multiple`, at least `minimum` and MIN_GENERATOR_SIZE a side (as
-    the Cartoonizer)."""
+    column, to `padded_side` a side (as the Cartoonizer)."""
     height, width = images.shape[1:3]
-    target = [-(-max(n, minimum, MIN_GENERATOR_SIZE) // multiple) * multiple for n in (height, width)]
+    target = [padded_side(n, multiple, minimum) for n in (height, width)]
     return np.pad(images, ((0, 0), (0, target[0] - height), (0, target[1] - width), (0, 0)), mode="edge")
 
 

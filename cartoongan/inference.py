@@ -17,7 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 from cartoongan import precision as precision_lib
-from cartoongan.evaluation import MIN_GENERATOR_SIZE
+from cartoongan.evaluation import padded_side
 from cartoongan.look import LUMA, apply_look, guided_upsample
 from cartoongan.options import LookOptions
 from cartoongan.presets import load_preset
@@ -39,23 +39,15 @@ _AUTO_TILE_SIDES = (512, 384, 256, 128)
 _HALO = 32
 
 
-def padded_side(size, multiple, minimum=1):
-    """The side an axis of `size` is padded to: a multiple of `multiple`, at least `minimum`
-    and MIN_GENERATOR_SIZE (ints or integer tensors)."""
-    floor = max(minimum, MIN_GENERATOR_SIZE)
-    size = tf.maximum(size, floor) if tf.is_tensor(size) else max(size, floor)
-    return (size + multiple - 1) // multiple * multiple
-
-
 def _edge_pad_index(size, multiple, minimum):
     """Indices that pad an axis of `size` up to a multiple (and the minimum) by repeating the
     last row: a gather, which every runtime (TFLite builtins, ONNX) supports for any size."""
-    return tf.minimum(tf.range(padded_side(size, multiple, minimum)), size - 1)
+    return tf.minimum(tf.range(padded_side(size, multiple, minimum, maximum=tf.maximum)), size - 1)
 
 
 def edge_pad_to_multiple(images, multiple, minimum=1):
     """NHWC `images` padded at the bottom and right, by repeating the last row and column,
-    to a multiple of `multiple`, at least `minimum` (and MIN_GENERATOR_SIZE) a side."""
+    to `cartoongan.evaluation.padded_side` a side."""
     images = tf.gather(images, _edge_pad_index(tf.shape(images)[1], multiple, minimum), axis=1)
     return tf.gather(images, _edge_pad_index(tf.shape(images)[2], multiple, minimum), axis=2)
 
