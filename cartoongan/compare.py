@@ -311,24 +311,25 @@ def write_page(path, width, height, blocks, quality=95):
 
     extension = os.path.splitext(path)[1].lower()
     if extension in (".jpg", ".jpeg") and _jpeg_restarts_written():
-        try:
-            with atomic_file(path, suffix=extension) as partial, open(partial, "wb") as out:
+        def encode(partial):  # the blocks are read while the file is written
+            with open(partial, "wb") as out:
                 top = write_jpeg(out, height, blocks, quality)
                 if top != height:
                     raise ValueError(f"{path}: {top} rows given for a picture {height} tall")
-        except OSError as error:  # a full disk says "No space left on device" without the path
-            raise OSError(error.errno, f"{path}: cannot write ({error.strerror or error})") from error
-        return
-    page, top = Image.new("RGB", (width, height), "white"), 0
-    for block in blocks:
-        page.paste(Image.fromarray(np.ascontiguousarray(block)), (0, top))
-        top += block.shape[0]
-    if top != height:
-        raise ValueError(f"{path}: {top} rows given for a picture {height} tall")
+    else:
+        page, top = Image.new("RGB", (width, height), "white"), 0
+        for block in blocks:
+            page.paste(Image.fromarray(np.ascontiguousarray(block)), (0, top))
+            top += block.shape[0]
+        if top != height:
+            raise ValueError(f"{path}: {top} rows given for a picture {height} tall")
+
+        def encode(partial):
+            page.save(partial, format=Image.registered_extensions()[extension], quality=quality)
     try:
         with atomic_file(path, suffix=extension) as partial:
-            page.save(partial, format=Image.registered_extensions()[extension], quality=quality)
-    except OSError as error:
+            encode(partial)
+    except OSError as error:  # a full disk says "No space left on device" without the path
         raise OSError(error.errno, f"{path}: cannot write ({error.strerror or error})") from error
 
 
