@@ -55,7 +55,7 @@ from cartoongan.models.layers import (
     LegacyBilinearUpsampling2D,
     ReflectionPadding2D,
 )
-from cartoongan.models.photo_path import InkFeatures
+from cartoongan.models.photo_path import InkFeatures, MedianFilter
 
 # Maps with at most this many values per pixel of the input image are stored rather than
 # recomputed: with 64, every instance-norm input and residual sum of the full generator
@@ -331,7 +331,8 @@ class _Norm(_Op):
 class _Local(_Op):
     """A layer whose output pixel depends on the `halo` pixels around it, handling the map's
     border itself: GuidedFilter([guide, image]) (two box filters of radius r in a row: 2r;
-    its windows are clipped at the edges) and InkFeatures (its HALO; reflected at the edges).
+    its windows are clipped at the edges), InkFeatures and MedianFilter (their HALO; reflected
+    at the edges).
     The layer runs on the region clipped to the map, whose edges are the map's only where
     the region meets them (exactly the whole image's there), and the halo is sliced off."""
 
@@ -358,6 +359,8 @@ def _make_op(layer):
         return _Local(layer, 2 * layer.radius)
     if isinstance(layer, InkFeatures):
         return _Local(layer, InkFeatures.HALO)
+    if isinstance(layer, MedianFilter):
+        return _Local(layer, layer.HALO)
     if isinstance(layer, keras.layers.ZeroPadding2D):
         if layer.data_format != "channels_last":
             raise NotTileableError(f"{layer.name}: channels_last only")

@@ -362,3 +362,28 @@ def test_script_end_to_end(tiny_preset, tiny_cartoonizer, tmp_path):
     assert sorted(p.name for p in out.iterdir()) == ["model.tflite", "model_int8_weights.tflite"]
     assert str(out / "model.tflite") in result.stdout
     assert_matches("tflite", out / "model.tflite", tiny_cartoonizer, [random_image((135, 134))], MIN_PSNR["tflite"])
+
+
+def test_a_fine_tuned_generator_exports_with_its_paths(tmp_path):
+    """A fine-tune's generator (photo path from the photo's 5x5 median, ink path; their
+    weights non-zero, as training leaves them) exports to TFLite with builtin ops only and to
+    ONNX, both matching the in-memory Cartoonizer at odd sizes."""
+    required_module("tf2onnx")
+    import keras
+
+    from cartoongan.families.cartoongan.generator import CartoonGanGenerator
+
+    keras.utils.set_random_seed(0)
+    generator = CartoonGanGenerator(filters=8, num_residual_blocks=1, photo_path=1, ink_path=1, photo_path_median=5)
+    rng = np.random.default_rng(0)
+    for name in ("stem_photo_conv", "head_photo_conv", "ink_photo_conv"):
+        layer = generator.get_layer(name)
+        layer.set_weights([rng.normal(0, 0.01, w.shape).astype("float32") for w in layer.get_weights()])
+    preset = save_preset(generator, tmp_path / "preset", Preprocessing("RGB", 4), name="fine_tuned")
+    written = export.export_preset(str(preset), tmp_path / "out", formats=["tflite", "onnx"])
+    cartoonizer = Cartoonizer(*load_preset(str(preset))[:2], precision="float32")
+    images = [random_image((5, 7)), random_image((37, 22), 1)]
+    for fmt in ("tflite", "onnx"):
+        assert_matches(fmt, written[fmt], cartoonizer, images, MIN_PSNR[fmt])
+    ops = {op["op_name"] for op in tflite_interpreter(written["tflite"])._get_ops_details()}
+    assert not [op for op in ops if op.startswith("Flex") or op == "CUSTOM"], ops

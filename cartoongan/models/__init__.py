@@ -7,3 +7,6 @@ generators live with their families (`cartoongan.families.<name>.generator`)."""
 # TensorFlow, so that the training config can offer it.
 PHOTO_PATH_GAIN = 100
 LEGACY_PHOTO_PATH_GAIN = 10
+# The window of the median the photo path's colours are taken from (0: the photo itself, as in
+# presets saved without it); new paths get PHOTO_PATH_MEDIAN (docs/learning.md).
+PHOTO_PATH_MEDIAN = 5

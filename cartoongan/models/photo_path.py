@@ -11,7 +11,9 @@ unchanged when the path is added (fine-tuning starts exactly at the preset):
   colours pass straight through, but not the photo's pixel-period texture (the kernel's
   response at the 2-pixel period is exactly 0). With the raw photo there, fine-tunes copy
   its fine texture (the photos have more checkerboard than hayao_lite's outputs; measured
-  in docs/learning.md).
+  in docs/learning.md). With `photo_path_median` N, the photo's N x N median is blurred
+  instead: the colours come through flat, edges in place, the photo's texture left out
+  (what a fine-tune's unpaired losses did not learn to remove; docs/learning.md).
 Each is scaled by a fixed gain: Adam moves a weight by about the learning rate a step
 whatever its scale, so the gain is a larger rate for these few weights only (a 1x1 pass
 through needs weights near 1, which 1e-4 a step would take 10 000 steps to reach). The gain
@@ -39,7 +41,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from cartoongan.models import PHOTO_PATH_GAIN
+from cartoongan.models import PHOTO_PATH_GAIN, PHOTO_PATH_MEDIAN
 from cartoongan.models.layers import ReflectionPadding2D
 
 _BINOMIAL = np.outer([1.0, 2.0, 1.0], [1.0, 2.0, 1.0]) / 16.0
@@ -101,6 +103,38 @@ class InkFeatures(keras.layers.Layer):
         return {**super().get_config(), "thresholds": list(self.thresholds)}
 
 
+@keras.saving.register_keras_serializable(package="cartoongan")
+class MedianFilter(keras.layers.Layer):
+    """Each channel's median over `size` x `size` windows (the map's edges reflected), as
+    OpenCV's medianBlur: flat areas stay, edges stay where they are, texture and specks
+    narrower than half the window go. No weights.
+
+    An output pixel depends on the HALO = size // 2 pixels around it."""
+
+    def __init__(self, size=5, **kwargs):
+        super().__init__(**kwargs)
+        if size < 3 or size % 2 == 0:
+            raise ValueError(f"MedianFilter size must be an odd number from 3, not {size!r}")
+        self.size = int(size)
+        self.HALO = self.size // 2
+
+    def call(self, images):
+        images = ops.cast(images, "float32")
+        halo, size = self.HALO, self.size
+        padded = ops.pad(images, [[0, 0], [halo, halo], [halo, halo], [0, 0]], mode="reflect")
+        height, width = ops.shape(images)[1], ops.shape(images)[2]
+        windows = ops.stack([padded[:, dy:dy + height, dx:dx + width] for dy in range(size) for dx in range(size)], axis=-1)
+        # The (n + 1) / 2-th largest of the n window values: top_k exports to TFLite and ONNX.
+        largest, _ = ops.top_k(ops.reshape(windows, [-1, size * size]), size * size // 2 + 1)
+        return ops.reshape(largest[:, -1], ops.shape(images))
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "size": self.size}
+
+
 def add_photo_path(features, photo, filters, kernel_size, name, gain, dtype=None):
     """`features` + `gain` * conv(`photo`), the conv zero-initialised, without bias (`photo`
     already padded for a `kernel_size` > 1)."""
@@ -110,8 +144,11 @@ def add_photo_path(features, photo, filters, kernel_size, name, gain, dtype=None
     return keras.layers.Add(name=f"{name}_photo_add", dtype="float32")([features, path])
 
 
-def add_blurred_photo_path(features, photo, name, gain, dtype=None):
-    """`features` (3 channels) + the path from the photo blurred by the fixed binomial kernel."""
+def add_blurred_photo_path(features, photo, name, gain, median=0, dtype=None):
+    """`features` (3 channels) + the path from the photo (with `median`, its `median` x
+    `median` median) blurred by the fixed binomial kernel."""
+    if median:
+        photo = MedianFilter(median, name=f"{name}_photo_median", dtype="float32")(photo)
     blurred = ReflectionPadding2D(1, name=f"{name}_photo_pad", dtype=dtype)(photo)
     kernel = np.repeat(_BINOMIAL[:, :, None, None], 3, axis=2).astype("float32")
     blurred = keras.layers.DepthwiseConv2D(3, use_bias=False, trainable=False, name=f"{name}_photo_blur", dtype="float32",
@@ -125,15 +162,17 @@ def add_ink_path(features, photo, gain, dtype=None):
     return add_photo_path(features, ink, 3, 1, "ink", gain, dtype=dtype)
 
 
-def with_photo_path(generator, dtype=None, gain=PHOTO_PATH_GAIN, ink_path=True):
-    """The same network with the photo path (scaled by `gain`) and, with `ink_path`, the ink
-    path added and every existing weight copied: its outputs equal `generator`'s. A generator
-    that has the photo path is returned as is."""
+def with_photo_path(generator, dtype=None, gain=PHOTO_PATH_GAIN, ink_path=True, median=PHOTO_PATH_MEDIAN):
+    """The same network with the photo path (scaled by `gain`, its colours from the photo's
+    `median` x `median` median, 0: the photo) and, with `ink_path`, the ink path added and
+    every existing weight copied: its outputs equal `generator`'s. A generator that has the
+    photo path is returned as is."""
     config = generator.get_config()
     if config.get("photo_path"):
         return generator
     config = {key: value for key, value in config.items() if key not in ("name", "trainable")}
-    extended = type(generator)(dtype=dtype, photo_path=1, photo_path_gain=gain, ink_path=int(ink_path), **config)
+    extended = type(generator)(dtype=dtype, photo_path=1, photo_path_gain=gain, ink_path=int(ink_path),
+                               photo_path_median=median, **config)
     for layer in generator.layers:
         if layer.weights:
             extended.get_layer(layer.name).set_weights(layer.get_weights())

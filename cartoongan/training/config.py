@@ -7,7 +7,7 @@ import os
 
 from cartoongan.errors import ParameterError
 from cartoongan.families import FAMILIES, GENERATOR_BOUNDS, TRAINABLE_FAMILIES, family_name, input_sizes
-from cartoongan.models import LEGACY_PHOTO_PATH_GAIN, PHOTO_PATH_GAIN
+from cartoongan.models import LEGACY_PHOTO_PATH_GAIN, PHOTO_PATH_GAIN, PHOTO_PATH_MEDIAN
 from cartoongan.options import option as _option
 
 # Adam's first steps move every weight by about the learning rate whatever the gradient:
@@ -35,14 +35,14 @@ with XLA): the progress bar says so while it happens."""
 PAPER_RECIPE = {"colour_weight": 0.0, "colour_distribution_weight": 0.0, "checkerboard_weight": 0.0, "palette_weight": 0.0,
                 "discriminator_norm": "instance", "warmup_steps": 0, "vgg_weights": "imagenet", "content_features": "vgg",
                 "photo_path": "off", "content_weight": 3250.0, "colour_pool": 1, "texture_weight": 0.0,
-                "line_weight": 0.0, "ink_path": "off", "body_weight": 0.0,
+                "line_weight": 0.0, "ink_path": "off", "body_weight": 0.0, "content_median": 0,
                 "lr_decay": "none"}
 
 # The generator families training builds (`cartoongan.families`, TensorFlow-free), by their
 # one name; their bounds are the families' one table, which presets check too.
 GENERATOR_CLASSES = {name: FAMILIES[name].generator_class for name in TRAINABLE_FAMILIES}
 # Generator parameters that options of their own set (--photo-path), not --generator-config.
-_SET_BY_OPTIONS = ("photo_path", "photo_path_gain", "ink_path")
+_SET_BY_OPTIONS = ("photo_path", "photo_path_gain", "ink_path", "photo_path_median")
 
 
 def _photo_path_gain_bounds():
@@ -57,6 +57,11 @@ def _photo_path_gain_bounds():
 PHOTO_PATH_GAIN_BOUNDS = _photo_path_gain_bounds()
 
 
+def _is_median_window(size):
+    """0 (none) or the odd window of a MedianFilter that the bounds allow."""
+    return isinstance(size, int) and not isinstance(size, bool) and (size == 0 or (size % 2 == 1 and 3 <= size <= 15))
+
+
 def canonical_generator(name):
     """The family's one name for an older one ("full" -> "cartoongan"); anything else as it is,
     for the choices check to refuse by name."""
@@ -68,7 +73,8 @@ def canonical_generator(name):
 
 # Keys whose absence in an older run's config.json means this value (not today's default).
 _RESUME_LEGACY = {"discriminator_norm": "instance", "warmup_steps": 0, "photo_path": "off", "texture_weight": 0.0,
-                  "photo_path_gain": LEGACY_PHOTO_PATH_GAIN, "ink_path": "off", "lr_decay": "none"}
+                  "photo_path_gain": LEGACY_PHOTO_PATH_GAIN, "ink_path": "off", "lr_decay": "none",
+                  "photo_path_median": 0}
 # Resume keys of which only whether they are zero changes the checkpoint (a second discriminator).
 _RESUME_SWITCHES = ("texture_weight",)
 
@@ -76,7 +82,7 @@ _RESUME_SWITCHES = ("texture_weight",)
 # warmup_steps, lr_decay: with a warm-up or a decay the optimizers' learning rate is a
 # schedule, without either a variable the checkpoint holds: the two cannot restore each other.
 _RESUME_KEYS = ("generator", "generator_config", "init_from", "discriminator_filters", "discriminator_norm", "precision",
-                "warmup_steps", "lr_decay", "photo_path", "photo_path_gain", "ink_path", "texture_weight")
+                "warmup_steps", "lr_decay", "photo_path", "photo_path_gain", "photo_path_median", "ink_path", "texture_weight")
 
 
 def has_photo_path(generator):
@@ -127,6 +133,9 @@ class TrainConfig:
     photo_path_gain: int = _option(PHOTO_PATH_GAIN, "fixed gain of the photo path's convolutions: a larger learning "
                                    "rate for them alone, so that the photo's colours pass through within a few hundred "
                                    "steps", metavar="N")
+    photo_path_median: int = _option(PHOTO_PATH_MEDIAN, "the photo path carries the photo's N x N median (0: the photo "
+                                     "itself): flat colours with the photo's edges in place and its texture left out, "
+                                     "which the unpaired losses do not learn to remove", metavar="N")
     init_steps: int = _option(1000, "content-only initialization steps (the paper's first phase)")
     steps: int = _option(10000, "all steps, initialization included")
     batch_size: int = _option(8, "global batch size, split across replicas")
@@ -140,6 +149,9 @@ class TrainConfig:
     adversarial_loss: str = _option("lsgan", "loss of the adversarial terms: lsgan (least squares) or bce "
                                     "(binary cross-entropy)", choices=ADVERSARIAL_LOSS_KINDS)
     content_weight: float = _option(10.0, "weight of the content loss against the adversarial one")
+    content_median: int = _option(5, "the content loss holds each output to its photo's N x N median (0: to the photo "
+                                  "itself), the flat colours the photo path carries: held to the photo's texture, the "
+                                  "network draws it back over them", metavar="N")
     edge_weight: float = _option(1.0, "weight of the edge-smoothed anime images, shown to the discriminator as "
                                  "fakes (the paper's edge-promoting loss)")
     palette_weight: float = _option(0.0, "weight of the palette term: distance of each generated pixel's colour to the "
@@ -239,6 +251,9 @@ class TrainConfig:
             ("photo_path_gain", isinstance(self.photo_path_gain, int) and not isinstance(self.photo_path_gain, bool)
              and PHOTO_PATH_GAIN_BOUNDS[0] <= self.photo_path_gain <= PHOTO_PATH_GAIN_BOUNDS[1],
              "photo_path_gain must be an integer from {} to {}, not {!r}".format(*PHOTO_PATH_GAIN_BOUNDS, self.photo_path_gain)),
+            *((name, _is_median_window(getattr(self, name)),
+               f"{name} must be 0 or an odd number from 3 to 15, not {getattr(self, name)!r}")
+              for name in ("photo_path_median", "content_median")),
         ]
         for field, ok, message in checks:
             if not ok:
@@ -269,7 +284,8 @@ class TrainConfig:
                 continue  # built without it whatever was recorded (older runs recorded "on")
             if key == "lr_decay" and self.warmup_steps and previous.get("warmup_steps", _RESUME_LEGACY["warmup_steps"]):
                 continue  # with a warm-up the rate is a schedule either way: the same checkpoint
-            if key == "photo_path_gain" and "off" in (self.photo_path, previous.get("photo_path", _RESUME_LEGACY["photo_path"])):
+            if (key in ("photo_path_gain", "photo_path_median")
+                    and "off" in (self.photo_path, previous.get("photo_path", _RESUME_LEGACY["photo_path"]))):
                 continue  # no path, no gain
             if (bool(before) != bool(getattr(self, key))) if key in _RESUME_SWITCHES else before != getattr(self, key):
                 invalid = _invalid_value(self, key, before)

@@ -111,7 +111,7 @@ class Trainer:
         anime_smooth: RGB in [-1, 1]); default: the TFRecords in `config.data`."""
         from cartoongan.families import build_generator
         from cartoongan.models.discriminator import CartoonGanDiscriminator
-        from cartoongan.models.photo_path import supports_photo_path, with_network_share, with_photo_path
+        from cartoongan.models.photo_path import MedianFilter, supports_photo_path, with_network_share, with_photo_path
 
         self.config = config
         self.strategy = make_strategy(config.distribute)
@@ -127,7 +127,7 @@ class Trainer:
                 self.preprocessing = generator_preprocessing(self.generator, "RGB")
             if config.photo_path == "on" and supports_photo_path(self.generator):
                 self.generator = with_photo_path(self.generator, dtype=policy, gain=config.photo_path_gain,
-                                                 ink_path=config.ink_path == "on")
+                                                 ink_path=config.ink_path == "on", median=config.photo_path_median)
             # The same layers, also giving the network's share of the output (--body-weight).
             self._generator_with_share = with_network_share(self.generator) if config.body_weight else None
             self.discriminator = CartoonGanDiscriminator(
@@ -138,6 +138,9 @@ class Trainer:
                 name="texture_discriminator") if config.texture_weight else None
             self.vgg = losses.content_features(config.content_features, config.vgg_weights,
                                                self.preprocessing.channel_order)
+            # What the content loss holds each output to: its photo, or the photo's median.
+            self._content_reference = (MedianFilter(config.content_median, dtype="float32") if config.content_median
+                                       else tf.identity)
             # Each optimizer counts its own steps: the discriminator's start after the initialization.
             self.generator_optimizer = self._optimizer(config.generator_lr, config.steps)
             self.discriminator_optimizer = self._optimizer(config.discriminator_lr, config.steps - config.init_steps)
@@ -206,7 +209,7 @@ class Trainer:
         photo = self._to_generator_convention(batch["photo"])
         with tf.GradientTape() as tape:
             generated = self.generator(photo, training=True)
-            content = losses.content_loss(self.vgg(photo), self.vgg(generated))
+            content = losses.content_loss(self.vgg(self._content_reference(photo)), self.vgg(generated))
             generator_loss = self.config.content_weight * content
             scaled = self._scaled(self.generator_optimizer, generator_loss)
         gradients = tape.gradient(scaled, self.generator.trainable_variables)
@@ -233,7 +236,7 @@ class Trainer:
             discriminator_loss = self.discriminator_loss_fn(real_logits, fake_logits, smooth_logits,
                                                             self.config.edge_weight)
             adversarial = self.generator_loss_fn(fake_logits)
-            content = losses.content_loss(self.vgg(photo), self.vgg(generated))
+            content = losses.content_loss(self.vgg(self._content_reference(photo)), self.vgg(generated))
             checkerboard = losses.checkerboard_loss(generated, photo)
             palette = (losses.palette_loss(generated, anime, seed=self._palette_seed())
                        if self.config.palette_weight else tf.constant(0.0))

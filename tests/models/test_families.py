@@ -10,7 +10,7 @@ import pytest
 
 from cartoongan.families import FAMILIES, GENERATOR_BOUNDS, STYLE_TABLE, TRAINABLE_FAMILIES, family_name
 from cartoongan.presets import PresetError, validate_preset_config
-from cartoongan.training.config import ConfigError, TrainConfig
+from cartoongan.training.config import _SET_BY_OPTIONS, ConfigError, TrainConfig
 from tests.conftest import PROJECT_ROOT
 
 
@@ -84,7 +84,7 @@ def test_a_config_training_accepts_is_a_preset_the_check_accepts(family):
     each bound both accept, one past it training refuses before any work."""
     class_name = FAMILIES[family].generator_class
     for key, (low, high) in GENERATOR_BOUNDS[class_name].items():
-        if key in ("photo_path", "photo_path_gain", "ink_path"):  # set by --photo-path, --photo-path-gain, --ink-path
+        if key in _SET_BY_OPTIONS:  # set by options of their own (--photo-path, ...)
             continue
         for value in (low, high):
             TrainConfig(data="d", workdir="w", generator=family, generator_config={key: value})

@@ -8,7 +8,7 @@ import numpy as np
 
 from cartoongan.families.cartoongan.generator import CartoonGanGenerator
 from cartoongan.families.light.generator import LightGenerator
-from cartoongan.models.photo_path import supports_photo_path, with_photo_path
+from cartoongan.models.photo_path import MedianFilter, supports_photo_path, with_photo_path
 from cartoongan.presets import load_generator
 
 HAYAO_LITE = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(__file__))), "pretrained", "hayao_lite")
@@ -79,6 +79,47 @@ def test_the_head_path_carries_colour_but_no_pixel_period_texture():
     padded = generator.get_layer("head_photo_pad")(photo)
     blurred = blur(padded).numpy()
     np.testing.assert_allclose(blurred[0, 1:-1, 1:-1], np.broadcast_to([0.3, -0.2, 0.0], (14, 14, 3)), atol=1e-6)
+
+
+def _numpy_median(images, size):
+    """The reference: numpy's median over each reflected size x size window."""
+    halo = size // 2
+    padded = np.pad(images, [(0, 0), (halo, halo), (halo, halo), (0, 0)], mode="reflect")
+    windows = np.lib.stride_tricks.sliding_window_view(padded, (size, size), axis=(1, 2))
+    return np.median(windows.reshape(*windows.shape[:4], -1), axis=-1)
+
+
+def test_the_median_filter_is_each_channels_window_median():
+    """MedianFilter against numpy's median over the same reflected windows, at several sizes
+    and an odd-sized map, and against OpenCV's medianBlur inside the map (where the border
+    rule plays no part)."""
+    import cv2
+
+    images = np.random.default_rng(5).integers(0, 256, (2, 19, 23, 3)).astype("float32")
+    for size in (3, 5, 7):
+        ours = np.asarray(MedianFilter(size)(images))
+        np.testing.assert_array_equal(ours, _numpy_median(images, size))
+        halo = size // 2
+        opencv = np.stack([cv2.medianBlur(image.astype(np.uint8), size) for image in images])
+        np.testing.assert_array_equal(ours[:, halo:-halo, halo:-halo], opencv[:, halo:-halo, halo:-halo])
+
+
+def test_the_median_path_keeps_an_edge_and_drops_specks():
+    """With photo_path_median 5 the head path's colours are the photo's 5x5 median: a step
+    edge arrives where it was (the binomial blur softens it by a pixel each side), a
+    one-pixel speck does not arrive at all; with 0 (presets saved without it) it does."""
+    photo = np.full((1, 16, 16, 3), -0.5, "float32")
+    photo[:, :, 8:] = 0.5  # a vertical edge between columns 7 and 8
+    photo[:, 4, 3] = 0.9  # a speck
+    for median, speck_arrives in ((5, False), (0, True)):
+        generator = CartoonGanGenerator(filters=4, num_residual_blocks=1, photo_path=1, photo_path_median=median)
+        generator = CartoonGanGenerator.from_config(generator.get_config())  # as a preset rebuilds it
+        assert generator.get_config().get("photo_path_median", 0) == median
+        flat = generator.get_layer("head_photo_median")(photo) if median else photo
+        blurred = generator.get_layer("head_photo_blur")(generator.get_layer("head_photo_pad")(flat)).numpy()[0]
+        np.testing.assert_allclose(blurred[:, :7, 1][10:], -0.5, atol=1e-6)  # left of the edge, away from the speck
+        np.testing.assert_allclose(blurred[:, 9:, 1], 0.5, atol=1e-6)
+        assert (blurred[4, 3, 0] > -0.3) == speck_arrives
 
 
 def test_other_families_have_no_photo_path():

@@ -37,6 +37,8 @@ def test_the_tensorflow_free_choices_are_the_ones_the_library_implements():
     (dict(generator="animegan_v3", generator_config={"tiny_layout": 1}, image_size=40), "image_size",
      'image_size 40: the animegan_v3 generator {"tiny_layout": 1} takes multiples of 16, at least 32'),
     (dict(discriminator_norm="batch"), "discriminator_norm", "discriminator_norm must be one of instance, none"),
+    (dict(photo_path_median=4), "photo_path_median", "photo_path_median must be 0 or an odd number from 3 to 15, not 4"),
+    (dict(photo_path_median=17), "photo_path_median", "photo_path_median must be 0 or an odd number from 3 to 15"),
     (dict(generator_config={"depth": 3}), "generator_config", "generator_config: unknown parameter 'depth'"),
     (dict(generator="light", generator_config={"num_residual_blocks": 10**6}), "generator_config",
      "generator_config: num_residual_blocks=1000000 is outside 0..32"),

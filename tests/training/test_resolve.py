@@ -48,7 +48,8 @@ def test_a_workdir_holding_another_architecture_is_refused(data, tmp_path):
     workdir = tmp_path / "w"
     workdir.mkdir()
     (workdir / "config.json").write_text(json.dumps({"generator": "light", "discriminator_norm": "none", "warmup_steps": 100, "photo_path": "on",
-                                                     "photo_path_gain": 100, "ink_path": "on", "texture_weight": 1.0}))
+                                                     "photo_path_gain": 100, "ink_path": "on", "texture_weight": 1.0,
+                                                     "photo_path_median": 5}))
     with pytest.raises(ValueError, match="holds a run with generator='light'"):
         resolve_config(data, str(workdir))
     assert resolve_config(data, str(workdir), generator="light").generator == "light"

@@ -98,6 +98,7 @@ def test_fine_tuning_starts_exactly_from_the_preset(tmp_path, tiny_preset):
     for layer in reference.layers:  # every weight of the preset, the photo path's added beside them
         for ours, theirs in zip(trainer.generator.get_layer(layer.name).weights, layer.weights):
             np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+    assert trainer.generator.get_layer("head_photo_median").size == 5
     for name in ("stem_photo_conv", "head_photo_conv", "ink_photo_conv"):
         assert not np.any(trainer.generator.get_layer(name).get_weights()[0])
     photo = np.random.default_rng(0).uniform(-1, 1, (2, 32, 32, 3)).astype("float32")
@@ -109,6 +110,7 @@ def test_fine_tuning_starts_exactly_from_the_preset(tmp_path, tiny_preset):
     assert saved["generator"]["config"]["photo_path"] == 1
     assert saved["generator"]["config"]["photo_path_gain"] == config.photo_path_gain == 100
     assert saved["generator"]["config"]["ink_path"] == 1
+    assert saved["generator"]["config"]["photo_path_median"] == config.photo_path_median == 5
     with open(tmp_path / "metrics.jsonl") as f:  # the network's share of the output is weighed (--body-weight)
         body = json.loads(f.readlines()[-1])["body_loss"]
     assert np.isfinite(body) and body > 0
@@ -296,14 +298,18 @@ def test_runs_from_before_the_photo_path_gain_and_the_ink_path_resume_only_as_th
     """The gain scales weights the checkpoint holds raw: a run with the path from before the
     gain was recorded trained with the legacy 10, so today's default is refused by name and
     --photo-path-gain 10 resumes it; it had no ink path (weights its checkpoint lacks) either,
-    refused until --ink-path off; runs without the photo path have neither to agree on."""
+    refused until --ink-path off, and its path carried the photo itself (--photo-path-median 0);
+    runs without the photo path have none of them to agree on."""
     before = {"discriminator_norm": "none", "warmup_steps": 100, "photo_path": "on", "texture_weight": 1.0}
+    legacy = dict(photo_path_gain=10, ink_path="off", photo_path_median=0)
     assert tiny_config(tmp_path, ink_path="off").photo_path_gain == 100
-    with pytest.raises(ValueError, match="photo_path_gain=10, not 100"):
-        tiny_config(tmp_path, ink_path="off").check_resumable_from(before)
-    with pytest.raises(ValueError, match="ink_path='off', not 'on'"):
-        tiny_config(tmp_path, photo_path_gain=10).check_resumable_from(before)
-    tiny_config(tmp_path, photo_path_gain=10, ink_path="off").check_resumable_from(before)
+    assert tiny_config(tmp_path).photo_path_median == 5
+    for name, value, message in [("photo_path_gain", 100, "photo_path_gain=10, not 100"),
+                                 ("ink_path", "on", "ink_path='off', not 'on'"),
+                                 ("photo_path_median", 5, "photo_path_median=0, not 5")]:
+        with pytest.raises(ValueError, match=message):
+            tiny_config(tmp_path, **dict(legacy, **{name: value})).check_resumable_from(before)
+    tiny_config(tmp_path, **legacy).check_resumable_from(before)
     tiny_config(tmp_path, photo_path="off").check_resumable_from(dict(before, photo_path="off"))
 
 
@@ -394,3 +400,22 @@ def test_the_learning_rate_rises_over_the_warm_up_then_falls_linearly_to_zero_at
         assert float(decaying(step)) == pytest.approx(rate, rel=1e-5, abs=1e-12), step
     assert [float(flat(step)) for step in (99, 550, 5000)] == pytest.approx([1e-4] * 3, rel=1e-6)
     assert WarmupThenDecay(1e-4, 0, decay_steps=0).get_config()["decay_steps"] == 1  # an optimizer with no steps
+
+
+@pytest.mark.parametrize("median", [5, 0])
+def test_the_content_loss_holds_each_output_to_its_photos_median(tmp_path, median):
+    """--content-median 5 (the default): with the content features made the identity, the
+    logged content loss of an initialization step is the mean |output - the photo's 5x5
+    median| computed here with numpy (reflected borders); with 0 it is to the photo itself."""
+    trainer = Trainer(tiny_config(tmp_path, content_median=median), dataset_fn=synthetic_dataset)
+    trainer.vgg = lambda images: images
+    photo = np.random.default_rng(0).uniform(-1, 1, (2, 16, 20, 3)).astype("float32")
+    metrics, _ = trainer._init_gradients_fn({"photo": tf.constant(photo)})
+    reference = photo
+    if median:
+        windows = np.lib.stride_tricks.sliding_window_view(np.pad(photo, [(0, 0), (2, 2), (2, 2), (0, 0)], mode="reflect"),
+                                                           (5, 5), axis=(1, 2))
+        reference = np.median(windows.reshape(*windows.shape[:4], 25), axis=-1)
+    generated = trainer.generator(trainer._to_generator_convention(tf.constant(photo))).numpy()
+    expected = np.abs(trainer._to_generator_convention(tf.constant(reference, tf.float32)).numpy() - generated).mean()
+    np.testing.assert_allclose(metrics["content_loss"].numpy(), expected, rtol=1e-5)

@@ -51,11 +51,12 @@ class CartoonGanGenerator(keras.Model):
     exactly like the original network. The value convention (BGR or RGB, [-1, 1]) belongs
     to the weights and travels in the preset, not here. `photo_path=1` adds
     cartoongan.models.photo_path, scaled by `photo_path_gain` (then sizes must be multiples of 4);
-    `ink_path=1` its ink path.
+    `ink_path=1` its ink path; `photo_path_median` N takes the path's colours from the photo's
+    N x N median.
     """
 
     def __init__(self, filters=64, num_residual_blocks=8, photo_path=0,
-                 photo_path_gain=LEGACY_PHOTO_PATH_GAIN, ink_path=0, dtype=None, **kwargs):
+                 photo_path_gain=LEGACY_PHOTO_PATH_GAIN, ink_path=0, photo_path_median=0, dtype=None, **kwargs):
         # === Functional Model ===
         inputs = keras.Input(shape=(None, None, 3), name="image")
         padded = ReflectionPadding2D(3, name="stem_pad", dtype=dtype)(inputs)
@@ -73,7 +74,7 @@ class CartoonGanGenerator(keras.Model):
         x = ReflectionPadding2D(3, name="head_pad", dtype=dtype)(x)
         x = keras.layers.Conv2D(3, 7, name="head_conv", dtype=dtype)(x)
         if photo_path:
-            x = add_blurred_photo_path(x, inputs, "head", photo_path_gain, dtype=dtype)
+            x = add_blurred_photo_path(x, inputs, "head", photo_path_gain, median=photo_path_median, dtype=dtype)
         if ink_path:
             x = add_ink_path(x, inputs, photo_path_gain, dtype=dtype)
         outputs = keras.layers.Activation("tanh", name="head_tanh", dtype="float32")(x)
@@ -85,6 +86,7 @@ class CartoonGanGenerator(keras.Model):
         self.photo_path = photo_path
         self.photo_path_gain = photo_path_gain
         self.ink_path = ink_path
+        self.photo_path_median = photo_path_median
         self.conv_dtype = dtype
 
     def get_config(self):
@@ -95,4 +97,5 @@ class CartoonGanGenerator(keras.Model):
             "num_residual_blocks": self.num_residual_blocks,
             **({"photo_path": self.photo_path, "photo_path_gain": self.photo_path_gain} if self.photo_path else {}),
             **({"ink_path": self.ink_path} if self.ink_path else {}),
+            **({"photo_path_median": self.photo_path_median} if self.photo_path and self.photo_path_median else {}),
         }

@@ -87,7 +87,7 @@ class LightGenerator(keras.Model):
     """
 
     def __init__(self, filters=96, num_residual_blocks=8, end_kernel_size=5, photo_path=0,
-                 photo_path_gain=LEGACY_PHOTO_PATH_GAIN, ink_path=0, dtype=None, **kwargs):
+                 photo_path_gain=LEGACY_PHOTO_PATH_GAIN, ink_path=0, photo_path_median=0, dtype=None, **kwargs):
         # === Functional Model ===
         inputs = keras.Input(shape=(None, None, 3), name="image")
         end_padding = (end_kernel_size - 1) // 2
@@ -106,7 +106,7 @@ class LightGenerator(keras.Model):
         x = keras.layers.ZeroPadding2D(end_padding, name="head_pad", dtype=dtype)(x)
         x = keras.layers.Conv2D(3, end_kernel_size, name="head_conv", dtype=dtype)(x)
         if photo_path:
-            x = add_blurred_photo_path(x, inputs, "head", photo_path_gain, dtype=dtype)
+            x = add_blurred_photo_path(x, inputs, "head", photo_path_gain, median=photo_path_median, dtype=dtype)
         if ink_path:
             x = add_ink_path(x, inputs, photo_path_gain, dtype=dtype)
         outputs = keras.layers.Activation("tanh", name="head_tanh", dtype="float32")(x)
@@ -119,6 +119,7 @@ class LightGenerator(keras.Model):
         self.photo_path = photo_path
         self.photo_path_gain = photo_path_gain
         self.ink_path = ink_path
+        self.photo_path_median = photo_path_median
         self.conv_dtype = dtype
 
     def get_config(self):
@@ -130,4 +131,5 @@ class LightGenerator(keras.Model):
             "end_kernel_size": self.end_kernel_size,
             **({"photo_path": self.photo_path, "photo_path_gain": self.photo_path_gain} if self.photo_path else {}),
             **({"ink_path": self.ink_path} if self.ink_path else {}),
+            **({"photo_path_median": self.photo_path_median} if self.photo_path and self.photo_path_median else {}),
         }
