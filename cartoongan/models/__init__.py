@@ -10,3 +10,5 @@ LEGACY_PHOTO_PATH_GAIN = 10
 # The window of the median the photo path's colours are taken from (0: the photo itself, as in
 # presets saved without it); new paths get PHOTO_PATH_MEDIAN (docs/learning.md).
 PHOTO_PATH_MEDIAN = 5
+# The windows MedianFilter takes (larger ones make graphs of thousands of comparisons).
+MEDIAN_SIZES = (3, 5, 7, 9)

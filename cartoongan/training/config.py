@@ -7,7 +7,7 @@ import os
 
 from cartoongan.errors import ParameterError
 from cartoongan.families import FAMILIES, GENERATOR_BOUNDS, TRAINABLE_FAMILIES, family_name, input_sizes
-from cartoongan.models import LEGACY_PHOTO_PATH_GAIN, PHOTO_PATH_GAIN, PHOTO_PATH_MEDIAN
+from cartoongan.models import LEGACY_PHOTO_PATH_GAIN, MEDIAN_SIZES, PHOTO_PATH_GAIN, PHOTO_PATH_MEDIAN
 from cartoongan.options import option as _option
 
 # Adam's first steps move every weight by about the learning rate whatever the gradient:
@@ -58,8 +58,8 @@ PHOTO_PATH_GAIN_BOUNDS = _photo_path_gain_bounds()
 
 
 def _is_median_window(size):
-    """0 (none) or the odd window of a MedianFilter that the bounds allow."""
-    return isinstance(size, int) and not isinstance(size, bool) and (size == 0 or (size % 2 == 1 and 3 <= size <= 15))
+    """0 (none) or a window MedianFilter takes."""
+    return isinstance(size, int) and not isinstance(size, bool) and (size == 0 or size in MEDIAN_SIZES)
 
 
 def canonical_generator(name):
@@ -252,7 +252,7 @@ class TrainConfig:
              and PHOTO_PATH_GAIN_BOUNDS[0] <= self.photo_path_gain <= PHOTO_PATH_GAIN_BOUNDS[1],
              "photo_path_gain must be an integer from {} to {}, not {!r}".format(*PHOTO_PATH_GAIN_BOUNDS, self.photo_path_gain)),
             *((name, _is_median_window(getattr(self, name)),
-               f"{name} must be 0 or an odd number from 3 to 15, not {getattr(self, name)!r}")
+               f"{name} must be 0, {', '.join(map(str, MEDIAN_SIZES[:-1]))} or {MEDIAN_SIZES[-1]}, not {getattr(self, name)!r}")
               for name in ("photo_path_median", "content_median")),
         ]
         for field, ok, message in checks:
