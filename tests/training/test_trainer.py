@@ -185,7 +185,7 @@ def test_two_local_workers_train_identical_weights(tmp_path):
 def test_fine_tuning_learning_rate_default_lives_in_the_config(tmp_path):
     from cartoongan.training.config import FINE_TUNE_GENERATOR_LR, SCRATCH_GENERATOR_LR, TrainConfig
 
-    assert TrainConfig(data="d", workdir="w", init_from="hayao_lite").generator_lr == FINE_TUNE_GENERATOR_LR == 1e-4
+    assert TrainConfig(data="d", workdir="w", init_from="hayao_lite").generator_lr == FINE_TUNE_GENERATOR_LR == 7e-5
     assert TrainConfig(data="d", workdir="w").generator_lr == SCRATCH_GENERATOR_LR == 2e-4
     assert TrainConfig(data="d", workdir="w", init_from="hayao_lite", generator_lr=3e-5).generator_lr == 3e-5
 
