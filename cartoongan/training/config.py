@@ -288,7 +288,7 @@ class TrainConfig:
                 continue  # with a warm-up the rate is a schedule either way: the same checkpoint
             if (key in ("photo_path_gain", "photo_path_median")
                     and "off" in (self.photo_path, previous.get("photo_path", _RESUME_LEGACY["photo_path"]))):
-                continue  # no path, no gain
+                continue  # without the path none of its parameters is built
             if (bool(before) != bool(getattr(self, key))) if key in _RESUME_SWITCHES else before != getattr(self, key):
                 invalid = _invalid_value(self, key, before)
                 if invalid:  # advising to pass it would only fail again

@@ -17,6 +17,7 @@ from cartoongan.families.cartoongan.generator import CartoonGanGenerator
 from cartoongan.families.light.generator import LightGenerator
 from cartoongan.families.whitebox.generator import WhiteboxGenerator
 from cartoongan.models.discriminator import CartoonGanDiscriminator
+from tests.references import numpy_median
 
 
 @dataclass(frozen=True)
@@ -264,9 +265,7 @@ def test_the_network_share_is_the_output_before_the_tanh_less_the_photo_and_ink_
     output, share = (keras.ops.convert_to_numpy(t) for t in with_network_share(generator)(photo))
     np.testing.assert_array_equal(output, keras.ops.convert_to_numpy(generator(photo)))
     kernel = np.outer([1, 2, 1], [1, 2, 1]).astype(np.float32) / 16
-    windows = np.lib.stride_tricks.sliding_window_view(np.pad(photo[0], [(2, 2), (2, 2), (0, 0)], mode="reflect"),
-                                                       (5, 5), axis=(0, 1))
-    flat = np.median(windows.reshape(*windows.shape[:3], 25), axis=-1).astype(np.float32)
+    flat = numpy_median(photo, 5)[0].astype(np.float32)
     blurred = cv2.filter2D(flat, -1, kernel, borderType=cv2.BORDER_REFLECT_101)
     paths = 100 * (blurred @ head.get_weights()[0][0, 0] + _reference_ink(photo[0]) @ ink.get_weights()[0][0, 0])
     unsaturated = np.abs(output[0]) < 0.99  # where atanh is well conditioned in float32

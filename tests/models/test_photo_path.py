@@ -10,6 +10,7 @@ from cartoongan.families.cartoongan.generator import CartoonGanGenerator
 from cartoongan.families.light.generator import LightGenerator
 from cartoongan.models.photo_path import MedianFilter, supports_photo_path, with_photo_path
 from cartoongan.presets import load_generator
+from tests.references import numpy_median
 
 HAYAO_LITE = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(__file__))), "pretrained", "hayao_lite")
 
@@ -81,14 +82,6 @@ def test_the_head_path_carries_colour_but_no_pixel_period_texture():
     np.testing.assert_allclose(blurred[0, 1:-1, 1:-1], np.broadcast_to([0.3, -0.2, 0.0], (14, 14, 3)), atol=1e-6)
 
 
-def _numpy_median(images, size):
-    """The reference: numpy's median over each reflected size x size window."""
-    halo = size // 2
-    padded = np.pad(images, [(0, 0), (halo, halo), (halo, halo), (0, 0)], mode="reflect")
-    windows = np.lib.stride_tricks.sliding_window_view(padded, (size, size), axis=(1, 2))
-    return np.median(windows.reshape(*windows.shape[:4], -1), axis=-1)
-
-
 def test_the_median_filter_is_each_channels_window_median():
     """MedianFilter (a sorting network) against numpy's median over the same reflected
     windows, at every size it takes and an odd-sized map, and against OpenCV's medianBlur inside the map (where the border
@@ -98,7 +91,7 @@ def test_the_median_filter_is_each_channels_window_median():
     images = np.random.default_rng(5).integers(0, 256, (2, 19, 23, 3)).astype("float32")
     for size in (3, 5, 7, 9):
         ours = np.asarray(MedianFilter(size)(images))
-        np.testing.assert_array_equal(ours, _numpy_median(images, size))
+        np.testing.assert_array_equal(ours, numpy_median(images, size))
         halo = size // 2
         opencv = np.stack([cv2.medianBlur(image.astype(np.uint8), size) for image in images])
         np.testing.assert_array_equal(ours[:, halo:-halo, halo:-halo], opencv[:, halo:-halo, halo:-halo])
