@@ -278,12 +278,14 @@ def score(cartoonize_batch, photos, targets):
 
 
 def trainer_cartoonizer(trainer):
-    """uint8 RGB batch -> uint8 RGB batch through the trainer's generator as it is now."""
+    """uint8 RGB batch -> uint8 RGB batch through the trainer's generator with the weights its
+    preset gets now (the mean over the averaged steps, --average-last)."""
     import tensorflow as tf
 
     def run(photos):
         x = trainer._to_generator_convention(tf.constant(to_unit_range(np.stack(photos))))
-        y = trainer._to_generator_convention(tf.cast(trainer.generator(x, training=False), tf.float32))
+        with trainer.preset_weights() as generator:
+            y = trainer._to_generator_convention(tf.cast(generator(x, training=False), tf.float32))
         return list(to_uint8(y))
 
     return run

@@ -38,7 +38,7 @@ PAPER_RECIPE = {"colour_weight": 0.0, "colour_distribution_weight": 0.0, "checke
                 "discriminator_norm": "instance", "warmup_steps": 0, "vgg_weights": "imagenet", "content_features": "vgg",
                 "photo_path": "off", "content_weight": 3250.0, "colour_pool": 1, "texture_weight": 0.0,
                 "line_weight": 0.0, "ink_path": "off", "body_weight": 0.0, "content_median": 0,
-                "lr_decay": "none"}
+                "lr_decay": "none", "average_last": 0.0}
 
 # The generator families training builds (`cartoongan.families`, TensorFlow-free), by their
 # one name; their bounds are the families' one table, which presets check too.
@@ -76,15 +76,16 @@ def canonical_generator(name):
 # Keys whose absence in an older run's config.json means this value (not today's default).
 _RESUME_LEGACY = {"discriminator_norm": "instance", "warmup_steps": 0, "photo_path": "off", "texture_weight": 0.0,
                   "photo_path_gain": LEGACY_PHOTO_PATH_GAIN, "ink_path": "off", "lr_decay": "none",
-                  "photo_path_median": 0}
+                  "photo_path_median": 0, "average_last": 0.0}
 # Resume keys of which only whether they are zero changes the checkpoint (a second discriminator).
-_RESUME_SWITCHES = ("texture_weight",)
+_RESUME_SWITCHES = ("texture_weight", "average_last")
 
 # Options that change what a checkpoint contains: a resumed run must agree on them.
 # warmup_steps, lr_decay: with a warm-up or a decay the optimizers' learning rate is a
 # schedule, without either a variable the checkpoint holds: the two cannot restore each other.
 _RESUME_KEYS = ("generator", "generator_config", "init_from", "discriminator_filters", "discriminator_norm", "precision",
-                "warmup_steps", "lr_decay", "photo_path", "photo_path_gain", "photo_path_median", "ink_path", "texture_weight")
+                "warmup_steps", "lr_decay", "photo_path", "photo_path_gain", "photo_path_median", "ink_path", "texture_weight",
+                "average_last")
 
 
 def has_photo_path(generator):
@@ -190,6 +191,9 @@ class TrainConfig:
                                 "first steps move every weight by about the learning rate)", metavar="N")
     lr_decay: str = _option("linear", "after the warm-up, both learning rates fall linearly to 0 at --steps (linear) "
                             "or stay (none)", choices=LR_DECAYS)
+    average_last: float = _option(0.7, "the preset holds the mean of the generator's weights over this share of the "
+                                  "steps, the last ones (0: the last step's weights): a GAN fine-tune's scores "
+                                  "wander from step to step, their mean stays near the best", metavar="SHARE")
     beta_1: float = 0.5
     beta_2: float = 0.999
     discriminator_filters: int = 32
@@ -216,7 +220,7 @@ class TrainConfig:
         floats = ("content_weight", "edge_weight", "palette_weight", "colour_weight", "colour_distribution_weight",
                   "checkerboard_weight", "texture_weight", "style_weight", "structure_weight", "line_weight",
                   "body_weight", "colour_chroma", "generator_lr", "discriminator_lr",
-                  "beta_1", "beta_2")
+                  "beta_1", "beta_2", "average_last")
         if isinstance(self.generator, str) and self.generator not in GENERATOR_CLASSES:
             self.generator = canonical_generator(self.generator)  # an older name ("full"); else refused below
         for name in floats:  # NaN would also make config.json invalid JSON
@@ -226,6 +230,7 @@ class TrainConfig:
         checks = [
             ("generator", self.generator in GENERATOR_CLASSES, "generator must be one of " + ", ".join(GENERATOR_CLASSES)),
             ("warmup_steps", self.warmup_steps >= 0, "warmup_steps must be >= 0"),
+            ("average_last", self.average_last <= 1.0, f"average_last must be from 0 to 1, not {self.average_last!r}"),
             ("colour_pool", isinstance(self.colour_pool, int) and 1 <= self.colour_pool <= 64,
              "colour_pool must be an integer in 1..64"),
             ("steps", self.steps >= 0, "steps must be >= 0"),

@@ -8,6 +8,7 @@ compiled when asked (`jit_compile`, a switch, not a fork of the code); optimizer
 stay outside XLA so that `tf.distribute` can aggregate gradients across replicas.
 """
 
+import contextlib
 import json
 import math
 import os
@@ -147,6 +148,13 @@ class Trainer:
             # Optimizer slots exist before a restore, so a checkpoint is matched in full.
             self.generator_optimizer.build(self.generator.trainable_variables)
             self.discriminator_optimizer.build(self._discriminator_variables())
+            # The running mean of the generator's weights over the last steps (--average-last).
+            self.average_weights = [tf.Variable(tf.convert_to_tensor(w), trainable=False, name="average")
+                                    for w in self.generator.weights] if config.average_last else []
+            self.averaged_steps = tf.Variable(0, dtype=tf.int64, trainable=False, name="averaged_steps")
+        # Fixed like the learning rate's horizon: a run scored in chunks (benchmarks) averages
+        # over the same steps as one that runs to the end.
+        self._average_after = config.steps - round(config.average_last * config.steps)
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
         # Keras 3 models are not trackable children of a tf.train.Checkpoint: their
         # variables are listed explicitly (otherwise only the optimizers' references to the
@@ -157,6 +165,8 @@ class Trainer:
             discriminator=tf.train.Checkpoint(variables=list(self.discriminator.weights)),
             **({"texture_discriminator": tf.train.Checkpoint(variables=list(self.texture_discriminator.weights))}
                if self.texture_discriminator else {}),
+            **({"generator_average": tf.train.Checkpoint(variables=self.average_weights, steps=self.averaged_steps)}
+               if self.average_weights else {}),
             generator_optimizer=self.generator_optimizer,
             discriminator_optimizer=self.discriminator_optimizer,
         )
@@ -168,6 +178,7 @@ class Trainer:
         self._init_gradients = tf.function(self._init_gradients_fn, jit_compile=jit)
         self._gan_gradients = tf.function(self._gan_gradients_fn, jit_compile=jit)
         self._init_step = tf.function(lambda batch: self._distributed(self._init_replica_step, batch))
+        self._accumulate_average = tf.function(self._accumulate_average_fn)
         self._gan_step = tf.function(lambda batch: self._distributed(self._gan_replica_step, batch))
 
     def _discriminator_variables(self):
@@ -320,6 +331,29 @@ class Trainer:
             for name, value in per_replica.items()
         }
 
+    def _accumulate_average_fn(self):
+        """Folds the generator's weights as they are into the running mean (cross-replica)."""
+        self.averaged_steps.assign_add(1)
+        count = tf.cast(self.averaged_steps, tf.float32)
+        for average, weight in zip(self.average_weights, self.generator.weights):
+            average.assign_add((tf.cast(weight, tf.float32) - average) / count)
+
+    @contextlib.contextmanager
+    def preset_weights(self):
+        """Inside, the generator holds the weights its preset gets: the mean over the steps
+        averaged so far (--average-last), or its own when none are; its own ones after."""
+        if not self.average_weights or not int(self.averaged_steps.numpy()):
+            yield self.generator
+            return
+        own = [w.numpy() for w in self.generator.weights]
+        for weight, average in zip(self.generator.weights, self.average_weights):
+            weight.assign(average.numpy())
+        try:
+            yield self.generator
+        finally:
+            for weight, value in zip(self.generator.weights, own):
+                weight.assign(value)
+
     # === The loop ===
 
     def restore(self):
@@ -384,6 +418,8 @@ class Trainer:
                         f"checkpoint ({self.manager.latest_checkpoint or 'none yet'}) is kept: lower the "
                         "learning rates or use float32 and resume."
                     )
+                if self.average_weights and step > self._average_after:
+                    self._accumulate_average()
                 self.step.assign(step)
                 if self.is_chief:
                     sampled = step % config.sample_every == 0 or step == config.steps
@@ -438,15 +474,16 @@ class Trainer:
                 f"({self.manager.latest_checkpoint or 'none'}) is kept: free space and re-run to resume"
             ) from error
         if self.is_chief:
-            save_preset(
-                self.generator,
-                os.path.join(self.workdir, PRESET_DIR),
-                self.preprocessing,
-                name=preset_name_from_path(self.workdir),  # `--workdir ..` is named, not `..`
-                source=f"trained by cartoongan for {step} steps",
-                trained_steps=step,
-                init_from=self.config.init_from,
-            )
+            with self.preset_weights() as generator:
+                save_preset(
+                    generator,
+                    os.path.join(self.workdir, PRESET_DIR),
+                    self.preprocessing,
+                    name=preset_name_from_path(self.workdir),  # `--workdir ..` is named, not `..`
+                    source=f"trained by cartoongan for {step} steps",
+                    trained_steps=step,
+                    init_from=self.config.init_from,
+                )
 
     def _local_photos(self, batch):
         photos = self.strategy.experimental_local_results(batch["photo"])[0]
@@ -463,23 +500,27 @@ class Trainer:
     def _guard_scores(self, held_out, anime):
         """What shows a collapse: the colour distance of the outputs to the reference anime
         images (beside the photos' own), on the held-out photos or else the reference photos;
-        with held-out targets, the outputs' PSNR gain over the photo itself."""
-        from cartoongan.evaluation import colour_distance, edge_pad_to_multiple, gain_over_photo, to_unit_range
+        with held-out targets, the outputs' PSNR gain over the photo itself. The outputs are
+        those of the weights the preset gets (preset_weights)."""
+        from cartoongan.evaluation import colour_distance, gain_over_photo
 
         photos, targets = held_out
-        outputs = []
-        for photo in photos:
-            # A direct call, as the Cartoonizer pads and crops: Keras' predict would run through
-            # the distribution strategy, whose other workers do not take part here.
-            x = edge_pad_to_multiple(to_unit_range(photo[None]), self.preprocessing.size_multiple,
-                                     self.preprocessing.min_size)
-            y = self.generator(self._to_generator_convention(tf.constant(x)), training=False)
-            y = self._to_generator_convention(tf.cast(y, tf.float32))[:, : photo.shape[0], : photo.shape[1]]
-            outputs += _to_uint8(y)
+        with self.preset_weights() as generator:
+            outputs = [self._guard_output(generator, photo) for photo in photos]
         scores = {"colour_distance": colour_distance(outputs, anime), "colour_distance_photo": colour_distance(photos, anime)}
         if targets:
             scores["gain_over_photo"] = gain_over_photo(outputs, photos, targets)
         return scores
+
+    def _guard_output(self, generator, photo):
+        """uint8 `photo` through `generator` directly, padded and cropped as the Cartoonizer
+        does: Keras' predict would run through the distribution strategy, whose other workers
+        do not take part here."""
+        from cartoongan.evaluation import edge_pad_to_multiple, to_unit_range
+
+        x = edge_pad_to_multiple(to_unit_range(photo[None]), self.preprocessing.size_multiple, self.preprocessing.min_size)
+        y = generator(self._to_generator_convention(tf.constant(x)), training=False)
+        return _to_uint8(self._to_generator_convention(tf.cast(y, tf.float32))[:, : photo.shape[0], : photo.shape[1]])[0]
 
     def _sample_images(self, photos):
         generated = tf.cast(self.generator(photos, training=False), tf.float32)

@@ -37,6 +37,8 @@ def test_the_tensorflow_free_choices_are_the_ones_the_library_implements():
     (dict(generator="animegan_v3", generator_config={"tiny_layout": 1}, image_size=40), "image_size",
      'image_size 40: the animegan_v3 generator {"tiny_layout": 1} takes multiples of 16, at least 32'),
     (dict(discriminator_norm="batch"), "discriminator_norm", "discriminator_norm must be one of instance, none"),
+    (dict(average_last=1.5), "average_last", "average_last must be from 0 to 1, not 1.5"),
+    (dict(average_last=-0.1), "average_last", "average_last must be a finite number >= 0, not -0.1"),
     (dict(photo_path_median=4), "photo_path_median", "photo_path_median must be 0, 3, 5, 7 or 9, not 4"),
     (dict(content_median=11), "content_median", "content_median must be 0, 3, 5, 7 or 9, not 11"),
     (dict(generator_config={"depth": 3}), "generator_config", "generator_config: unknown parameter 'depth'"),

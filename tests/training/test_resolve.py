@@ -49,7 +49,7 @@ def test_a_workdir_holding_another_architecture_is_refused(data, tmp_path):
     workdir.mkdir()
     (workdir / "config.json").write_text(json.dumps({"generator": "light", "discriminator_norm": "none", "warmup_steps": 100, "photo_path": "on",
                                                      "photo_path_gain": 100, "ink_path": "on", "texture_weight": 1.0,
-                                                     "photo_path_median": 5}))
+                                                     "photo_path_median": 5, "average_last": 0.7}))
     with pytest.raises(ValueError, match="holds a run with generator='light'"):
         resolve_config(data, str(workdir))
     assert resolve_config(data, str(workdir), generator="light").generator == "light"
@@ -136,7 +136,7 @@ def test_families_without_the_photo_path_record_it_off_and_resume_runs_that_reco
     workdir.mkdir()
     (workdir / "config.json").write_text(json.dumps({"generator": generator, "discriminator_norm": "none",
                                                      "warmup_steps": 100, "photo_path": "on",
-                                                     "texture_weight": 1.0}))  # an older run
+                                                     "texture_weight": 1.0, "average_last": 0.7}))  # an older run
     for options in ({}, {"photo_path": "off"}):
         assert resolve_config(data, str(workdir), generator=generator, **options).photo_path == "off"
     with pytest.raises(ParameterError) as error_info:

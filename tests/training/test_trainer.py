@@ -117,8 +117,9 @@ def test_fine_tuning_starts_exactly_from_the_preset(tmp_path, tiny_preset):
     assert np.isfinite(body) and body > 0
     # The path was trained, and the saved preset is the network that was trained.
     assert np.any(trainer.generator.get_layer("head_photo_conv").get_weights()[0])
-    np.testing.assert_allclose(load_generator(str(tmp_path / "preset"))(photo).numpy(), trainer.generator(photo).numpy(),
-                               atol=1e-6)
+    with trainer.preset_weights() as generator:
+        np.testing.assert_allclose(load_generator(str(tmp_path / "preset"))(photo).numpy(), generator(photo).numpy(),
+                                   atol=1e-6)
 
 
 def test_fine_tuning_without_the_photo_path_keeps_the_presets_network(tmp_path, tiny_preset):
@@ -282,8 +283,8 @@ def test_runs_from_before_the_warm_up_resume_only_without_it(tmp_path):
     with pytest.raises(ValueError, match="lr_decay='none', not 'linear'"):  # no decay then either
         tiny_config(tmp_path, warmup_steps=0, photo_path="off", texture_weight=0.0).check_resumable_from(
             {"discriminator_norm": "none"})
-    tiny_config(tmp_path, warmup_steps=0, photo_path="off", texture_weight=0.0, lr_decay="none").check_resumable_from(
-        {"discriminator_norm": "none"})
+    tiny_config(tmp_path, warmup_steps=0, photo_path="off", texture_weight=0.0, lr_decay="none",
+                average_last=0.0).check_resumable_from({"discriminator_norm": "none"})
 
 
 def test_runs_from_before_the_photo_path_resume_only_without_it(tmp_path):
@@ -292,7 +293,7 @@ def test_runs_from_before_the_photo_path_resume_only_without_it(tmp_path):
     before = {"discriminator_norm": "none", "warmup_steps": 100}
     with pytest.raises(ValueError, match="photo_path='off', not 'on'"):
         tiny_config(tmp_path).check_resumable_from(before)
-    tiny_config(tmp_path, photo_path="off", texture_weight=0.0).check_resumable_from(before)
+    tiny_config(tmp_path, photo_path="off", texture_weight=0.0, average_last=0.0).check_resumable_from(before)
 
 
 def test_runs_from_before_the_photo_path_gain_and_the_ink_path_resume_only_as_they_trained(tmp_path):
@@ -301,7 +302,8 @@ def test_runs_from_before_the_photo_path_gain_and_the_ink_path_resume_only_as_th
     --photo-path-gain 10 resumes it; it had no ink path (weights its checkpoint lacks) either,
     refused until --ink-path off, and its path carried the photo itself (--photo-path-median 0);
     runs without the photo path have none of them to agree on."""
-    before = {"discriminator_norm": "none", "warmup_steps": 100, "photo_path": "on", "texture_weight": 1.0}
+    before = {"discriminator_norm": "none", "warmup_steps": 100, "photo_path": "on", "texture_weight": 1.0,
+              "average_last": 0.7}
     legacy = dict(photo_path_gain=10, ink_path="off", photo_path_median=0)
     assert tiny_config(tmp_path, ink_path="off").photo_path_gain == 100
     assert tiny_config(tmp_path).photo_path_median == 5
@@ -418,3 +420,48 @@ def test_the_content_loss_holds_each_output_to_its_photos_median(tmp_path, media
     generated = trainer.generator(trainer._to_generator_convention(tf.constant(photo))).numpy()
     expected = np.abs(trainer._to_generator_convention(tf.constant(reference, tf.float32)).numpy() - generated).mean()
     np.testing.assert_allclose(metrics["content_loss"].numpy(), expected, rtol=1e-5)
+
+
+def _weights_by_layer(generator):
+    return {layer.name: [w.numpy() for w in layer.weights] for layer in generator.layers if layer.weights}
+
+
+def test_the_preset_holds_the_mean_of_the_generators_weights_over_the_last_steps(tmp_path):
+    """--average-last 0.5 over 4 steps: the preset saved at step 4 holds the mean of the
+    generator's weights after steps 3 and 4 (recorded here between chunks, as the benchmark
+    runs them), to float32 rounding, while the trainer keeps training its own (step 4's); a
+    run stopped after step 3 and resumed gives the same mean (it and its count are in the
+    checkpoint). With 0 the preset is the last step's weights and no mean is checkpointed."""
+    recorded = {}
+    for workdir, resume in ((tmp_path / "once", False), (tmp_path / "resumed", True)):
+        for steps in (3, 4):
+            if steps == 3 or resume:  # a new Trainer restores step 3's checkpoint
+                trainer = Trainer(tiny_config(workdir, average_last=0.5, checkpoint_every=1), dataset_fn=synthetic_dataset)
+            trainer.config.steps = steps  # the average's span stays the one of the 4 steps configured
+            trainer.fit(progress=False)
+            recorded[workdir, steps] = _weights_by_layer(trainer.generator)
+        preset = _weights_by_layer(load_generator(str(workdir / "preset")))
+        for name, weights in preset.items():
+            for ours, after_3, after_4 in zip(weights, recorded[workdir, 3][name], recorded[workdir, 4][name]):
+                np.testing.assert_allclose(ours, (after_3 + after_4) / 2, rtol=1e-6, atol=1e-7)
+        assert int(trainer.averaged_steps.numpy()) == 2
+        assert any(not np.array_equal(a, b) for a, b in zip(recorded[workdir, 4]["head_conv"], preset["head_conv"]))
+    plain = Trainer(tiny_config(tmp_path / "plain", average_last=0.0), dataset_fn=synthetic_dataset)
+    plain.fit(progress=False)
+    saved = [name for name, _ in tf.train.list_variables(plain.manager.latest_checkpoint)]
+    assert not plain.average_weights and not [name for name in saved if "generator_average" in name]
+    assert [name for name in tf.train.list_variables(trainer.manager.latest_checkpoint) if "generator_average" in name[0]]
+    for name, weights in _weights_by_layer(load_generator(str(tmp_path / "plain" / "preset"))).items():
+        for ours, trained in zip(weights, _weights_by_layer(plain.generator)[name]):
+            np.testing.assert_array_equal(ours, trained)
+
+
+def test_runs_from_before_the_weight_average_resume_only_without_it(tmp_path):
+    """The mean of the weights is checkpointed: a run from before it (no average_last in its
+    config.json) is refused by name with today's default, and resumes with --average-last 0."""
+    before = {"discriminator_norm": "none", "warmup_steps": 100, "photo_path": "on", "texture_weight": 1.0,
+              "photo_path_gain": 100, "ink_path": "on", "photo_path_median": 5}
+    with pytest.raises(ValueError, match="average_last=0.0, not 0.7"):
+        tiny_config(tmp_path).check_resumable_from(before)
+    tiny_config(tmp_path, average_last=0.0).check_resumable_from(before)
+    tiny_config(tmp_path, average_last=0.3).check_resumable_from(dict(before, average_last=0.7))  # the same checkpoint
