@@ -75,6 +75,7 @@ def test_the_papers_recipe_is_a_set_of_flags_that_turns_every_addition_off():
     assert config.palette_weight == 0 and config.discriminator_norm == "instance" and config.warmup_steps == 0
     assert config.content_features == "vgg" and config.vgg_weights == "imagenet"
     assert config.photo_path == "off" and config.content_median == 0  # the content loss to the photo itself
+    assert config.average_last == 0  # the preset is the last step's weights
     defaults = TrainConfig(data="d", workdir="w")
     assert all(getattr(defaults, key) != value for key, value in PAPER_RECIPE.items()
                if key not in ("palette_weight", "vgg_weights")), "each flag must change a default"
