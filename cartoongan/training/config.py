@@ -77,7 +77,8 @@ def canonical_generator(name):
 _RESUME_LEGACY = {"discriminator_norm": "instance", "warmup_steps": 0, "photo_path": "off", "texture_weight": 0.0,
                   "photo_path_gain": LEGACY_PHOTO_PATH_GAIN, "ink_path": "off", "lr_decay": "none",
                   "photo_path_median": 0, "average_last": 0.0}
-# Resume keys of which only whether they are zero changes the checkpoint (a second discriminator).
+# Resume keys of which only whether they are zero changes the checkpoint (a second discriminator,
+# the weights' mean).
 _RESUME_SWITCHES = ("texture_weight", "average_last")
 
 # Options that change what a checkpoint contains: a resumed run must agree on them.
