@@ -100,3 +100,18 @@ def test_the_reported_config_is_refused_before_training():
     first preset save."""
     with pytest.raises(ConfigError, match="filters=300 is outside 1..256"):
         TrainConfig(data="d", workdir="w", generator="full", generator_config={"filters": 300})
+
+
+@pytest.mark.parametrize("family", [f for f in TRAINABLE_FAMILIES
+                                    if "photo_path_median" in GENERATOR_BOUNDS[FAMILIES[f].generator_class]])
+def test_a_preset_with_a_median_window_the_path_cannot_build_is_refused_by_name(family):
+    """photo_path_median's bounds are 0..9 but MedianFilter builds 3, 5, 7 and 9 only: an even
+    window (a hand-edited config.json) is refused by the preset check, naming the field and the
+    windows, instead of failing later while the generator is built; 0 and each window pass."""
+    class_name = FAMILIES[family].generator_class
+    for window in (0, 3, 5, 7, 9):
+        validate_preset_config({"generator": {"class_name": class_name, "config": {"photo_path_median": window}}})
+    for window in (1, 4, 8):
+        with pytest.raises(PresetError, match=r"generator\.config\.photo_path_median: "
+                                              rf"{window} is not a median window the path builds \(0, 3, 5, 7, 9\)"):
+            validate_preset_config({"generator": {"class_name": class_name, "config": {"photo_path_median": window}}})
