@@ -161,9 +161,9 @@ class TrainConfig:
     palette_weight: float = _option(0.0, "weight of the palette term: distance of each generated pixel's colour to the "
                                     "nearest colour of the anime batch (one-sided: it collapses onto the commonest "
                                     "colours, grey for posterized styles; the paper's recipe and the defaults leave it off)")
-    colour_weight: float = _option(15.0, "weight of the colour loss against each output's own photo (AnimeGANv2's: L1 "
-                                   "on luma, Huber on chroma): undoes a pretrained style's colour casts and holds the "
-                                   "photo's light, which the line loss would let fall flat")
+    colour_weight: float = _option(15.0, "weight of the colour loss against each output's own photo (L1 in YUV, chroma "
+                                   "weighted by --colour-chroma): undoes a pretrained style's colour casts and holds "
+                                   "the photo's light, which the line loss would let fall flat")
     colour_distribution_weight: float = _option(10.0, "weight of the sliced Wasserstein distance between the colours "
                                                 "of the outputs and of the anime batch: a style's colour distribution, "
                                                 "proportions included")
