@@ -175,11 +175,13 @@ SUITE = {
     "pastel": cel(median=7, levels=5, thresholds=None, saturation=0.35),  # flat colours, low saturation
     "ink-pastel": cel(median=7, levels=5, thresholds=(80, 180), colour=(24, 24, 24), saturation=0.4),  # with ink lines
     "outlines": outlines_only,
+    # A cel look the defaults were not chosen on (docs/learning.md): 3x3 median, 5 levels, many near-black outlines.
+    "cel5-dark": cel(median=3, levels=5, thresholds=(80, 160), colour=(16, 16, 16)),
     "whitebox": shipped_look("whitebox"),
     "animeganv2_hayao": shipped_look("animeganv2_hayao"),
 }
 # The styles that draw lines: their outline score is held to its bar.
-LINE_STYLES = ("toy", "cel6-blue", "ink-pastel", "outlines")
+LINE_STYLES = ("toy", "cel6-blue", "ink-pastel", "outlines", "cel5-dark")
 STYLES.update(SUITE)
 
 
