@@ -24,7 +24,7 @@ import warnings
 from pathlib import Path
 
 from cartoongan.families import GENERATOR_BOUNDS, STYLE_TABLE, input_sizes
-from cartoongan.models import MEDIAN_SIZES
+from cartoongan.models import MEDIAN_SIZES, is_median_window
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.weights.h5"
@@ -324,7 +324,7 @@ def validate_preset_config(config, where=CONFIG_FILE):
                 fail(field, f"expected an integer, got {value!r}")
             if not low <= value <= high:
                 fail(field, f"{value} is outside the sane range {low}..{high}")
-            if key == "photo_path_median" and value and value not in MEDIAN_SIZES:
+            if key == "photo_path_median" and not is_median_window(value):
                 fail(field, f"{value} is not a median window the path builds (0, {', '.join(map(str, MEDIAN_SIZES))})")
 
     preprocessing = config.get("preprocessing", {})

@@ -12,3 +12,8 @@ LEGACY_PHOTO_PATH_GAIN = 10
 PHOTO_PATH_MEDIAN = 5
 # The windows MedianFilter takes (larger ones make graphs of thousands of comparisons).
 MEDIAN_SIZES = (3, 5, 7, 9)
+
+
+def is_median_window(size):
+    """0 (none) or a window MedianFilter takes: what a config's photo_path_median may hold."""
+    return isinstance(size, int) and not isinstance(size, bool) and (size == 0 or size in MEDIAN_SIZES)

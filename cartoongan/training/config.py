@@ -7,7 +7,7 @@ import os
 
 from cartoongan.errors import ParameterError
 from cartoongan.families import FAMILIES, GENERATOR_BOUNDS, TRAINABLE_FAMILIES, family_name, input_sizes
-from cartoongan.models import LEGACY_PHOTO_PATH_GAIN, MEDIAN_SIZES, PHOTO_PATH_GAIN, PHOTO_PATH_MEDIAN
+from cartoongan.models import LEGACY_PHOTO_PATH_GAIN, MEDIAN_SIZES, PHOTO_PATH_GAIN, PHOTO_PATH_MEDIAN, is_median_window
 from cartoongan.options import option as _option
 
 # Adam's first steps move every weight by about the learning rate whatever the gradient:
@@ -57,11 +57,6 @@ def _photo_path_gain_bounds():
 
 
 PHOTO_PATH_GAIN_BOUNDS = _photo_path_gain_bounds()
-
-
-def _is_median_window(size):
-    """0 (none) or a window MedianFilter takes."""
-    return isinstance(size, int) and not isinstance(size, bool) and (size == 0 or size in MEDIAN_SIZES)
 
 
 def canonical_generator(name):
@@ -260,7 +255,7 @@ class TrainConfig:
             ("photo_path_gain", isinstance(self.photo_path_gain, int) and not isinstance(self.photo_path_gain, bool)
              and PHOTO_PATH_GAIN_BOUNDS[0] <= self.photo_path_gain <= PHOTO_PATH_GAIN_BOUNDS[1],
              "photo_path_gain must be an integer from {} to {}, not {!r}".format(*PHOTO_PATH_GAIN_BOUNDS, self.photo_path_gain)),
-            *((name, _is_median_window(getattr(self, name)),
+            *((name, is_median_window(getattr(self, name)),
                f"{name} must be 0, {', '.join(map(str, MEDIAN_SIZES[:-1]))} or {MEDIAN_SIZES[-1]}, not {getattr(self, name)!r}")
               for name in ("photo_path_median", "content_median")),
         ]

@@ -8,8 +8,8 @@ smoothing alone gains (docs/learning.md has the 1000-step runs and their bars). 
 test asserts is what 100 steps do, measured: from below the photo (hayao_lite's colour casts)
 the gain climbs by >= 1.4 dB (measured 1.72 with the colour weight at 15; 1.93 at 5 with the
 preset the mean of the weights over the last 70 % of the steps; 2.06 before it; 1.26 before
-the ink path and the photo path's gain of 100), the outline score (PSNR on the target's dark lines) ends above
-what smoothing the photo scores there, the colour distribution gets closer to the targets'
+the ink path and the photo path's gain of 100), the outline score (PSNR on the target's dark
+lines) ends above what smoothing the photo scores there, the colour distribution gets closer to the targets'
 than the photos', and the checkerboard and stripes stay at or under 1.2x hayao_lite's.
 Slow: 4-16 minutes on 2 cores shared with other work.
 """
