@@ -47,5 +47,19 @@ def resolve(precision):
     return "float32"
 
 
+def resolve_training(precision):
+    """The precision a training run uses: 'auto' -> bfloat16 on a CPU that computes it
+    natively when no GPU is used (its checkpoint is float32's: mixed_bfloat16 keeps float32
+    variables), float32 elsewhere. Never float16 by itself: its loss scaling changes what a
+    checkpoint holds. Named ones are validated."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, not {precision!r}")
+    if precision != "auto":
+        return precision
+    if {"avx512_bf16", "amx_bf16"} & cpu_flags() and not has_gpu():
+        return "bfloat16"
+    return "float32"
+
+
 def dtype_policy(precision):
     return _POLICIES[precision]

@@ -35,6 +35,22 @@ def test_auto_picks_the_arithmetic_this_machine_runs_natively(monkeypatch, gpu, 
     assert precision.resolve("auto") == expected
 
 
+@pytest.mark.parametrize("gpu, flags, expected", [
+    (False, {"avx2", "avx512_bf16"}, "bfloat16"),
+    (False, {"amx_bf16"}, "bfloat16"),
+    (False, {"avx2", "avx512f"}, "float32"),  # bfloat16 would be emulated: slower than float32
+    (True, {"avx512_bf16"}, "float32"),  # not float16: its loss scaling changes the checkpoint
+    (True, set(), "float32"),
+])
+def test_training_auto_picks_native_bfloat16_and_never_float16(monkeypatch, gpu, flags, expected):
+    monkeypatch.setattr(precision, "has_gpu", lambda: gpu)
+    monkeypatch.setattr(precision, "cpu_flags", lambda: frozenset(flags))
+    assert precision.resolve_training("auto") == expected
+    assert precision.resolve_training("float16") == "float16"  # asked for by name
+    with pytest.raises(ValueError, match="precision must be one of"):
+        precision.resolve_training("fp16")
+
+
 def test_each_precision_has_its_keras_dtype_policy():
     assert [precision.dtype_policy(name) for name in ("float32", "bfloat16", "float16")] == [
         None, "mixed_bfloat16", "mixed_float16"]

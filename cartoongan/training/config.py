@@ -9,6 +9,7 @@ from cartoongan.errors import ParameterError
 from cartoongan.families import FAMILIES, GENERATOR_BOUNDS, TRAINABLE_FAMILIES, family_name, input_sizes
 from cartoongan.models import LEGACY_PHOTO_PATH_GAIN, MEDIAN_SIZES, PHOTO_PATH_GAIN, PHOTO_PATH_MEDIAN, is_median_window
 from cartoongan.options import option as _option
+from cartoongan.precision import PRECISIONS
 
 # Adam's first steps move every weight by about the learning rate whatever the gradient:
 # at 2e-4 one step takes Hayao to 14 dB PSNR from itself, at 1e-5 to 46 dB (measured); the
@@ -196,8 +197,8 @@ class TrainConfig:
     discriminator_filters: int = 32
     discriminator_norm: str = _option("none", "normalization in the discriminator: instance (the paper's) hides the "
                                       "image-wide statistics a style is made of", choices=DISCRIMINATOR_NORMS)
-    precision: str = _option("float32", "mixed precision of the convolutions",
-                             choices=("float32", "bfloat16", "float16"))
+    precision: str = _option("auto", "mixed precision of the convolutions (auto: bfloat16 on a CPU that computes it "
+                             "natively, float32 elsewhere; the run's config.json records the one used)", choices=PRECISIONS)
     xla: str = _option("auto", "XLA-compile the train step (auto: on with a GPU)", choices=("auto", "on", "off"))
     distribute: str = _option("auto", "tf.distribute strategy (auto: multi_worker if TF_CONFIG names workers, "
                               "mirrored with several GPUs)", choices=("auto", "default", "mirrored", "multi_worker"))
@@ -236,7 +237,7 @@ class TrainConfig:
             ("image_size", self.image_size >= 16 and self.image_size % 4 == 0, "image_size must be a multiple of 4, >= 16"),
             ("adversarial_loss", self.adversarial_loss in ADVERSARIAL_LOSS_KINDS,
              f"adversarial_loss must be one of {', '.join(ADVERSARIAL_LOSS_KINDS)}"),
-            ("precision", self.precision in ("float32", "bfloat16", "float16"), "precision must be float32, bfloat16 or float16"),
+            ("precision", self.precision in PRECISIONS, f"precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}"),
             ("xla", self.xla in ("auto", "on", "off"), "xla must be auto, on or off"),
             ("distribute", self.distribute in ("auto", "default", "mirrored", "multi_worker"),
              "distribute must be auto, default, mirrored or multi_worker"),
@@ -288,6 +289,8 @@ class TrainConfig:
                 continue  # built without it whatever was recorded (older runs recorded "on")
             if key == "lr_decay" and self.warmup_steps and previous.get("warmup_steps", _RESUME_LEGACY["warmup_steps"]):
                 continue  # with a warm-up the rate is a schedule either way: the same checkpoint
+            if key == "precision" and before in PRECISIONS and (before == "float16") == (self.precision == "float16"):
+                continue  # float32 and bfloat16 checkpoints are alike (float32 variables); float16 adds loss scaling
             if (key in ("photo_path_gain", "photo_path_median")
                     and "off" in (self.photo_path, previous.get("photo_path", _RESUME_LEGACY["photo_path"]))):
                 continue  # without the path none of its parameters is built

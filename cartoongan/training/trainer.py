@@ -119,6 +119,7 @@ class Trainer:
         self.is_chief = _is_chief(self.strategy)
         self.workdir = config.workdir if self.is_chief else os.path.join(config.workdir, f"worker-{self.strategy.cluster_resolver.task_id}")
         self.dataset_fn = dataset_fn or self._tfrecord_dataset
+        config.precision = precision_lib.resolve_training(config.precision)  # what config.json records
         policy = precision_lib.dtype_policy(config.precision)
         with self.strategy.scope():
             if config.init_from:

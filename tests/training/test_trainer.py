@@ -92,7 +92,8 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
 
 
 def test_fine_tuning_starts_exactly_from_the_preset(tmp_path, tiny_preset):
-    config = tiny_config(tmp_path, init_from=str(tiny_preset), generator_config={})
+    # float32: the outputs are compared bit for bit with the preset's, computed in float32.
+    config = tiny_config(tmp_path, init_from=str(tiny_preset), generator_config={}, precision="float32")
     trainer = Trainer(config, dataset_fn=synthetic_dataset)
     reference = load_generator(str(tiny_preset))
     assert trainer.restore() == 0
@@ -151,6 +152,32 @@ def test_mixed_precision_and_xla_steps_are_finite(tmp_path, precision, xla):
     config = tiny_config(tmp_path, precision=precision, xla=xla, steps=3, init_steps=1)
     Trainer(config, dataset_fn=synthetic_dataset).fit(progress=False)
     assert _steps(tmp_path) == [0, 1, 2, 3]
+
+
+def test_auto_precision_is_recorded_resolved_and_bfloat16_runs_resume_in_float32(tmp_path, monkeypatch):
+    """The trainer resolves auto (bfloat16 on a CPU with native bf16) and config.json records
+    what it chose. float32 and bfloat16 checkpoints hold the same float32 variables, so a run
+    resumes across them (another machine's auto) with every weight and optimizer slot restored;
+    float16 (loss scaling) is refused by name."""
+    from cartoongan import precision
+
+    monkeypatch.setattr(precision, "cpu_flags", lambda: frozenset({"avx512_bf16"}))
+    monkeypatch.setattr(precision, "has_gpu", lambda: False)
+    first = Trainer(tiny_config(tmp_path), dataset_fn=synthetic_dataset)
+    assert first.config.precision == "bfloat16" and first.generator.get_layer("stem_conv").compute_dtype == "bfloat16"
+    first.fit(progress=False)
+    assert json.loads((tmp_path / "config.json").read_text())["precision"] == "bfloat16"
+    monkeypatch.setattr(precision, "cpu_flags", lambda: frozenset({"avx2"}))
+    config = tiny_config(tmp_path, steps=6)
+    config.check_resumable_from(json.loads((tmp_path / "config.json").read_text()))
+    second = Trainer(config, dataset_fn=synthetic_dataset)
+    assert second.config.precision == "float32" and second.restore() == 4
+    for a, b in zip(first.generator.weights + first.generator_optimizer.variables,
+                    second.generator.weights + second.generator_optimizer.variables):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    assert second.fit(progress=False) == 2 and _steps(tmp_path)[-1] == 6
+    with pytest.raises(ValueError, match="precision='float32', not 'float16'"):
+        tiny_config(tmp_path, precision="float16").check_resumable_from(json.loads((tmp_path / "config.json").read_text()))
 
 
 def _free_port():
