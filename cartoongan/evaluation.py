@@ -80,14 +80,15 @@ def colour_distance(images, references, projections=64, seed=0):
     directions = np.random.default_rng(seed).normal(size=(3, projections))
     directions /= np.linalg.norm(directions, axis=0)
 
-    def quantiles(group):
+    def quantiles(group):  # [projections, pixels]: each projection sorted in contiguous memory
         pixels = np.concatenate([np.reshape(np.asarray(i, np.float32), (-1, 3)) for i in group])
-        return np.sort(pixels @ directions, axis=0)
+        return np.sort(directions.T @ pixels.T, axis=1)
 
     a, b = quantiles(images), quantiles(references)
-    n = min(len(a), len(b))
+    n = min(a.shape[1], b.shape[1])
     ranks = np.linspace(0.0, 1.0, n)
-    return float(np.abs(a[np.round(ranks * (len(a) - 1)).astype(int)] - b[np.round(ranks * (len(b) - 1)).astype(int)]).mean())
+    return float(np.abs(a[:, np.round(ranks * (a.shape[1] - 1)).astype(int)]
+                        - b[:, np.round(ranks * (b.shape[1] - 1)).astype(int)]).mean())
 
 
 def gain_over_photo(outputs, photos, targets):

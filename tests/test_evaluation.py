@@ -45,3 +45,18 @@ def test_smoothing_floor_is_the_better_of_blur_and_median():
     gains = evaluation.smoothing_gains([photo], [target])
     assert gains["floor"] == gains["median5"] == float("inf")  # the median is the target itself
     assert 0 < gains["blur3"] < gains["median5"]
+
+
+def test_colour_distance_is_the_mean_shift_along_its_projections_whatever_the_order_and_count():
+    """A grey offset d moves every projection on a unit vector u by d * (u_r + u_g + u_b): the
+    distance is d times the mean |sum| over the 64 fixed directions; shuffled pixels, and a set
+    given as other images of the same pixels, are at 0."""
+    rng = np.random.default_rng(0)
+    images = [rng.integers(20, 200, (30, 40, 3), dtype=np.uint8) for _ in range(3)]
+    directions = np.random.default_rng(0).normal(size=(3, 64))
+    directions /= np.linalg.norm(directions, axis=0)
+    shifted = [image + np.uint8(30) for image in images]
+    assert evaluation.colour_distance(shifted, images) == pytest.approx(30 * np.abs(directions.sum(0)).mean(), rel=1e-9)
+    pixels = np.concatenate([image.reshape(-1, 3) for image in images])
+    shuffled = [rng.permutation(pixels).reshape(60, 60, 3)]
+    assert evaluation.colour_distance(shuffled, images) == pytest.approx(0.0, abs=1e-9)

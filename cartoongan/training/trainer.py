@@ -8,13 +8,16 @@ compiled when asked (`jit_compile`, a switch, not a fork of the code); optimizer
 stay outside XLA so that `tf.distribute` can aggregate gradients across replicas.
 """
 
+import collections
 import contextlib
 import json
 import math
 import os
 import time
+import typing
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from cartoongan import losses
@@ -28,8 +31,18 @@ CHECKPOINT_DIR = "checkpoints"
 PRESET_DIR = "preset"
 METRICS_FILE = "metrics.jsonl"
 GUARD_IMAGES = 16  # reference anime images (and photos without --held-out) of the guard scores
+GUARD_BATCH_PIXELS = 1 << 22  # the guard runs photos of one size together, this many pixels a batch
 CONFIG_FILE = "config.json"
 TENSORBOARD_DIR = "tensorboard"
+
+
+class GuardReference(typing.NamedTuple):
+    """What the guard scores are measured against, fixed for a run (Trainer._guard_reference)."""
+
+    anime: list
+    photos: list
+    targets: list | None
+    colour_distance_photo: float
 
 
 class TrainingDiverged(RuntimeError):
@@ -397,11 +410,11 @@ class Trainer:
                 if samples is None:
                     samples = self._local_photos(batch)
                     if self.is_chief:
-                        anime, held_out = self._guard_reference(held_out)
+                        guard_reference = self._guard_reference(held_out)
                         with writer.as_default(step=start):  # where this run starts from
                             tf.summary.image("generated", self._sample_images(samples), max_outputs=4)
                             if start == 0:  # a resumed run's start was scored by the run before
-                                guard = self._guard_scores(held_out, anime)
+                                guard = self._guard_scores(guard_reference)
                                 _write_scalars(guard)
                                 metrics_file.write(json.dumps({"step": 0, **guard}) + "\n")
                 step_fn = self._init_step if step <= config.init_steps else self._gan_step
@@ -425,7 +438,7 @@ class Trainer:
                 if self.is_chief:
                     sampled = step % config.sample_every == 0 or step == config.steps
                     if sampled:
-                        metrics.update(self._guard_scores(held_out, anime))
+                        metrics.update(self._guard_scores(guard_reference))
                     metrics_file.write(json.dumps({"step": step, **metrics}) + "\n")
                     metrics_file.flush()
                     with writer.as_default(step=step):
@@ -491,37 +504,54 @@ class Trainer:
         return self._to_generator_convention(photos[:4])
 
     def _guard_reference(self, held_out):
-        """-> (anime images, (photos, targets or None)) the guard scores: the first images of
-        the data at the run's own seed, the same after every resume (one batch of 4 alone
-        moved the photos' distance between 13 and 33), and the held-out photos if given."""
+        """-> GuardReference: the first anime images of the data at the run's own seed, the
+        same after every resume (one batch of 4 alone moved the photos' distance between 13 and
+        33), the photos scored (the held-out ones if given, else the data's first) with their
+        targets or None, and the photos' own colour distance to those anime images."""
+        from cartoongan.evaluation import colour_distance
+
         batches = list(self.dataset_fn(None, self.config.seed).take(-(-GUARD_IMAGES // self.config.batch_size)))
         anime = [image for b in batches for image in _to_uint8(b["anime"])][:GUARD_IMAGES]
-        return anime, held_out or ([image for b in batches for image in _to_uint8(b["photo"])][:GUARD_IMAGES], None)
+        photos, targets = held_out or ([image for b in batches for image in _to_uint8(b["photo"])][:GUARD_IMAGES], None)
+        return GuardReference(anime, photos, targets, colour_distance(photos, anime))
 
-    def _guard_scores(self, held_out, anime):
+    def _guard_scores(self, reference):
         """What shows a collapse: the colour distance of the outputs to the reference anime
-        images (beside the photos' own), on the held-out photos or else the reference photos;
-        with held-out targets, the outputs' PSNR gain over the photo itself. The outputs are
-        those of the weights the preset gets (preset_weights)."""
+        images (beside the photos' own), on the reference photos; with targets, the outputs'
+        PSNR gain over the photo itself. The outputs are those of the weights the preset gets
+        (preset_weights)."""
         from cartoongan.evaluation import colour_distance, gain_over_photo
 
-        photos, targets = held_out
         with self.preset_weights() as generator:
-            outputs = [self._guard_output(generator, photo) for photo in photos]
-        scores = {"colour_distance": colour_distance(outputs, anime), "colour_distance_photo": colour_distance(photos, anime)}
-        if targets:
-            scores["gain_over_photo"] = gain_over_photo(outputs, photos, targets)
+            outputs = self._guard_outputs(generator, reference.photos)
+        scores = {"colour_distance": colour_distance(outputs, reference.anime),
+                  "colour_distance_photo": reference.colour_distance_photo}
+        if reference.targets:
+            scores["gain_over_photo"] = gain_over_photo(outputs, reference.photos, reference.targets)
         return scores
 
-    def _guard_output(self, generator, photo):
-        """uint8 `photo` through `generator` directly, padded and cropped as the Cartoonizer
-        does: Keras' predict would run through the distribution strategy, whose other workers
-        do not take part here."""
+    def _guard_outputs(self, generator, photos):
+        """uint8 `photos` through `generator` directly, padded and cropped as the Cartoonizer
+        does, those of one size together in batches of at most GUARD_BATCH_PIXELS: Keras'
+        predict would run through the distribution strategy, whose other workers do not take
+        part here."""
         from cartoongan.evaluation import edge_pad_to_multiple, to_unit_range
 
-        x = edge_pad_to_multiple(to_unit_range(photo[None]), self.preprocessing.size_multiple, self.preprocessing.min_size)
-        y = generator(self._to_generator_convention(tf.constant(x)), training=False)
-        return _to_uint8(self._to_generator_convention(tf.cast(y, tf.float32))[:, : photo.shape[0], : photo.shape[1]])[0]
+        outputs = [None] * len(photos)
+        by_size = collections.defaultdict(list)
+        for index, photo in enumerate(photos):
+            by_size[photo.shape].append(index)
+        for (height, width, _), indices in by_size.items():
+            per_batch = max(1, GUARD_BATCH_PIXELS // (height * width))
+            for start in range(0, len(indices), per_batch):
+                chunk = indices[start:start + per_batch]
+                x = edge_pad_to_multiple(to_unit_range(np.stack([photos[i] for i in chunk])),
+                                         self.preprocessing.size_multiple, self.preprocessing.min_size)
+                y = generator(self._to_generator_convention(tf.constant(x)), training=False)
+                y = _to_uint8(self._to_generator_convention(tf.cast(y, tf.float32))[:, :height, :width])
+                for i, output in zip(chunk, y):
+                    outputs[i] = output
+        return outputs
 
     def _sample_images(self, photos):
         generated = tf.cast(self.generator(photos, training=False), tf.float32)

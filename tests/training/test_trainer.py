@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 
 from cartoongan import Cartoonizer, load_generator
-from cartoongan.training.trainer import Trainer, TrainingDiverged
+from cartoongan.training.trainer import GuardReference, Trainer, TrainingDiverged
 from tests.conftest import PROJECT_ROOT
 from tests.references import numpy_median
 from tests.training.synthetic import synthetic_dataset, tiny_config
@@ -144,7 +144,30 @@ def test_a_v3_generator_trained_from_scratch_saves_a_preset_that_takes_any_size(
     assert Cartoonizer.from_pretrained(str(tmp_path / "preset"), precision="float32")(photo).shape == (23, 42, 3)
     saved = json.loads((tmp_path / "preset" / "config.json").read_text())["preprocessing"]
     assert (saved["size_multiple"], saved.get("min_size")) == sizes
-    assert np.isfinite(trainer._guard_scores(([photo], None), [photo])["colour_distance"])
+    assert np.isfinite(trainer._guard_scores(GuardReference([photo], [photo], None, 0.0))["colour_distance"])
+
+
+def test_the_guard_runs_photos_of_one_size_together_with_each_ones_own_output(tmp_path, monkeypatch):
+    """The guard batches held-out photos by size (at most GUARD_BATCH_PIXELS a batch): each
+    output is, within one level, what that photo alone through the generator gives, in the
+    photos' order, whatever their sizes; the photos' own colour distance is computed once."""
+    import cartoongan.training.trainer as trainer_module
+
+    monkeypatch.setattr(trainer_module, "GUARD_BATCH_PIXELS", 2 * 24 * 40)  # batches of 2 at 24x40
+    trainer = Trainer(tiny_config(tmp_path, precision="float32"), dataset_fn=synthetic_dataset)
+    rng = np.random.default_rng(3)
+    photos = [rng.integers(0, 256, shape, dtype=np.uint8) for shape in [(24, 40, 3), (23, 42, 3), (24, 40, 3),
+                                                                        (24, 40, 3), (23, 42, 3)]]
+    batched = trainer._guard_outputs(trainer.generator, photos)
+    for photo, output in zip(photos, batched):
+        (alone,) = trainer._guard_outputs(trainer.generator, [photo])
+        assert output.shape == photo.shape
+        assert np.abs(output.astype(int) - alone.astype(int)).max() <= 1
+    targets = [255 - photo for photo in photos]
+    reference = trainer._guard_reference((photos, targets))
+    assert reference.colour_distance_photo > 0 and reference.targets is targets
+    scores = trainer._guard_scores(reference)
+    assert scores["colour_distance_photo"] == reference.colour_distance_photo and np.isfinite(scores["gain_over_photo"])
 
 
 @pytest.mark.parametrize("precision, xla", [("bfloat16", "off"), ("float32", "on")])
