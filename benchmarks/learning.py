@@ -246,31 +246,38 @@ def build_domain(root, count=200, eval_count=24, data_size=DATA_SIZE, style="toy
 
 # === Scoring ===
 
-def score(cartoonize_batch, photos, targets):
-    """-> (dict of the mean scores of the outputs on `photos` (uint8 RGB, one size) against
-    `targets`, each photo's own target rendering; the outputs). Beside the outputs' scores,
-    the yardsticks: the photo itself (gain 0 by definition; `swd_photo`) and smoothing alone
-    (`gain_blur`, `gain_median`, `floor`: the larger; `outline_smooth`: the better outline
-    score of the two smoothings)."""
+def yardsticks(photos, targets):
+    """What the outputs on `photos` are judged against, the same all through a run: the photo
+    itself (gain 0 by definition; `swd_photo`, `saturation_photo`), smoothing alone
+    (`gain_blur`, `gain_median`, `floor`: the larger; `outline_smooth`: the better outline score
+    of the two smoothings, NaN when the targets draw no outlines) and `saturation_target`."""
     from cartoongan.evaluation import SMOOTHINGS
 
-    outputs = cartoonize_batch(photos)
-    smoothed = {name: [smooth(p) for p in photos] for name, smooth in SMOOTHINGS.items()}
     floor = smoothing_gains(photos, targets)
-    outline = outline_score(outputs, photos, targets)
-    smooth_outlines = [outline_score(images, photos, targets) for images in smoothed.values()]
+    smooth_outlines = [outline_score([smooth(p) for p in photos], photos, targets) for smooth in SMOOTHINGS.values()]
     return {
-        "gain": gain_over_photo(outputs, photos, targets),
         "gain_blur": floor["blur3"],
         "gain_median": floor["median5"],
         "floor": floor["floor"],
-        "outline": float("nan") if outline is None else outline,
-        "outline_smooth": float("nan") if outline is None else max(smooth_outlines),
-        "swd": colour_distance(outputs, targets),
+        "outline_smooth": float("nan") if None in smooth_outlines else max(smooth_outlines),
         "swd_photo": colour_distance(photos, targets),
-        "saturation": float(np.mean([saturation(o) for o in outputs])),
         "saturation_target": float(np.mean([saturation(t) for t in targets])),
         "saturation_photo": float(np.mean([saturation(p) for p in photos])),
+    }
+
+
+def score(cartoonize_batch, photos, targets, reference=None):
+    """-> (dict of the mean scores of the outputs on `photos` (uint8 RGB, one size) against
+    `targets`, each photo's own target rendering, and the `reference` yardsticks (computed when
+    None); the outputs)."""
+    outputs = cartoonize_batch(photos)
+    outline = outline_score(outputs, photos, targets)
+    return {
+        **(reference or yardsticks(photos, targets)),
+        "gain": gain_over_photo(outputs, photos, targets),
+        "outline": float("nan") if outline is None else outline,
+        "swd": colour_distance(outputs, targets),
+        "saturation": float(np.mean([saturation(o) for o in outputs])),
         "palette": float(np.mean([palette_distance(o) for o in outputs])),
         "psnr_toy": float(np.mean([psnr(o, t) for o, t in zip(outputs, targets)])),
         "checker": float(np.mean([checkerboard_response(o) for o in outputs])),
@@ -311,7 +318,8 @@ def train_and_score(records, workdir, evaluation, steps, every, options, log=pri
     trainer = Trainer(config)
     cartoonize = trainer_cartoonizer(trainer)
     targets = targets if targets is not None else [toy_anime(p) for p in evaluation]
-    start_scores, start_outputs = score(cartoonize, evaluation, targets)
+    reference = yardsticks(evaluation, targets)
+    start_scores, start_outputs = score(cartoonize, evaluation, targets, reference)
     curve = [dict(step=0, seconds=0.0, **start_scores)]
     log(_row(curve[0], curve[0]))
     began = time.perf_counter()
@@ -319,7 +327,7 @@ def train_and_score(records, workdir, evaluation, steps, every, options, log=pri
     for target in range(every, steps + 1, every):
         config.steps = target
         trainer.fit(progress=False)
-        scores, outputs = score(cartoonize, evaluation, targets)
+        scores, outputs = score(cartoonize, evaluation, targets, reference)
         curve.append(dict(step=target, seconds=time.perf_counter() - began, **scores,
                           **_chunk_means(workdir, target - every, target)))
         log(_row(curve[-1], curve[0]))
