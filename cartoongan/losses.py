@@ -108,7 +108,7 @@ def rgb_to_yuv(images):
     return tf.tensordot(tf.cast(images, tf.float32), tf.constant(_RGB_TO_YUV, tf.float32), axes=1)
 
 
-def photo_colour_loss(generated, photo, pool=1, chroma=1.0):
+def photo_colour_loss(generated, photo, pool=1, chroma=1.0, level=True):
     """Colour loss between each output and its own photo (RGB in [-1, 1]): mean L1 in YUV of
     the two images averaged over `pool` x `pool` cells. AnimeGANv2 takes L1 on luma and a
     Huber loss on chroma; its quadratic part barely pulls at the small chroma differences of a
@@ -117,11 +117,16 @@ def photo_colour_loss(generated, photo, pool=1, chroma=1.0):
     the distribution term below pulls the colours toward the style's. With `pool` > 1 it
     anchors each cell's mean colour only, so a flat area or a thin dark line inside a cell
     costs little; per pixel (1) it holds every pixel at the photo's and erases both. `chroma`
-    weighs U and V against Y (1: alike; 0: luma only, the colours left to the other terms)."""
+    weighs U and V against Y (1: alike; 0: luma only, the colours left to the other terms).
+    Without `level` each image's own mean is taken from it first: the photo's pattern of light
+    is held, its overall level left to the style's terms."""
     generated, photo = rgb_to_yuv(generated), rgb_to_yuv(photo)
     if pool > 1:
         generated = tf.nn.avg_pool2d(generated, pool, pool, "VALID")
         photo = tf.nn.avg_pool2d(photo, pool, pool, "VALID")
+    if not level:
+        generated = generated - tf.reduce_mean(generated, axis=[1, 2], keepdims=True)
+        photo = photo - tf.reduce_mean(photo, axis=[1, 2], keepdims=True)
     difference = tf.reduce_mean(tf.abs(generated - photo), axis=[0, 1, 2])
     return (difference[0] + chroma * (difference[1] + difference[2])) / 3
 

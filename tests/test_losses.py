@@ -199,6 +199,19 @@ def test_photo_colour_loss_is_l1_in_yuv_with_chroma_weighed():
     assert float(losses.photo_colour_loss(photo + blue, photo, chroma=0.0)) == pytest.approx(0.0342 / 3, rel=1e-3)
 
 
+def test_photo_colour_loss_without_level_holds_the_pattern_of_light_not_its_level():
+    """level=False: a uniform darkening of the whole output costs nothing, a change of its
+    pattern of light (one half brighter, the other darker) costs what it costs with the level."""
+    photo = tf.constant(np.random.default_rng(1).uniform(-0.5, 0.5, (2, 8, 8, 3)), tf.float32)
+    darker = photo - 0.3
+    assert float(losses.photo_colour_loss(darker, photo, pool=4)) == pytest.approx(0.1, rel=1e-4)
+    assert float(losses.photo_colour_loss(darker, photo, pool=4, level=False)) == pytest.approx(0.0, abs=1e-6)
+    tilt = np.zeros((2, 8, 8, 3), np.float32)
+    tilt[:, :4], tilt[:, 4:] = 0.2, -0.2  # zero mean: the level is unchanged
+    assert float(losses.photo_colour_loss(photo + tilt, photo, pool=4, level=False)) == pytest.approx(
+        float(losses.photo_colour_loss(photo + tilt, photo, pool=4)), rel=1e-4)
+
+
 def test_sliced_wasserstein_is_the_shift_along_the_direction_and_ignores_order():
     rng = np.random.default_rng(0)
     b = tf.constant(rng.uniform(-1, 1, (100, 3)), tf.float32)

@@ -98,6 +98,7 @@ CONTENT_FEATURE_KINDS = ("auto", "vgg", "encoder")
 DISCRIMINATOR_NORMS = ("instance", "none")
 ON_OFF = ("on", "off")  # photo_path, ink_path
 LR_DECAYS = ("linear", "none")
+COLOUR_LEVELS = ("free", "photo")
 
 
 class ConfigError(ParameterError):
@@ -168,6 +169,10 @@ class TrainConfig:
                                    "tints) come from the distribution term and the discriminators")
     colour_pool: int = _option(4, "the colour loss compares the mean colours of N x N cells: per pixel (1) it holds "
                                "every pixel at its photo's colour, erasing drawn lines and flat areas", metavar="N")
+    colour_level: str = _option("free", "what the colour loss holds: free (each output's cells relative to its own "
+                                "mean at its photo's: the photo's pattern of light, its overall level left to the "
+                                "style's terms, as a style's lines darken it) or photo (the cells at the photo's "
+                                "light)", choices=COLOUR_LEVELS)
     texture_weight: float = _option(1.0, "weight of White-box's texture discriminator (a second one, shown randomly "
                                     "weighted grayscale images: strokes and contrast, not colour); 0: none")
     style_weight: float = _option(0.0, "weight of AnimeGANv2's style loss (Gram matrices of the content features of "
@@ -252,7 +257,8 @@ class TrainConfig:
             ("discriminator_norm", self.discriminator_norm in DISCRIMINATOR_NORMS,
              f"discriminator_norm must be one of {', '.join(DISCRIMINATOR_NORMS)}"),
             *((name, getattr(self, name) in choices, f"{name} must be {' or '.join(choices)}, not {getattr(self, name)!r}")
-              for name, choices in (("photo_path", ON_OFF), ("lr_decay", LR_DECAYS), ("ink_path", ON_OFF))),
+              for name, choices in (("photo_path", ON_OFF), ("lr_decay", LR_DECAYS), ("ink_path", ON_OFF),
+                                    ("colour_level", COLOUR_LEVELS))),
             ("photo_path_gain", isinstance(self.photo_path_gain, int) and not isinstance(self.photo_path_gain, bool)
              and PHOTO_PATH_GAIN_BOUNDS[0] <= self.photo_path_gain <= PHOTO_PATH_GAIN_BOUNDS[1],
              "photo_path_gain must be an integer from {} to {}, not {!r}".format(*PHOTO_PATH_GAIN_BOUNDS, self.photo_path_gain)),

@@ -267,7 +267,8 @@ class Trainer:
                        if self.config.palette_weight else tf.constant(0.0))
             generated_rgb = self._to_generator_convention(generated)
             colour = (losses.photo_colour_loss(generated_rgb, batch["photo"], pool=self.config.colour_pool,
-                                             chroma=self.config.colour_chroma)
+                                             chroma=self.config.colour_chroma,
+                                             level=self.config.colour_level == "photo")
                       if self.config.colour_weight else tf.constant(0.0))
             texture, texture_discriminator_loss = self._texture_losses(generated_rgb, batch)
             discriminator_loss += self.config.texture_weight * texture_discriminator_loss

@@ -41,6 +41,8 @@ def test_the_tensorflow_free_choices_are_the_ones_the_library_implements():
     (dict(average_last=-0.1), "average_last", "average_last must be a finite number >= 0, not -0.1"),
     (dict(photo_path_median=4), "photo_path_median", "photo_path_median must be 0, 3, 5, 7 or 9, not 4"),
     (dict(content_median=11), "content_median", "content_median must be 0, 3, 5, 7 or 9, not 11"),
+    (dict(colour_level="mean"), "colour_level", "colour_level must be free or photo, not 'mean'"),
+    (dict(precision="fp8"), "precision", "precision must be one of auto, float32, bfloat16, float16, not 'fp8'"),
     (dict(generator_config={"depth": 3}), "generator_config", "generator_config: unknown parameter 'depth'"),
     (dict(generator="light", generator_config={"num_residual_blocks": 10**6}), "generator_config",
      "generator_config: num_residual_blocks=1000000 is outside 0..32"),
