@@ -177,11 +177,13 @@ SUITE = {
     "outlines": outlines_only,
     # A cel look the defaults were not chosen on (docs/learning.md): 3x3 median, 5 levels, many near-black outlines.
     "cel5-dark": cel(median=3, levels=5, thresholds=(80, 160), colour=(16, 16, 16)),
+    # Another, added after the colour level was chosen: 3 levels, black outlines at Canny 60/150.
+    "cel3-black": cel(median=5, levels=3, thresholds=(60, 150), colour=(0, 0, 0)),
     "whitebox": shipped_look("whitebox"),
     "animeganv2_hayao": shipped_look("animeganv2_hayao"),
 }
 # The styles that draw lines: their outline score is held to its bar.
-LINE_STYLES = ("toy", "cel6-blue", "ink-pastel", "outlines", "cel5-dark")
+LINE_STYLES = ("toy", "cel6-blue", "ink-pastel", "outlines", "cel5-dark", "cel3-black")
 STYLES.update(SUITE)
 
 
