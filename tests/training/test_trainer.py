@@ -387,13 +387,14 @@ def _write_pngs(folder, images):
 
 def test_held_out_targets_log_the_gain_over_the_photo_every_sample(tmp_path):
     """The guard's gain is what the saved preset scores: PSNR(output, target) - PSNR(photo,
-    target), recomputed here with the Cartoonizer and numpy."""
+    target), recomputed here with the Cartoonizer and numpy, both in float32."""
     rng = np.random.default_rng(0)
     photos = [rng.integers(0, 256, (20, 24, 3), dtype=np.uint8) for _ in range(2)]
     targets = [np.clip(p.astype(int) // 64 * 64 + 32, 0, 255).astype(np.uint8) for p in photos]
     _write_pngs(tmp_path / "held" / "photos", photos)
     _write_pngs(tmp_path / "held" / "targets", targets)
-    config = tiny_config(tmp_path / "run", steps=3, init_steps=1, sample_every=2, held_out=str(tmp_path / "held"))
+    config = tiny_config(tmp_path / "run", steps=3, init_steps=1, sample_every=2, held_out=str(tmp_path / "held"),
+                         precision="float32")
     Trainer(config, dataset_fn=synthetic_dataset).fit(progress=False)
     with open(tmp_path / "run" / "metrics.jsonl") as f:
         lines = {line["step"]: line for line in map(json.loads, f)}
