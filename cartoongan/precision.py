@@ -32,19 +32,25 @@ def has_gpu():
     return bool(tf.config.list_physical_devices("GPU"))
 
 
-def resolve(precision):
-    """'auto' -> the fastest precision this machine runs natively; others are validated."""
+def _check(precision):
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, not {precision!r}")
+
+
+def _native_bfloat16():
+    # oneDNN runs bfloat16 convolutions natively with AVX512-BF16 or AMX; elsewhere
+    # bfloat16 is emulated and slower than float32.
+    return bool({"avx512_bf16", "amx_bf16"} & cpu_flags())
+
+
+def resolve(precision):
+    """'auto' -> the fastest precision this machine runs natively; others are validated."""
+    _check(precision)
     if precision != "auto":
         return precision
     if has_gpu():
         return "float16"
-    # oneDNN runs bfloat16 convolutions natively with AVX512-BF16 or AMX; elsewhere
-    # bfloat16 is emulated and slower than float32.
-    if {"avx512_bf16", "amx_bf16"} & cpu_flags():
-        return "bfloat16"
-    return "float32"
+    return "bfloat16" if _native_bfloat16() else "float32"
 
 
 def resolve_training(precision):
@@ -52,13 +58,10 @@ def resolve_training(precision):
     natively when no GPU is used (its checkpoint is float32's: mixed_bfloat16 keeps float32
     variables), float32 elsewhere. Never float16 by itself: its loss scaling changes what a
     checkpoint holds. Named ones are validated."""
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {PRECISIONS}, not {precision!r}")
+    _check(precision)
     if precision != "auto":
         return precision
-    if {"avx512_bf16", "amx_bf16"} & cpu_flags() and not has_gpu():
-        return "bfloat16"
-    return "float32"
+    return "bfloat16" if _native_bfloat16() and not has_gpu() else "float32"
 
 
 def dtype_policy(precision):
