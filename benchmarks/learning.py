@@ -49,8 +49,8 @@ sys.path.insert(0, ROOT)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from cartoongan.evaluation import (  # noqa: E402  (after the sys.path line)
+    ColourReference,
     checkerboard_response,
-    colour_distance,
     gain_over_photo,
     outline_score,
     saturation,
@@ -248,8 +248,9 @@ def build_domain(root, count=200, eval_count=24, data_size=DATA_SIZE, style="toy
 
 # === Scoring ===
 
-def yardsticks(photos, targets):
-    """What the outputs on `photos` are judged against, the same all through a run: the photo
+def yardsticks(photos, targets, target_colours=None):
+    """What the outputs on `photos` are judged against, the same all through a run
+    (`target_colours`: the targets' ColourReference, built when None): the photo
     itself (gain 0 by definition; `swd_photo`, `saturation_photo`), smoothing alone
     (`gain_blur`, `gain_median`, `floor`: the larger; `outline_smooth`: the better outline score
     of the two smoothings, NaN when the targets draw no outlines) and `saturation_target`."""
@@ -262,23 +263,24 @@ def yardsticks(photos, targets):
         "gain_median": floor["median5"],
         "floor": floor["floor"],
         "outline_smooth": float("nan") if None in smooth_outlines else max(smooth_outlines),
-        "swd_photo": colour_distance(photos, targets),
+        "swd_photo": (target_colours or ColourReference(targets)).distance(photos),
         "saturation_target": float(np.mean([saturation(t) for t in targets])),
         "saturation_photo": float(np.mean([saturation(p) for p in photos])),
     }
 
 
-def score(cartoonize_batch, photos, targets, reference=None):
+def score(cartoonize_batch, photos, targets, reference=None, target_colours=None):
     """-> (dict of the mean scores of the outputs on `photos` (uint8 RGB, one size) against
     `targets`, each photo's own target rendering, and the `reference` yardsticks (computed when
-    None); the outputs)."""
+    None); the outputs). `target_colours`: the targets' ColourReference, built when None."""
+    target_colours = target_colours or ColourReference(targets)
     outputs = cartoonize_batch(photos)
     outline = outline_score(outputs, photos, targets)
     return {
-        **(reference or yardsticks(photos, targets)),
+        **(reference or yardsticks(photos, targets, target_colours)),
         "gain": gain_over_photo(outputs, photos, targets),
         "outline": float("nan") if outline is None else outline,
-        "swd": colour_distance(outputs, targets),
+        "swd": target_colours.distance(outputs),
         "saturation": float(np.mean([saturation(o) for o in outputs])),
         "palette": float(np.mean([palette_distance(o) for o in outputs])),
         "psnr_toy": float(np.mean([psnr(o, t) for o, t in zip(outputs, targets)])),
@@ -320,8 +322,9 @@ def train_and_score(records, workdir, evaluation, steps, every, options, log=pri
     trainer = Trainer(config)
     cartoonize = trainer_cartoonizer(trainer)
     targets = targets if targets is not None else [toy_anime(p) for p in evaluation]
-    reference = yardsticks(evaluation, targets)
-    start_scores, start_outputs = score(cartoonize, evaluation, targets, reference)
+    target_colours = ColourReference(targets)  # sorted once for every chunk's colour distance
+    reference = yardsticks(evaluation, targets, target_colours)
+    start_scores, start_outputs = score(cartoonize, evaluation, targets, reference, target_colours)
     curve = [dict(step=0, seconds=0.0, **start_scores)]
     log(_row(curve[0], curve[0]))
     began = time.perf_counter()
@@ -329,7 +332,7 @@ def train_and_score(records, workdir, evaluation, steps, every, options, log=pri
     for target in range(every, steps + 1, every):
         config.steps = target
         trainer.fit(progress=False)
-        scores, outputs = score(cartoonize, evaluation, targets, reference)
+        scores, outputs = score(cartoonize, evaluation, targets, reference, target_colours)
         curve.append(dict(step=target, seconds=time.perf_counter() - began, **scores,
                           **_chunk_means(workdir, target - every, target)))
         log(_row(curve[-1], curve[0]))

@@ -72,23 +72,36 @@ def evaluate(cartoonize, photos, references, names=None):
     return {"mean_psnr": float(np.mean(scores)), "per_photo": dict(zip(names, scores))}  # the mean counts every photo
 
 
+class ColourReference:
+    """The colours of fixed reference images (uint8, any sizes and counts) projected on
+    `projections` fixed random unit vectors and sorted once, so that many sets of images are
+    measured against them (`distance`) without sorting the references again."""
+
+    def __init__(self, references, projections=64, seed=0):
+        directions = np.random.default_rng(seed).normal(size=(3, projections))
+        self.directions = directions / np.linalg.norm(directions, axis=0)
+        self.quantiles = self._quantiles(references)
+
+    def _quantiles(self, images):  # [projections, pixels]: each projection sorted in contiguous memory
+        pixels = np.concatenate([np.reshape(np.asarray(i, np.float32), (-1, 3)) for i in images])
+        return np.sort(self.directions.T @ pixels.T, axis=1)
+
+    def distance(self, images):
+        """colour_distance(images, the references)."""
+        a, b = self._quantiles(images), self.quantiles
+        n = min(a.shape[1], b.shape[1])
+        ranks = np.linspace(0.0, 1.0, n)
+        return float(np.abs(a[:, np.round(ranks * (a.shape[1] - 1)).astype(int)]
+                            - b[:, np.round(ranks * (b.shape[1] - 1)).astype(int)]).mean())
+
+
 def colour_distance(images, references, projections=64, seed=0):
     """Sliced Wasserstein distance (0..255 units) between the RGB colours of all pixels of
     `images` and of all pixels of `references` (uint8 images of any sizes and counts): the
     mean |quantile difference| of their projections on `projections` fixed random unit vectors.
-    0 for the same colour distribution; a palette's proportions count, not only its colours."""
-    directions = np.random.default_rng(seed).normal(size=(3, projections))
-    directions /= np.linalg.norm(directions, axis=0)
-
-    def quantiles(group):  # [projections, pixels]: each projection sorted in contiguous memory
-        pixels = np.concatenate([np.reshape(np.asarray(i, np.float32), (-1, 3)) for i in group])
-        return np.sort(directions.T @ pixels.T, axis=1)
-
-    a, b = quantiles(images), quantiles(references)
-    n = min(a.shape[1], b.shape[1])
-    ranks = np.linspace(0.0, 1.0, n)
-    return float(np.abs(a[:, np.round(ranks * (a.shape[1] - 1)).astype(int)]
-                        - b[:, np.round(ranks * (b.shape[1] - 1)).astype(int)]).mean())
+    0 for the same colour distribution; a palette's proportions count, not only its colours.
+    Against the same references many times, ColourReference sorts them once."""
+    return ColourReference(references, projections, seed).distance(images)
 
 
 def gain_over_photo(outputs, photos, targets):

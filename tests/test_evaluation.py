@@ -60,3 +60,20 @@ def test_colour_distance_is_the_mean_shift_along_its_projections_whatever_the_or
     pixels = np.concatenate([image.reshape(-1, 3) for image in images])
     shuffled = [rng.permutation(pixels).reshape(60, 60, 3)]
     assert evaluation.colour_distance(shuffled, images) == pytest.approx(0.0, abs=1e-9)
+
+
+def test_a_colour_reference_sorted_once_measures_many_sets_as_the_closed_form_says():
+    """ColourReference sorts the references once: against it, a grey offset of 30 and then of
+    10 levels give 30 and 10 times the mean |sum| of the directions, smaller sets of other sizes
+    included, and the same pixels shuffled give 0, in any order of use."""
+    rng = np.random.default_rng(1)
+    images = [rng.integers(20, 200, (30, 40, 3), dtype=np.uint8) for _ in range(3)]
+    directions = np.random.default_rng(0).normal(size=(3, 64))
+    per_level = np.abs((directions / np.linalg.norm(directions, axis=0)).sum(0)).mean()
+    reference = evaluation.ColourReference(images)
+    pixels = np.concatenate([image.reshape(-1, 3) for image in images])
+    assert reference.distance([rng.permutation(pixels).reshape(90, 40, 3)]) == pytest.approx(0.0, abs=1e-9)
+    assert reference.distance([image + np.uint8(30) for image in images]) == pytest.approx(30 * per_level, rel=1e-9)
+    assert reference.distance([images[0] + np.uint8(10)]) == pytest.approx(
+        evaluation.colour_distance([images[0] + np.uint8(10)], images), rel=1e-12)
+    assert reference.distance([image + np.uint8(10) for image in images]) == pytest.approx(10 * per_level, rel=1e-9)

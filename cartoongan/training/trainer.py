@@ -39,7 +39,7 @@ TENSORBOARD_DIR = "tensorboard"
 class GuardReference(typing.NamedTuple):
     """What the guard scores are measured against, fixed for a run (Trainer._guard_reference)."""
 
-    anime: list
+    anime_colours: object  # evaluation.ColourReference of the anime images
     photos: list
     targets: list | None
     colour_distance_photo: float
@@ -194,6 +194,7 @@ class Trainer:
         self._init_step = tf.function(lambda batch: self._distributed(self._init_replica_step, batch))
         self._accumulate_average = tf.function(self._accumulate_average_fn)
         self._gan_step = tf.function(lambda batch: self._distributed(self._gan_replica_step, batch))
+        self._guard_cache = None  # ((held_out, seed), GuardReference) of the last fit
 
     def _discriminator_variables(self):
         """The trainable variables of the discriminator(s), which one optimizer updates."""
@@ -411,7 +412,10 @@ class Trainer:
                 if samples is None:
                     samples = self._local_photos(batch)
                     if self.is_chief:
-                        guard_reference = self._guard_reference(held_out)
+                        if self._guard_cache is None or self._guard_cache[0] != (config.held_out, config.seed):
+                            # The same every fit of this trainer (a benchmark fits in chunks).
+                            self._guard_cache = ((config.held_out, config.seed), self._guard_reference(held_out))
+                        guard_reference = self._guard_cache[1]
                         with writer.as_default(step=start):  # where this run starts from
                             tf.summary.image("generated", self._sample_images(samples), max_outputs=4)
                             if start == 0:  # a resumed run's start was scored by the run before
@@ -509,23 +513,24 @@ class Trainer:
         same after every resume (one batch of 4 alone moved the photos' distance between 13 and
         33), the photos scored (the held-out ones if given, else the data's first) with their
         targets or None, and the photos' own colour distance to those anime images."""
-        from cartoongan.evaluation import colour_distance
+        from cartoongan.evaluation import ColourReference
 
         batches = list(self.dataset_fn(None, self.config.seed).take(-(-GUARD_IMAGES // self.config.batch_size)))
         anime = [image for b in batches for image in _to_uint8(b["anime"])][:GUARD_IMAGES]
         photos, targets = held_out or ([image for b in batches for image in _to_uint8(b["photo"])][:GUARD_IMAGES], None)
-        return GuardReference(anime, photos, targets, colour_distance(photos, anime))
+        anime_colours = ColourReference(anime)
+        return GuardReference(anime_colours, photos, targets, anime_colours.distance(photos))
 
     def _guard_scores(self, reference):
         """What shows a collapse: the colour distance of the outputs to the reference anime
         images (beside the photos' own), on the reference photos; with targets, the outputs'
         PSNR gain over the photo itself. The outputs are those of the weights the preset gets
         (preset_weights)."""
-        from cartoongan.evaluation import colour_distance, gain_over_photo
+        from cartoongan.evaluation import gain_over_photo
 
         with self.preset_weights() as generator:
             outputs = self._guard_outputs(generator, reference.photos)
-        scores = {"colour_distance": colour_distance(outputs, reference.anime),
+        scores = {"colour_distance": reference.anime_colours.distance(outputs),
                   "colour_distance_photo": reference.colour_distance_photo}
         if reference.targets:
             scores["gain_over_photo"] = gain_over_photo(outputs, reference.photos, reference.targets)

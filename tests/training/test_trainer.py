@@ -9,6 +9,7 @@ import pytest
 import tensorflow as tf
 
 from cartoongan import Cartoonizer, load_generator
+from cartoongan.evaluation import ColourReference
 from cartoongan.training.trainer import GuardReference, Trainer, TrainingDiverged
 from tests.conftest import PROJECT_ROOT
 from tests.references import numpy_median
@@ -144,7 +145,7 @@ def test_a_v3_generator_trained_from_scratch_saves_a_preset_that_takes_any_size(
     assert Cartoonizer.from_pretrained(str(tmp_path / "preset"), precision="float32")(photo).shape == (23, 42, 3)
     saved = json.loads((tmp_path / "preset" / "config.json").read_text())["preprocessing"]
     assert (saved["size_multiple"], saved.get("min_size")) == sizes
-    assert np.isfinite(trainer._guard_scores(GuardReference([photo], [photo], None, 0.0))["colour_distance"])
+    assert np.isfinite(trainer._guard_scores(GuardReference(ColourReference([photo]), [photo], None, 0.0))["colour_distance"])
 
 
 def test_the_guard_runs_photos_of_one_size_together_with_each_ones_own_output(tmp_path, monkeypatch):
@@ -408,6 +409,31 @@ def test_held_out_targets_log_the_gain_over_the_photo_every_sample(tmp_path):
     expected = np.mean([psnr(o, t) - psnr(p, t) for o, p, t in zip(outputs, photos, targets)])
     assert lines[3]["gain_over_photo"] == pytest.approx(expected, abs=1e-3)
     assert lines[3]["colour_distance_photo"] == lines[0]["colour_distance_photo"] > 0
+
+
+def test_a_trainer_fitted_in_chunks_builds_its_guard_reference_once(tmp_path, monkeypatch):
+    """A benchmark fits one Trainer in chunks (config.steps raised between fits): the guard's
+    reference (its anime colours, photos and targets) is built by the first fit only, and every
+    chunk logs the same photos' colour distance; a fit at another seed builds it again."""
+    rng = np.random.default_rng(0)
+    photos = [rng.integers(0, 256, (20, 24, 3), dtype=np.uint8) for _ in range(2)]
+    _write_pngs(tmp_path / "held" / "photos", photos)
+    _write_pngs(tmp_path / "held" / "targets", [255 - p for p in photos])
+    config = tiny_config(tmp_path / "run", steps=2, init_steps=1, sample_every=1, held_out=str(tmp_path / "held"))
+    trainer = Trainer(config, dataset_fn=synthetic_dataset)
+    built = []
+    build = trainer._guard_reference
+    monkeypatch.setattr(trainer, "_guard_reference", lambda held_out: built.append(1) or build(held_out))
+    trainer.fit(progress=False)
+    config.steps = 4
+    trainer.fit(progress=False)
+    assert len(built) == 1
+    with open(tmp_path / "run" / "metrics.jsonl") as f:
+        photo_distances = {line["colour_distance_photo"] for line in map(json.loads, f) if "colour_distance_photo" in line}
+    assert len(photo_distances) == 1 and photo_distances.pop() > 0
+    config.steps, config.seed = 5, 1
+    trainer.fit(progress=False)
+    assert len(built) == 2
 
 
 def test_a_held_out_photo_without_its_target_is_named_before_any_work(tmp_path):
