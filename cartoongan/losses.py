@@ -249,7 +249,7 @@ def line_loss(generated, anime):
 
 def network_share_loss(share):
     """Mean square of the network's own share of the output before the tanh
-    (models.photo_path.with_network_share): small when the photo and ink paths carry the
+    (models.photo_path.with_output_parts): small when the photo and ink paths carry the
     picture and the network adds only what the other losses ask for."""
     return tf.reduce_mean(tf.square(tf.cast(share, tf.float32)))
 

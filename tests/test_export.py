@@ -365,7 +365,7 @@ def test_script_end_to_end(tiny_preset, tiny_cartoonizer, tmp_path):
 
 
 def test_a_fine_tuned_generator_exports_with_its_paths(tmp_path):
-    """A fine-tune's generator (photo path from the photo's 5x5 median, ink path; their
+    """A fine-tune's generator (photo path from the photo's 5x5 median, soft ink path; their
     weights non-zero, as training leaves them) exports to TFLite with builtin ops only and to
     ONNX, both matching the in-memory Cartoonizer at odd sizes."""
     required_module("tf2onnx")
@@ -374,7 +374,7 @@ def test_a_fine_tuned_generator_exports_with_its_paths(tmp_path):
     from cartoongan.families.cartoongan.generator import CartoonGanGenerator
 
     keras.utils.set_random_seed(0)
-    generator = CartoonGanGenerator(filters=8, num_residual_blocks=1, photo_path=1, ink_path=1, photo_path_median=5)
+    generator = CartoonGanGenerator(filters=8, num_residual_blocks=1, photo_path=1, ink_path=2, photo_path_median=5)
     rng = np.random.default_rng(0)
     for name in ("stem_photo_conv", "head_photo_conv", "ink_photo_conv"):
         layer = generator.get_layer(name)

@@ -80,12 +80,14 @@ def test_raw_generator_tiled_equals_whole_float32(name, store):
     np.testing.assert_allclose(tiled, whole, atol=2e-4)
 
 
-def test_a_fine_tunes_photo_path_tiles_like_the_whole_image():
+@pytest.mark.parametrize("ink_path", [1, 2])
+def test_a_fine_tunes_photo_path_tiles_like_the_whole_image(ink_path):
     """The photo path adds the photo after the first norm and, its 5x5 median blurred, before
     the tanh, and the ink path its thinned edges (halos of 2 and 4 pixels, reflected at the
-    true border): raw float32 maps and a uint8 photo of an odd size tile like the whole image."""
+    true border; soft lines (2) blurred once more): raw float32 maps and a uint8 photo of an
+    odd size tile like the whole image."""
     generator = _randomized(lambda dtype: CartoonGanGenerator(filters=4, num_residual_blocks=1, photo_path=1,
-                                                              ink_path=1, photo_path_median=5), None)
+                                                              ink_path=ink_path, photo_path_median=5), None)
     x = np.random.default_rng(1).uniform(-1, 1, (1, 96, 132, 3)).astype(np.float32)
     np.testing.assert_allclose(_run_tiled(generator, x, tile_size=32), generator(x).numpy(), atol=2e-4)
     image = np.random.default_rng(3).integers(0, 256, (77, 131, 3), dtype=np.uint8)

@@ -10,6 +10,10 @@ LEGACY_PHOTO_PATH_GAIN = 10
 # The window of the median the photo path's colours are taken from (0: the photo itself, as in
 # presets saved without it); new paths get PHOTO_PATH_MEDIAN (docs/learning.md).
 PHOTO_PATH_MEDIAN = 5
+# What a generator's `ink_path` holds, by its value: none, the photo's edges thinned to one pixel,
+# those edges blurred by the 3x3 binomial kernel (docs/learning.md). The training option takes
+# the names.
+INK_PATHS = ("off", "thin", "soft")
 # The windows MedianFilter takes (larger ones make graphs of thousands of comparisons).
 MEDIAN_SIZES = (3, 5, 7, 9)
 

@@ -20,13 +20,16 @@ through needs weights near 1, which 1e-4 a step would take 10 000 steps to reach
 travels in the generator's config (`photo_path_gain`; cartoongan.models holds the
 default of new paths and the legacy one of presets saved without it).
 
-The ink path (`ink_path=1`) is a third one, for lines: before the tanh, a zero-initialised 1x1
-conv of InkFeatures (the photo's edges thinned to one pixel across, above a few contrast
+The ink path (`ink_path` 1 or 2) is a third one, for lines: before the tanh, a zero-initialised
+1x1 conv of InkFeatures (the photo's edges thinned to one pixel across, above a few contrast
 thresholds), so that fine-tuning learns whether and how dark a style draws the photo's
 edges. The network itself does not learn thin lines in a fine-tune's few hundred steps: asked
 for them by the line loss it draws dotted strokes (its stride-2 upsampling); docs/learning.md.
+With `ink_path=2` (soft) the features are blurred by the fixed 3x3 binomial kernel first: lines
+3 pixels across with soft sides, whose pixel-period response is a fraction of one-pixel lines'
+(the checkerboard loss holds those to the strongest edges; docs/learning.md measures both).
 
-The network's own share of the output (`with_network_share`) is what its last convolution adds
+The network's own share of the output (`with_output_parts`) is what its last convolution adds
 before the tanh, beside these paths: training can weigh it (`--body-weight`), so that the
 network draws what the losses ask for over the paths' rendering instead of re-drawing the
 photo (docs/learning.md).
@@ -41,7 +44,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from cartoongan.models import MEDIAN_SIZES, PHOTO_PATH_GAIN, PHOTO_PATH_MEDIAN
+from cartoongan.models import INK_PATHS, MEDIAN_SIZES, PHOTO_PATH_GAIN, PHOTO_PATH_MEDIAN
 from cartoongan.models.layers import ReflectionPadding2D
 
 _BINOMIAL = np.outer([1.0, 2.0, 1.0], [1.0, 2.0, 1.0]) / 16.0
@@ -178,24 +181,32 @@ def add_blurred_photo_path(features, photo, name, gain, median=0, dtype=None):
     `median` median) blurred by the fixed binomial kernel."""
     if median:
         photo = MedianFilter(median, name=f"{name}_photo_median", dtype="float32")(photo)
-    blurred = ReflectionPadding2D(1, name=f"{name}_photo_pad", dtype=dtype)(photo)
-    kernel = np.repeat(_BINOMIAL[:, :, None, None], 3, axis=2).astype("float32")
-    blurred = keras.layers.DepthwiseConv2D(3, use_bias=False, trainable=False, name=f"{name}_photo_blur", dtype="float32",
-                                           depthwise_initializer=keras.initializers.Constant(kernel))(blurred)
-    return add_photo_path(features, blurred, 3, 1, name, gain, dtype=dtype)
+    return add_photo_path(features, _binomial_blur(photo, 3, f"{name}_photo", dtype=dtype), 3, 1, name, gain, dtype=dtype)
 
 
-def add_ink_path(features, photo, gain, dtype=None):
-    """`features` (3 channels) + `gain` * a zero-initialised 1x1 conv of InkFeatures(`photo`)."""
+def _binomial_blur(maps, channels, name, dtype=None):
+    """`maps` blurred by the fixed 3x3 binomial kernel, reflected borders (zero response at the
+    pixel period)."""
+    padded = ReflectionPadding2D(1, name=f"{name}_pad", dtype=dtype)(maps)
+    kernel = np.repeat(_BINOMIAL[:, :, None, None], channels, axis=2).astype("float32")
+    return keras.layers.DepthwiseConv2D(3, use_bias=False, trainable=False, name=f"{name}_blur", dtype="float32",
+                                        depthwise_initializer=keras.initializers.Constant(kernel))(padded)
+
+
+def add_ink_path(features, photo, gain, soft=False, dtype=None):
+    """`features` (3 channels) + `gain` * a zero-initialised 1x1 conv of InkFeatures(`photo`),
+    with `soft` blurred by the 3x3 binomial kernel first."""
     ink = InkFeatures(name="ink_features", dtype="float32")(photo)
+    if soft:
+        ink = _binomial_blur(ink, len(INK_THRESHOLDS), "ink", dtype=dtype)
     return add_photo_path(features, ink, 3, 1, "ink", gain, dtype=dtype)
 
 
-def with_photo_path(generator, dtype=None, gain=PHOTO_PATH_GAIN, ink_path=True, median=PHOTO_PATH_MEDIAN):
+def with_photo_path(generator, dtype=None, gain=PHOTO_PATH_GAIN, ink_path=INK_PATHS.index("thin"), median=PHOTO_PATH_MEDIAN):
     """The same network with the photo path (scaled by `gain`, its colours from the photo's
-    `median` x `median` median, 0: the photo) and, with `ink_path`, the ink path added and
-    every existing weight copied: its outputs equal `generator`'s. A generator that has the
-    photo path is returned as is."""
+    `median` x `median` median, 0: the photo) and the ink path `ink_path` (an index of
+    INK_PATHS: 0 none) added and every existing weight copied: its outputs equal
+    `generator`'s. A generator that has the photo path is returned as is."""
     config = generator.get_config()
     if config.get("photo_path"):
         return generator
@@ -208,14 +219,15 @@ def with_photo_path(generator, dtype=None, gain=PHOTO_PATH_GAIN, ink_path=True, 
     return extended
 
 
-def with_network_share(generator):
-    """A model sharing `generator`'s layers: photo -> [its output, the network's own share of
-    the output before the tanh (what the photo and ink paths are added to)]; None for a
-    generator without the photo path."""
+def with_output_parts(generator):
+    """A model sharing `generator`'s layers: photo -> [its output, the output before the tanh,
+    the network's own share of it (what the photo and ink paths are added to), the head photo
+    path's term]; None for a generator without the photo path."""
     if not generator.get_config().get("photo_path"):
         return None
-    share = generator.get_layer("head_photo_add").input[0]
-    return keras.Model(generator.input, [generator.output, share], name=f"{generator.name}_with_share")
+    head = generator.get_layer("head_photo_add")
+    parts = [generator.output, generator.get_layer("head_tanh").input, head.input[0], head.input[1]]
+    return keras.Model(generator.input, parts, name=f"{generator.name}_with_parts")
 
 
 def supports_photo_path(generator):

@@ -7,7 +7,14 @@ import os
 
 from cartoongan.errors import ParameterError
 from cartoongan.families import FAMILIES, GENERATOR_BOUNDS, TRAINABLE_FAMILIES, family_name, input_sizes
-from cartoongan.models import LEGACY_PHOTO_PATH_GAIN, MEDIAN_SIZES, PHOTO_PATH_GAIN, PHOTO_PATH_MEDIAN, is_median_window
+from cartoongan.models import (
+    INK_PATHS,
+    LEGACY_PHOTO_PATH_GAIN,
+    MEDIAN_SIZES,
+    PHOTO_PATH_GAIN,
+    PHOTO_PATH_MEDIAN,
+    is_median_window,
+)
 from cartoongan.options import option as _option
 from cartoongan.precision import PRECISIONS
 
@@ -60,6 +67,12 @@ def _photo_path_gain_bounds():
 PHOTO_PATH_GAIN_BOUNDS = _photo_path_gain_bounds()
 
 
+def canonical_ink_path(name):
+    """The ink path's name for "on" (the thin lines of runs and scripts from before soft
+    lines); anything else as it is, for the choices check to refuse by name."""
+    return "thin" if name == "on" else name
+
+
 def canonical_generator(name):
     """The family's one name for an older one ("full" -> "cartoongan"); anything else as it is,
     for the choices check to refuse by name."""
@@ -96,7 +109,7 @@ def has_photo_path(generator):
 ADVERSARIAL_LOSS_KINDS = ("lsgan", "bce")
 CONTENT_FEATURE_KINDS = ("auto", "vgg", "encoder")
 DISCRIMINATOR_NORMS = ("instance", "none")
-ON_OFF = ("on", "off")  # photo_path, ink_path
+ON_OFF = ("on", "off")  # photo_path, line_photo_path
 LR_DECAYS = ("linear", "none")
 COLOUR_LEVELS = ("free", "photo")
 
@@ -128,9 +141,11 @@ class TrainConfig:
                               "(zero-initialised, so a fine-tune starts at its preset): their first instance norm "
                               "hides how bright and coloured the photo is, so without it they cannot keep or map "
                               "its colours", choices=ON_OFF)
-    ink_path: str = _option("on", "with the photo path, a path for lines: a learned weighting of the photo's edges "
-                            "thinned to one pixel across, added before the output (zero-initialised)",
-                            choices=ON_OFF)
+    ink_path: str = _option("thin", "with the photo path, a path for lines: a learned weighting of the photo's edges "
+                            "thinned to one pixel across, added before the output (zero-initialised); soft: those "
+                            "edges blurred by the 3x3 binomial kernel first, lines the checkerboard loss lets through "
+                            "(on: thin)", choices=INK_PATHS,
+                            type=canonical_ink_path, metavar="{" + ",".join(INK_PATHS) + "}")
     photo_path_gain: int = _option(PHOTO_PATH_GAIN, "fixed gain of the photo path's convolutions: a larger learning "
                                    "rate for them alone, so that the photo's colours pass through within a few hundred "
                                    "steps", metavar="N")
@@ -181,6 +196,9 @@ class TrainConfig:
                                       "against its SLIC-superpixel-flattened self: asks for flat regions)")
     line_weight: float = _option(5.0, "weight of the line loss: how dark the thin structures are at each level of "
                                  "local contrast, the outputs' against the anime batch's (outlines at edges)")
+    line_photo_path: str = _option("on", "whether the line loss moves the photo path's weights (off: only the ink "
+                                   "path's and the network's; it counts the photo's texture as ink, and dims the whole "
+                                   "photo to lower it)", choices=ON_OFF)
     body_weight: float = _option(5.0, "weight of the network's own share of the output (the mean square of what its "
                                  "last convolution adds beside the photo and ink paths): it draws what the "
                                  "discriminators ask for, not the photo over again; photo-path generators only")
@@ -226,6 +244,7 @@ class TrainConfig:
                   "beta_1", "beta_2", "average_last")
         if isinstance(self.generator, str) and self.generator not in GENERATOR_CLASSES:
             self.generator = canonical_generator(self.generator)  # an older name ("full"); else refused below
+        self.ink_path = canonical_ink_path(self.ink_path)
         for name in floats:  # NaN would also make config.json invalid JSON
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
@@ -257,8 +276,8 @@ class TrainConfig:
             ("discriminator_norm", self.discriminator_norm in DISCRIMINATOR_NORMS,
              f"discriminator_norm must be one of {', '.join(DISCRIMINATOR_NORMS)}"),
             *((name, getattr(self, name) in choices, f"{name} must be {' or '.join(choices)}, not {getattr(self, name)!r}")
-              for name, choices in (("photo_path", ON_OFF), ("lr_decay", LR_DECAYS), ("ink_path", ON_OFF),
-                                    ("colour_level", COLOUR_LEVELS))),
+              for name, choices in (("photo_path", ON_OFF), ("lr_decay", LR_DECAYS), ("ink_path", INK_PATHS),
+                                    ("colour_level", COLOUR_LEVELS), ("line_photo_path", ON_OFF))),
             ("photo_path_gain", isinstance(self.photo_path_gain, int) and not isinstance(self.photo_path_gain, bool)
              and PHOTO_PATH_GAIN_BOUNDS[0] <= self.photo_path_gain <= PHOTO_PATH_GAIN_BOUNDS[1],
              "photo_path_gain must be an integer from {} to {}, not {!r}".format(*PHOTO_PATH_GAIN_BOUNDS, self.photo_path_gain)),
@@ -291,6 +310,8 @@ class TrainConfig:
             before = previous.get(key, _RESUME_LEGACY.get(key, getattr(self, key)))
             if key == "generator" and isinstance(before, str):
                 before = canonical_generator(before)  # older runs stored an older name of the family
+            if key == "ink_path":
+                before = canonical_ink_path(before)  # older runs stored "on" for thin lines
             if key in ("photo_path", "ink_path") and not has_photo_path(self.generator):
                 continue  # built without it whatever was recorded (older runs recorded "on")
             if key == "lr_decay" and self.warmup_steps and previous.get("warmup_steps", _RESUME_LEGACY["warmup_steps"]):

@@ -124,8 +124,9 @@ class Trainer:
         """`dataset_fn(input_context, seed)` -> tf.data.Dataset of dicts (photo, anime,
         anime_smooth: RGB in [-1, 1]); default: the TFRecords in `config.data`."""
         from cartoongan.families import build_generator
+        from cartoongan.models import INK_PATHS
         from cartoongan.models.discriminator import CartoonGanDiscriminator
-        from cartoongan.models.photo_path import MedianFilter, supports_photo_path, with_network_share, with_photo_path
+        from cartoongan.models.photo_path import MedianFilter, supports_photo_path, with_output_parts, with_photo_path
 
         self.config = config
         self.strategy = make_strategy(config.distribute)
@@ -142,9 +143,10 @@ class Trainer:
                 self.preprocessing = generator_preprocessing(self.generator, "RGB")
             if config.photo_path == "on" and supports_photo_path(self.generator):
                 self.generator = with_photo_path(self.generator, dtype=policy, gain=config.photo_path_gain,
-                                                 ink_path=config.ink_path == "on", median=config.photo_path_median)
-            # The same layers, also giving the network's share of the output (--body-weight).
-            self._generator_with_share = with_network_share(self.generator) if config.body_weight else None
+                                                 ink_path=INK_PATHS.index(config.ink_path), median=config.photo_path_median)
+            # The same layers, also giving the parts of the output: the network's share
+            # (--body-weight) and the photo path's term (--line-photo-path).
+            self._generator_parts = with_output_parts(self.generator)
             self.discriminator = CartoonGanDiscriminator(
                 filters=config.discriminator_filters, dtype=policy, normalization=config.discriminator_norm)
             # White-box's texture discriminator: the same network, shown grayscale images.
@@ -251,9 +253,14 @@ class Trainer:
         anime = self._to_generator_convention(batch["anime"])
         smooth = self._to_generator_convention(batch["anime_smooth"])
         with tf.GradientTape() as generator_tape, tf.GradientTape() as discriminator_tape:
-            if self._generator_with_share is not None:
-                generated, share = self._generator_with_share(photo, training=True)
-                body = losses.network_share_loss(share)
+            lined = None  # the output as the line loss sees it
+            if self._generator_parts is not None:
+                generated, before_tanh, share, photo_term = self._generator_parts(photo, training=True)
+                body = losses.network_share_loss(share) if self.config.body_weight else tf.constant(0.0)
+                if self.config.line_photo_path == "off":
+                    # The same output, without a gradient to the photo path: the line loss
+                    # counts the photo's texture as ink and would dim the whole photo.
+                    lined = tf.tanh(before_tanh - photo_term + tf.stop_gradient(photo_term))
             else:
                 generated, body = self.generator(photo, training=True), tf.constant(0.0)
             real_logits = self.discriminator(anime, training=True)
@@ -277,7 +284,8 @@ class Trainer:
                      if self.config.style_weight else tf.constant(0.0))
             structure = (losses.content_loss(self.vgg(losses.superpixel_flatten(generated)), self.vgg(generated))
                          if self.config.structure_weight else tf.constant(0.0))
-            line = (losses.line_loss(generated_rgb, batch["anime"]) if self.config.line_weight else tf.constant(0.0))
+            line = (losses.line_loss(generated_rgb if lined is None else self._to_generator_convention(lined), batch["anime"])
+                    if self.config.line_weight else tf.constant(0.0))
             distribution = (losses.colour_distribution_loss(generated_rgb, batch["anime"], seed=self._palette_seed() + 1)
                             if self.config.colour_distribution_weight else tf.constant(0.0))
             generator_loss = (adversarial + self.config.content_weight * content

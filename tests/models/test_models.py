@@ -242,33 +242,41 @@ def test_ink_features_are_the_photos_edges_thinned_to_one_pixel():
     assert list(columns) == [8]
 
 
-def test_the_network_share_is_the_output_before_the_tanh_less_the_photo_and_ink_paths():
-    """with_network_share's second output, checked against atanh(output) minus the two paths
-    computed here with OpenCV and numpy (the photo's 5x5 median blurred by the 3x3 binomial
-    kernel, reflected borders; the ink features) through their 1x1 weights, set to random
-    values, times the gain:
-    equal within 1e-4 where the output is under 0.99 (74 % of it here). A generator without the
-    photo path has no share (None)."""
+@pytest.mark.parametrize("ink_path", [1, 2])
+def test_the_output_parts_are_the_output_before_the_tanh_and_the_photo_and_ink_paths(ink_path):
+    """with_output_parts' parts, checked against what is computed here with OpenCV and numpy:
+    the photo path's term (the photo's 5x5 median blurred by the 3x3 binomial kernel,
+    reflected borders, through its 1x1 weights set to random values, times the gain) within
+    1e-5; the output before the tanh, atanh(output); the network's share, that minus the photo
+    path and the ink path (the ink features, with ink_path 2 (soft) blurred by the same kernel),
+    within 1e-4 where the output is under 0.99 (74 % of it here). A generator without the photo
+    path has no parts (None)."""
     import cv2
 
-    from cartoongan.models.photo_path import with_network_share, with_photo_path
+    from cartoongan.models.photo_path import with_output_parts, with_photo_path
 
-    assert with_network_share(LightGenerator(filters=8, num_residual_blocks=1)) is None
+    assert with_output_parts(LightGenerator(filters=8, num_residual_blocks=1)) is None
     keras.utils.set_random_seed(0)
-    generator = with_photo_path(LightGenerator(filters=8, num_residual_blocks=1))
+    generator = with_photo_path(LightGenerator(filters=8, num_residual_blocks=1), ink_path=ink_path)
     rng = np.random.default_rng(1)
     head, ink = generator.get_layer("head_photo_conv"), generator.get_layer("ink_photo_conv")
     head.set_weights([rng.normal(0, 0.003, (1, 1, 3, 3)).astype("float32")])
     ink.set_weights([rng.normal(0, 0.003, (1, 1, 4, 3)).astype("float32")])
     photo = np.clip(rng.normal(0, 0.5, (1, 32, 40, 3)), -0.9, 0.9).astype("float32")
     photo[0] = cv2.GaussianBlur(photo[0], (3, 3), 1.0)
-    output, share = (keras.ops.convert_to_numpy(t) for t in with_network_share(generator)(photo))
-    np.testing.assert_array_equal(output, keras.ops.convert_to_numpy(generator(photo)))
+    parts = with_output_parts(generator)(photo)
+    output, before_tanh, share, photo_term = (keras.ops.convert_to_numpy(t)[0] for t in parts)
+    np.testing.assert_array_equal(output, keras.ops.convert_to_numpy(generator(photo))[0])
     kernel = np.outer([1, 2, 1], [1, 2, 1]).astype(np.float32) / 16
     flat = numpy_median(photo, 5)[0].astype(np.float32)
     blurred = cv2.filter2D(flat, -1, kernel, borderType=cv2.BORDER_REFLECT_101)
-    paths = 100 * (blurred @ head.get_weights()[0][0, 0] + _reference_ink(photo[0]) @ ink.get_weights()[0][0, 0])
-    unsaturated = np.abs(output[0]) < 0.99  # where atanh is well conditioned in float32
+    np.testing.assert_allclose(photo_term, 100 * blurred @ head.get_weights()[0][0, 0], atol=1e-5)
+    features = _reference_ink(photo[0])
+    if ink_path == 2:
+        features = cv2.filter2D(features, -1, kernel, borderType=cv2.BORDER_REFLECT_101)
+    ink_term = 100 * features @ ink.get_weights()[0][0, 0]
+    unsaturated = np.abs(output) < 0.99  # where atanh is well conditioned in float32
     assert unsaturated.mean() > 0.5
-    np.testing.assert_allclose(share[0][unsaturated], (np.arctanh(output[0].astype(np.float64)) - paths)[unsaturated],
-                               atol=1e-4)
+    atanh = np.arctanh(output.astype(np.float64))
+    np.testing.assert_allclose(before_tanh[unsaturated], atanh[unsaturated], atol=1e-4)
+    np.testing.assert_allclose(share[unsaturated], (atanh - photo_term - ink_term)[unsaturated], atol=1e-4)

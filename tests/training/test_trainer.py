@@ -4,6 +4,7 @@ import socket
 import subprocess
 import sys
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -112,7 +113,7 @@ def test_fine_tuning_starts_exactly_from_the_preset(tmp_path, tiny_preset):
     assert saved["preprocessing"]["channel_order"] == "BGR"
     assert saved["generator"]["config"]["photo_path"] == 1
     assert saved["generator"]["config"]["photo_path_gain"] == config.photo_path_gain == 100
-    assert saved["generator"]["config"]["ink_path"] == 1
+    assert saved["generator"]["config"]["ink_path"] == 1  # thin lines (cartoongan.models.INK_PATHS)
     assert saved["generator"]["config"]["photo_path_median"] == config.photo_path_median == 5
     with open(tmp_path / "metrics.jsonl") as f:  # the network's share of the output is weighed (--body-weight)
         body = json.loads(f.readlines()[-1])["body_loss"]
@@ -359,12 +360,65 @@ def test_runs_from_before_the_photo_path_gain_and_the_ink_path_resume_only_as_th
     assert tiny_config(tmp_path, ink_path="off").photo_path_gain == 100
     assert tiny_config(tmp_path).photo_path_median == 5
     for name, value, message in [("photo_path_gain", 100, "photo_path_gain=10, not 100"),
-                                 ("ink_path", "on", "ink_path='off', not 'on'"),
+                                 ("ink_path", "on", "ink_path='off', not 'thin'"),
                                  ("photo_path_median", 5, "photo_path_median=0, not 5")]:
         with pytest.raises(ValueError, match=message):
             tiny_config(tmp_path, **dict(legacy, **{name: value})).check_resumable_from(before)
     tiny_config(tmp_path, **legacy).check_resumable_from(before)
     tiny_config(tmp_path, photo_path="off").check_resumable_from(dict(before, photo_path="off"))
+
+
+def test_runs_from_before_soft_lines_resume_with_thin_lines_only(tmp_path):
+    """Runs from before soft lines recorded ink_path "on" and trained 1 px lines: they resume
+    as thin (the default, and what "on" given today means); --ink-path soft (a blur whose
+    kernel the checkpoint lacks) is refused by name, and a soft run resumes as soft only."""
+    before = {"discriminator_norm": "none", "warmup_steps": 100, "photo_path": "on", "texture_weight": 1.0,
+              "photo_path_gain": 100, "ink_path": "on", "photo_path_median": 5, "average_last": 0.7}
+    assert tiny_config(tmp_path).ink_path == "thin" and tiny_config(tmp_path, ink_path="on").ink_path == "thin"
+    tiny_config(tmp_path).check_resumable_from(before)
+    tiny_config(tmp_path, ink_path="on").check_resumable_from(before)
+    with pytest.raises(ValueError, match="ink_path='thin', not 'soft'"):
+        tiny_config(tmp_path, ink_path="soft").check_resumable_from(before)
+    tiny_config(tmp_path, ink_path="soft").check_resumable_from(dict(before, ink_path="soft"))
+    with pytest.raises(ValueError, match="ink_path='soft', not 'thin'"):
+        tiny_config(tmp_path).check_resumable_from(dict(before, ink_path="soft"))
+
+
+def test_the_line_loss_moves_the_lines_but_not_the_photo_path_unless_asked(tmp_path):
+    """With only the line loss weighed (beside the adversarial term, the same in every run), the
+    generator's gradient on the head photo path's weights is the adversarial term's alone
+    with --line-photo-path off (up to float rounding, under 1e-6 of the line loss's pull),
+    while the ink path's and the network's move by the line loss's; with --line-photo-path on
+    (the default) the photo path's moves too. The path's weights are set away from 0
+    first, so that the output depends on them."""
+    weights = dict(content_weight=0.0, colour_weight=0.0, colour_distribution_weight=0.0, checkerboard_weight=0.0,
+                   texture_weight=0.0, body_weight=0.0, precision="float32")
+    batch = next(iter(synthetic_dataset(None, 0)))
+
+    def gradients(line_weight, line_photo_path):
+        keras.utils.set_random_seed(0)
+        trainer = Trainer(tiny_config(tmp_path / f"{line_weight}-{line_photo_path}", line_weight=line_weight,
+                                      line_photo_path=line_photo_path, **weights), dataset_fn=synthetic_dataset)
+        rng = np.random.default_rng(0)
+        for name in ("head_photo_conv", "ink_photo_conv"):
+            layer = trainer.generator.get_layer(name)
+            layer.set_weights([rng.normal(0, 0.005, w.shape).astype("float32") for w in layer.get_weights()])
+        _, generator_gradients, _ = trainer._gan_gradients_fn(batch)
+        return {v.path: np.asarray(g) for v, g in zip(trainer.generator.trainable_variables, generator_gradients)}
+
+    adversarial = gradients(0.0, "off")
+    shielded, reaching = gradients(50.0, "off"), gradients(50.0, "on")
+
+    def moved(grads, part):
+        (key,) = [k for k in grads if part in k]
+        return np.abs(grads[key] - adversarial[key]).max()
+
+    # Measured: 6.6e-6 shielded (float rounding of a sum and its difference) against 101.5.
+    assert moved(reaching, "head_photo_conv") > 1.0
+    assert moved(shielded, "head_photo_conv") < 1e-6 * moved(reaching, "head_photo_conv")
+    for part in ("ink_photo_conv", "head_conv/kernel"):  # measured: 121.0 and 17.4, alike either way
+        assert moved(shielded, part) > 1.0
+        assert moved(shielded, part) == pytest.approx(moved(reaching, part), rel=1e-4)
 
 
 def test_a_workdir_given_as_dotdot_names_the_preset_after_the_real_folder(tmp_path, monkeypatch):

@@ -26,7 +26,7 @@ FAMILY = Family(
     generator="cartoongan.families.cartoongan.generator:CartoonGanGenerator",
     converters="cartoongan.families.cartoongan.convert:convert_npy_files",
     bounds={"filters": (1, 256), "num_residual_blocks": (0, 32),
-            "photo_path": (0, 1), "photo_path_gain": (1, 1000), "ink_path": (0, 1),
+            "photo_path": (0, 1), "photo_path_gain": (1, 1000), "ink_path": (0, 2),
             "photo_path_median": (0, 9)},
     styles=(
         _style("hayao", "Hayao Miyazaki", "Miyazaki-like painted anime look with soft shading and bold colour changes."),

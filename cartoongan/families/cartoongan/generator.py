@@ -2,7 +2,7 @@
 
 import keras
 
-from cartoongan.models import LEGACY_PHOTO_PATH_GAIN
+from cartoongan.models import INK_PATHS, LEGACY_PHOTO_PATH_GAIN
 from cartoongan.models.layers import CropTopLeft, InstanceNormalization, ReflectionPadding2D
 from cartoongan.models.photo_path import add_blurred_photo_path, add_ink_path, add_photo_path
 
@@ -51,7 +51,7 @@ class CartoonGanGenerator(keras.Model):
     exactly like the original network. The value convention (BGR or RGB, [-1, 1]) belongs
     to the weights and travels in the preset, not here. `photo_path=1` adds
     cartoongan.models.photo_path, scaled by `photo_path_gain` (then sizes must be multiples of 4);
-    `ink_path=1` its ink path; `photo_path_median` N takes the path's colours from the photo's
+    `ink_path` its ink path (1: thin lines, 2: soft; cartoongan.models.INK_PATHS); `photo_path_median` N takes the path's colours from the photo's
     N x N median.
     """
 
@@ -76,7 +76,7 @@ class CartoonGanGenerator(keras.Model):
         if photo_path:
             x = add_blurred_photo_path(x, inputs, "head", photo_path_gain, median=photo_path_median, dtype=dtype)
         if ink_path:
-            x = add_ink_path(x, inputs, photo_path_gain, dtype=dtype)
+            x = add_ink_path(x, inputs, photo_path_gain, soft=ink_path == INK_PATHS.index("soft"), dtype=dtype)
         outputs = keras.layers.Activation("tanh", name="head_tanh", dtype="float32")(x)
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
 

@@ -3,7 +3,7 @@ functional model whose layers the published TF2 checkpoints map onto one to one.
 
 import keras
 
-from cartoongan.models import LEGACY_PHOTO_PATH_GAIN
+from cartoongan.models import INK_PATHS, LEGACY_PHOTO_PATH_GAIN
 from cartoongan.models.layers import (
     ChannelShuffle,
     ChannelSplit,
@@ -108,7 +108,7 @@ class LightGenerator(keras.Model):
         if photo_path:
             x = add_blurred_photo_path(x, inputs, "head", photo_path_gain, median=photo_path_median, dtype=dtype)
         if ink_path:
-            x = add_ink_path(x, inputs, photo_path_gain, dtype=dtype)
+            x = add_ink_path(x, inputs, photo_path_gain, soft=ink_path == INK_PATHS.index("soft"), dtype=dtype)
         outputs = keras.layers.Activation("tanh", name="head_tanh", dtype="float32")(x)
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
 
