@@ -180,11 +180,15 @@ def test_guided_upsampling_keeps_the_small_result():
 
 
 def test_guided_upsampling_streams_in_strips_with_one_result():
+    """Strips of 7 rows give the whole image's result: identical on an AVX-512 CPU; on an
+    AVX2-only one, 1 of the 249 750 values one level apart (float32 sums rounded in another
+    order). Bound: one level, on at most 1e-4 of the values."""
     photo = smooth_photo(333, 250, seed=4)
     small = resize(photo, (60, 80))
     cartoon = (small // 64 * 64).astype(np.uint8)
     whole = look.guided_upsample(photo, small, cartoon, strip_rows=10_000)
-    np.testing.assert_array_equal(look.guided_upsample(photo, small, cartoon, strip_rows=7), whole)
+    apart = np.abs(look.guided_upsample(photo, small, cartoon, strip_rows=7).astype(int) - whole)
+    assert apart.max() <= 1 and np.mean(apart > 0) <= 1e-4, (apart.max(), np.mean(apart > 0))
 
 
 def test_guided_upsampling_memory_is_bounded_by_the_strip():

@@ -145,7 +145,9 @@ def test_shipped_hayao_lite_tiles_without_seams(precision, floor):
     tiles, maps stored at 1/2 and 1/4 resolution, the rest recomputed. Measured at three sizes
     (150x230, 173x251, 211x149): float32 89.8-90.3 dB or identical (at most 8 values one
     level apart), bfloat16 58.8-59.0 dB (tiles round differently: about 9% of the values
-    one level apart); never more than one level anywhere."""
+    one level apart); never more than one level anywhere. On a CPU that emulates bfloat16
+    (AVX2, no AVX512-BF16): 57.3-57.5 dB, about 12% one level apart and at most 7.4e-5 of the
+    values two levels apart, never more; the bound is 1e-3 of them."""
     from cartoongan import precision as precision_lib
 
     generator, preprocessing, _ = load_preset(os.path.join(PRETRAINED, "hayao_lite"),
@@ -153,7 +155,10 @@ def test_shipped_hayao_lite_tiles_without_seams(precision, floor):
     image = _photo_like(150, 230)
     whole = Cartoonizer(generator, preprocessing, precision, tile_size=0)(image)
     tiled = Cartoonizer(generator, preprocessing, precision, tile_size=64)(image)
-    assert np.abs(whole.astype(int) - tiled).max() <= 1
+    apart = np.abs(whole.astype(int) - tiled)
+    native = precision == "float32" or precision_lib.resolve("auto") == "bfloat16"
+    assert apart.max() <= (1 if native else 2)
+    assert np.mean(apart > 1) <= 1e-3, np.mean(apart > 1)
     assert psnr(whole, tiled) >= floor, psnr(whole, tiled)
 
 
