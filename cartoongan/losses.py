@@ -254,6 +254,16 @@ def network_share_loss(share):
     return tf.reduce_mean(tf.square(tf.cast(share, tf.float32)))
 
 
+def network_share_colour_loss(share):
+    """Mean square of the network's share less its dark grey part (where its mean over the
+    channels is negative): the colours and light it adds. Dark lines and shadows, the ones a
+    style draws over the paths, cost nothing here; re-drawing the photo's colours and texture
+    does."""
+    share = tf.cast(share, tf.float32)
+    dark_grey = tf.minimum(tf.reduce_mean(share, axis=-1, keepdims=True), 0.0)
+    return tf.reduce_mean(tf.square(share - dark_grey))
+
+
 def content_loss(photo_features, generated_features):
     """L1 distance of feature maps (the paper's semantic content loss); for lists of maps
     (several layers), the sum of the per-layer mean distances."""

@@ -257,12 +257,15 @@ class Trainer:
             if self._generator_parts is not None:
                 generated, before_tanh, share, photo_term = self._generator_parts(photo, training=True)
                 body = losses.network_share_loss(share) if self.config.body_weight else tf.constant(0.0)
+                body_colour = (losses.network_share_colour_loss(share)
+                               if self.config.body_colour_weight else tf.constant(0.0))
                 if self.config.line_photo_path == "off":
                     # The same output, without a gradient to the photo path: the line loss
                     # counts the photo's texture as ink and would dim the whole photo.
                     lined = tf.tanh(before_tanh - photo_term + tf.stop_gradient(photo_term))
             else:
-                generated, body = self.generator(photo, training=True), tf.constant(0.0)
+                generated = self.generator(photo, training=True)
+                body = body_colour = tf.constant(0.0)
             real_logits = self.discriminator(anime, training=True)
             fake_logits = self.discriminator(generated, training=True)
             smooth_logits = self.discriminator(smooth, training=True)
@@ -297,7 +300,8 @@ class Trainer:
                               + self.config.style_weight * style
                               + self.config.structure_weight * structure
                               + self.config.line_weight * line
-                              + self.config.body_weight * body)
+                              + self.config.body_weight * body
+                              + self.config.body_colour_weight * body_colour)
             generator_scaled = self._scaled(self.generator_optimizer, generator_loss)
             discriminator_scaled = self._scaled(self.discriminator_optimizer, discriminator_loss)
         generator_gradients = generator_tape.gradient(generator_scaled, self.generator.trainable_variables)
@@ -315,6 +319,7 @@ class Trainer:
             "structure_loss": structure,
             "line_loss": line,
             "body_loss": body,
+            "body_colour_loss": body_colour,
             "discriminator_loss": discriminator_loss,
             # What D makes of each input (LSGAN targets: anime 1, generated 0, smoothed 0).
             "d_real": tf.reduce_mean(real_logits),

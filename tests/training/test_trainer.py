@@ -115,9 +115,10 @@ def test_fine_tuning_starts_exactly_from_the_preset(tmp_path, tiny_preset):
     assert saved["generator"]["config"]["photo_path_gain"] == config.photo_path_gain == 100
     assert saved["generator"]["config"]["ink_path"] == 1  # thin lines (cartoongan.models.INK_PATHS)
     assert saved["generator"]["config"]["photo_path_median"] == config.photo_path_median == 5
-    with open(tmp_path / "metrics.jsonl") as f:  # the network's share of the output is weighed (--body-weight)
-        body = json.loads(f.readlines()[-1])["body_loss"]
-    assert np.isfinite(body) and body > 0
+    with open(tmp_path / "metrics.jsonl") as f:  # the network's share of the output is weighed (--body-weight),
+        last = json.loads(f.readlines()[-1])  # and its colours and light once more (--body-colour-weight)
+    assert np.isfinite(last["body_loss"]) and last["body_loss"] > 0
+    assert np.isfinite(last["body_colour_loss"]) and 0 < last["body_colour_loss"] <= last["body_loss"]
     # The path was trained, and the saved preset is the network that was trained.
     assert np.any(trainer.generator.get_layer("head_photo_conv").get_weights()[0])
     with trainer.preset_weights() as generator:
@@ -392,7 +393,8 @@ def test_the_line_loss_moves_the_lines_but_not_the_photo_path_unless_asked(tmp_p
     (the default) the photo path's moves too. The path's weights are set away from 0
     first, so that the output depends on them."""
     weights = dict(content_weight=0.0, colour_weight=0.0, colour_distribution_weight=0.0, checkerboard_weight=0.0,
-                   texture_weight=0.0, body_weight=0.0, precision="float32")
+                   texture_weight=0.0, body_weight=0.0, body_colour_weight=0.0,
+                   precision="float32")
     batch = next(iter(synthetic_dataset(None, 0)))
 
     def gradients(line_weight, line_photo_path):
