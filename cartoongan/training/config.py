@@ -202,7 +202,7 @@ class TrainConfig:
     body_weight: float = _option(5.0, "weight of the network's own share of the output (the mean square of what its "
                                  "last convolution adds beside the photo and ink paths): it draws what the "
                                  "discriminators ask for, not the photo over again; photo-path generators only")
-    body_colour_weight: float = _option(20.0, "weight of the network's share less its dark grey part (the colours "
+    body_colour_weight: float = _option(0.0, "weight of the network's share less its dark grey part (the colours "
                                         "and light it adds), beside --body-weight on all of it: the network does not "
                                         "draw the photo back over the paths, its dark lines and shadows cost no more; "
                                         "photo-path generators only")
