@@ -45,8 +45,8 @@ with XLA): the progress bar says so while it happens."""
 PAPER_RECIPE = {"colour_weight": 0.0, "colour_distribution_weight": 0.0, "checkerboard_weight": 0.0, "palette_weight": 0.0,
                 "discriminator_norm": "instance", "warmup_steps": 0, "vgg_weights": "imagenet", "content_features": "vgg",
                 "photo_path": "off", "content_weight": 3250.0, "colour_pool": 1, "texture_weight": 0.0,
-                "line_weight": 0.0, "ink_path": "off", "body_weight": 0.0,
-                "body_colour_weight": 0.0, "content_median": 0, "lr_decay": "none", "average_last": 0.0}
+                "line_weight": 0.0, "ink_path": "off", "body_weight": 0.0, "content_median": 0,
+                "lr_decay": "none", "average_last": 0.0}
 
 # The generator families training builds (`cartoongan.families`, TensorFlow-free), by their
 # one name; their bounds are the families' one table, which presets check too.
