@@ -19,7 +19,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import learning  # noqa: E402  (the suite's photos, styles and scores; it puts the project on sys.path)
-from cartoongan.evaluation import gain_over_photo, saturation, to_uint8  # noqa: E402
+from cartoongan.evaluation import gain_over_photo, saturation, to_uint8, to_unit_range  # noqa: E402
 from ink_ceiling import held_out  # noqa: E402
 
 
@@ -56,7 +56,7 @@ def main(argv=None):
     if parts is None:
         raise SystemExit(f"{args.preset}: no photo path, so no share to take apart")
     flip = preprocessing.channel_order == "BGR"  # the generator's convention, undone on the way out
-    x = np.stack(photos).astype(np.float32) / 127.5 - 1.0
+    x = to_unit_range(np.stack(photos))
     _, before_tanh, share, _ = (np.asarray(a, np.float32) for a in parts(x[..., ::-1] if flip else x))
     print(f"{args.style}, {args.preset}: the share's mean square {np.mean(share ** 2):.4f}")
     for name, replacement in share_variants(share):
