@@ -254,14 +254,18 @@ def network_share_loss(share):
     return tf.reduce_mean(tf.square(tf.cast(share, tf.float32)))
 
 
-def network_share_colour_loss(share):
+def network_share_colour_loss(share, free=None):
     """Mean square of the network's share less its dark grey part (where its mean over the
     channels is negative): the colours and light it adds. Dark lines and shadows, the ones a
     style draws over the paths, cost nothing here; re-drawing the photo's colours and texture
-    does."""
+    does. Where `free` ([B, H, W, 1]) is 1 nothing is counted (the mean is still over every
+    pixel): near the photo's edges a grey line over a colour needs colour in the share."""
     share = tf.cast(share, tf.float32)
     dark_grey = tf.minimum(tf.reduce_mean(share, axis=-1, keepdims=True), 0.0)
-    return tf.reduce_mean(tf.square(share - dark_grey))
+    squares = tf.square(share - dark_grey)
+    if free is not None:
+        squares *= 1.0 - tf.cast(free, tf.float32)
+    return tf.reduce_mean(squares)
 
 
 def content_loss(photo_features, generated_features):

@@ -290,7 +290,7 @@ def test_line_loss_tells_outlined_pictures_from_grainy_ones_and_asks_for_the_lin
     assert np.abs(gradient[[9, 10, 22, 23]]).max() < 0.1 * boundary
 
 
-def test_network_share_colour_loss_lets_dark_grey_through_and_counts_colour_and_light():
+def test_network_share_colour_loss_lets_dark_grey_through_counts_colour_and_light_and_frees_edges():
     # Per pixel (3 channels): dark grey (-0.6 each) costs 0; dark with a colour (-0.3, -0.6,
     # -0.9; grey -0.6) costs the colour (0.09 + 0 + 0.09); bright grey (0.5 each) all of
     # itself (3 * 0.25); 0 nothing. The mean over 4 pixels x 3 channels: (0.18 + 0.75) / 12.
@@ -298,3 +298,6 @@ def test_network_share_colour_loss_lets_dark_grey_through_and_counts_colour_and_
     assert float(losses.network_share_colour_loss(share)) == pytest.approx((0.18 + 0.75) / 12)
     assert float(losses.network_share_loss(share)) == pytest.approx((1.08 + 1.26 + 0.75) / 12)
     assert float(losses.network_share_colour_loss(tf.cast(share, tf.bfloat16))) == pytest.approx(0.0775, rel=1e-2)
+    # Freed near edges: the bright grey pixel costs nothing, the mean stays over all 12 values.
+    free = tf.constant([[[[0.0], [0.0]], [[1.0], [0.0]]]])
+    assert float(losses.network_share_colour_loss(share, free)) == pytest.approx(0.18 / 12)

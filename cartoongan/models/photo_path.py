@@ -106,6 +106,18 @@ class InkFeatures(keras.layers.Layer):
         return {**super().get_config(), "thresholds": list(self.thresholds)}
 
 
+# Edges the network may recolour (--body-colour-weight): 10 levels a pixel; within a pixel of
+# them lie 83 % of cel5-dark's outline pixels and 39 % of all pixels (docs/learning.md).
+RECOLOUR_EDGE_THRESHOLD = 10.0
+
+
+def near_edges(photo, threshold=RECOLOUR_EDGE_THRESHOLD):
+    """Photo [-1, 1] -> [B, H, W, 1]: 1 within one pixel (3x3) of its thinned edges of more
+    than `threshold` levels a pixel (InkFeatures), 0 elsewhere. No weights."""
+    edges = ops.cast(InkFeatures(thresholds=(threshold,))(photo) > 0, "float32")
+    return ops.cast(ops.max_pool(edges, 3, strides=1, padding="same") > 0, "float32")
+
+
 def _odd_even_merge_sort(n):
     """The comparators (i, j), i < j, of Batcher's odd-even merge sort of `n` values (a power
     of two), in order: each puts the smaller of wires i and j on i."""

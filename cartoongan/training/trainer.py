@@ -249,6 +249,8 @@ class Trainer:
         return metrics
 
     def _gan_gradients_fn(self, batch):
+        from cartoongan.models.photo_path import near_edges
+
         photo = self._to_generator_convention(batch["photo"])
         anime = self._to_generator_convention(batch["anime"])
         smooth = self._to_generator_convention(batch["anime_smooth"])
@@ -257,7 +259,7 @@ class Trainer:
             if self._generator_parts is not None:
                 generated, before_tanh, share, photo_term = self._generator_parts(photo, training=True)
                 body = losses.network_share_loss(share) if self.config.body_weight else tf.constant(0.0)
-                body_colour = (losses.network_share_colour_loss(share)
+                body_colour = (losses.network_share_colour_loss(share, near_edges(photo))
                                if self.config.body_colour_weight else tf.constant(0.0))
                 if self.config.line_photo_path == "off":
                     # The same output, without a gradient to the photo path: the line loss

@@ -242,6 +242,30 @@ def test_ink_features_are_the_photos_edges_thinned_to_one_pixel():
     assert list(columns) == [8]
 
 
+def test_near_edges_is_the_ink_features_above_10_levels_dilated_by_a_pixel():
+    """near_edges against OpenCV's 3x3 dilation of InkFeatures' thinned edges above 10 levels a
+    pixel, on a picture of random flat blocks with faint noise (1 on about a third of it); on
+    vertical steps, the three columns around a 64-level one and nothing around a 16-level one
+    (its edge is about 5 levels a pixel after the blurs)."""
+    import cv2
+
+    from cartoongan.models.photo_path import InkFeatures, near_edges
+
+    rng = np.random.default_rng(1)
+    photo = np.kron(rng.uniform(-1, 1, (1, 5, 6, 3)), np.ones((1, 8, 8, 1))).astype("float32")
+    photo += rng.normal(0, 0.02, photo.shape).astype("float32")
+    edges = (keras.ops.convert_to_numpy(InkFeatures()(photo))[0, :, :, 2] > 0).astype(np.uint8)
+    reference = cv2.dilate(edges, np.ones((3, 3), np.uint8), borderType=cv2.BORDER_CONSTANT, borderValue=0)
+    ours = keras.ops.convert_to_numpy(near_edges(photo))[0, :, :, 0]
+    assert 0.1 < reference.mean() < 0.9
+    assert np.array_equal(ours, reference)
+    for levels, columns in ((64, [7, 8, 9]), (16, [])):
+        step = np.full((1, 16, 16, 3), -0.5, np.float32)
+        step[:, :, 8:] += levels / 127.5
+        mask = keras.ops.convert_to_numpy(near_edges(step))[0, :, :, 0]
+        assert all(list(np.flatnonzero(row)) == columns for row in mask)
+
+
 @pytest.mark.parametrize("ink_path", [1, 2])
 def test_the_output_parts_are_the_output_before_the_tanh_and_the_photo_and_ink_paths(ink_path):
     """with_output_parts' parts, checked against what is computed here with OpenCV and numpy:
