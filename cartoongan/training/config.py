@@ -45,8 +45,8 @@ with XLA): the progress bar says so while it happens."""
 PAPER_RECIPE = {"colour_weight": 0.0, "colour_distribution_weight": 0.0, "checkerboard_weight": 0.0, "palette_weight": 0.0,
                 "discriminator_norm": "instance", "warmup_steps": 0, "vgg_weights": "imagenet", "content_features": "vgg",
                 "photo_path": "off", "content_weight": 3250.0, "colour_pool": 1, "texture_weight": 0.0,
-                "line_weight": 0.0, "ink_path": "off", "body_weight": 0.0, "content_median": 0,
-                "lr_decay": "none", "average_last": 0.0}
+                "line_weight": 0.0, "ink_path": "off", "body_weight": 0.0, "body_colour_weight": 0.0,
+                "content_median": 0, "lr_decay": "none", "average_last": 0.0}
 
 # The generator families training builds (`cartoongan.families`, TensorFlow-free), by their
 # one name; their bounds are the families' one table, which presets check too.
@@ -202,10 +202,11 @@ class TrainConfig:
     body_weight: float = _option(5.0, "weight of the network's own share of the output (the mean square of what its "
                                  "last convolution adds beside the photo and ink paths): it draws what the "
                                  "discriminators ask for, not the photo over again; photo-path generators only")
-    body_colour_weight: float = _option(0.0, "weight of the network's share less its dark grey part (the colours "
-                                        "and light it adds), beside --body-weight on all of it: the network does not "
-                                        "draw the photo back over the paths, its dark lines and shadows cost no more; "
-                                        "photo-path generators only")
+    body_colour_weight: float = _option(20.0, "weight of the network's share less its dark grey part (the colours "
+                                        "and light it adds) away from the photo's edges, beside --body-weight on all "
+                                        "of it: the network does not draw the photo back over the paths; its dark "
+                                        "lines and shadows, and any colour next to an edge, cost no more; photo-path "
+                                        "generators only")
     checkerboard_weight: float = _option(30.0, "weight of the excess of the outputs' pixel-period response (2x2 "
                                          "checkerboard, [1, -2, 1] stripes along each axis) over the photos': keeps "
                                          "transposed-convolution artefacts out")

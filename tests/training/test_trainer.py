@@ -95,8 +95,7 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
 
 def test_fine_tuning_starts_exactly_from_the_preset(tmp_path, tiny_preset):
     # float32: the outputs are compared bit for bit with the preset's, computed in float32.
-    config = tiny_config(tmp_path, init_from=str(tiny_preset), generator_config={}, precision="float32",
-                         body_colour_weight=20.0)
+    config = tiny_config(tmp_path, init_from=str(tiny_preset), generator_config={}, precision="float32")
     trainer = Trainer(config, dataset_fn=synthetic_dataset)
     reference = load_generator(str(tiny_preset))
     assert trainer.restore() == 0
@@ -117,7 +116,7 @@ def test_fine_tuning_starts_exactly_from_the_preset(tmp_path, tiny_preset):
     assert saved["generator"]["config"]["ink_path"] == 1  # thin lines (cartoongan.models.INK_PATHS)
     assert saved["generator"]["config"]["photo_path_median"] == config.photo_path_median == 5
     with open(tmp_path / "metrics.jsonl") as f:  # the network's share of the output is weighed (--body-weight),
-        last = json.loads(f.readlines()[-1])  # and, asked, its colours and light once more (--body-colour-weight)
+        last = json.loads(f.readlines()[-1])  # and its colours and light away from edges once more (--body-colour-weight)
     assert np.isfinite(last["body_loss"]) and last["body_loss"] > 0
     assert np.isfinite(last["body_colour_loss"]) and 0 < last["body_colour_loss"] <= last["body_loss"]
     # The path was trained, and the saved preset is the network that was trained.
