@@ -343,7 +343,7 @@ def test_a_killed_run_leaves_no_output_and_the_next_one_resumes(tmp_path, tiny, 
     resumed, whole = video_frames(destination), video_frames(tmp_path / "whole.mp4")
     differing = {i: int(np.abs(a.astype(int) - b).max()) for i, (a, b) in enumerate(zip(resumed, whole))
                  if not np.array_equal(a, b)}
-    assert len(resumed) == len(whole) == 40 and not differing, f"frame: largest difference {differing}"
+    assert len(resumed) == len(whole) == 40 and not differing, f"frames unlike a whole run's (index: largest difference) {differing}"
 
 
 def test_list_media_finds_images_and_videos(tmp_path):
